@@ -1,0 +1,57 @@
+"""winnow: screen high-value records out of massive data.
+
+``import winnow`` is cheap: the heavy parts (LightGBM, PyTorch) load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from winnow.config import Budget, ScreenConfig
+    from winnow.errors import (
+        ArtifactError,
+        ConfigError,
+        DataError,
+        NotFittedError,
+        SchemaError,
+        WinnowError,
+    )
+    from winnow.screener import Screener
+
+_LAZY = {
+    "Screener": "winnow.screener",
+    "ScreenConfig": "winnow.config",
+    "Budget": "winnow.config",
+    "WinnowError": "winnow.errors",
+    "ConfigError": "winnow.errors",
+    "DataError": "winnow.errors",
+    "SchemaError": "winnow.errors",
+    "ArtifactError": "winnow.errors",
+    "NotFittedError": "winnow.errors",
+}
+
+__all__ = [
+    "ArtifactError",
+    "Budget",
+    "ConfigError",
+    "DataError",
+    "NotFittedError",
+    "SchemaError",
+    "ScreenConfig",
+    "Screener",
+    "WinnowError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'winnow' has no attribute {name!r}")

@@ -1,0 +1,150 @@
+"""The on-disk screener: a folder with ``manifest.json`` and files that cannot run code.
+
+Layout (format version 1)::
+
+    manifest.json            versions, config, schema, fusion, threshold, metrics, file hashes
+    preprocess.json          fitted preprocessing state
+    models/lightgbm.txt      LightGBM text model
+    models/linear.json       logistic-regression weights
+    models/deep.safetensors  network weights (config in the manifest)
+
+``manifest.json`` carries the sha256 of every other file and a checksum of its own content;
+:func:`read_artifact` verifies all of them before anything is built, and refuses unknown
+formats, newer format versions and unknown model types.
+
+Bumping ``FORMAT_VERSION``: add a function to ``_MIGRATIONS`` that turns a manifest of the old
+version into the new one, keep an artifact of the old version under ``tests/data/`` and a test
+that loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from winnow.errors import ArtifactError
+
+FORMAT = "winnow-screener"
+FORMAT_VERSION = 1
+KNOWN_MODELS = ("lightgbm", "linear", "deep")
+_SUFFIX = {"txt": "txt", "json": "json", "safetensors": "safetensors"}
+# old format version -> function upgrading its manifest by one version
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def to_json_value(obj: Any) -> Any:
+    """``json.dumps`` default: numpy scalars and arrays become plain Python values."""
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in an artifact")
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(obj, default=to_json_value, **kwargs)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(manifest: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass
+class ArtifactContents:
+    manifest: dict[str, Any]
+    files: dict[str, bytes]
+
+
+def write_artifact(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+    """Write atomically: build in a sibling temp folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        hashes = {}
+        for rel, data in sorted(files.items()):
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            hashes[rel] = sha256_bytes(data)
+        manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION, "files": hashes}
+        manifest["checksum"] = sha256_bytes(_canonical(manifest))
+        (tmp / "manifest.json").write_text(dumps(manifest, indent=2))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_artifact(path: Path) -> ArtifactContents:
+    """Read and verify an artifact folder; raises :class:`ArtifactError` on any problem."""
+    path = Path(path)
+    mpath = path / "manifest.json"
+    if not path.is_dir():
+        raise ArtifactError(path, "is not a folder", "Pass the folder written by `winnow fit --out`.")
+    if not mpath.exists():
+        raise ArtifactError(path, "has no manifest.json", "Is this a winnow artifact folder?")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(path, f"manifest.json is not valid JSON ({e})") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(path, f"manifest.json is not a {FORMAT} manifest")
+    version = manifest.get("format_version")
+    if not isinstance(version, int):
+        raise ArtifactError(path, "manifest.json has no format_version")
+    if version > FORMAT_VERSION:
+        raise ArtifactError(
+            path,
+            f"format version {version} is newer than this winnow reads ({FORMAT_VERSION})",
+            "Upgrade winnow: pip install -U winnow.",
+        )
+    if manifest.get("checksum") != sha256_bytes(_canonical(manifest)):
+        raise ArtifactError(
+            path,
+            "manifest.json was modified after it was written (checksum mismatch)",
+            "Refit, or restore the original artifact.",
+        )
+    files: dict[str, bytes] = {}
+    for rel, digest in manifest.get("files", {}).items():
+        fpath = (path / rel).resolve()
+        if path.resolve() not in fpath.parents:
+            raise ArtifactError(path, f"file entry {rel!r} points outside the artifact")
+        if not fpath.exists():
+            raise ArtifactError(path, f"file {rel!r} listed in the manifest is missing")
+        data = fpath.read_bytes()
+        if sha256_bytes(data) != digest:
+            raise ArtifactError(
+                path,
+                f"file {rel!r} does not match its sha256 (corrupted or tampered)",
+                "Refit, or restore the original artifact.",
+            )
+        files[rel] = data
+    while version < FORMAT_VERSION:
+        manifest = _MIGRATIONS[version](manifest)
+        version = manifest["format_version"]
+    unknown = [m for m in manifest.get("models", {}) if m not in KNOWN_MODELS]
+    if unknown:
+        raise ArtifactError(path, f"unknown model types {unknown}", "Upgrade winnow.")
+    return ArtifactContents(manifest=manifest, files=files)

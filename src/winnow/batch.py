@@ -1,0 +1,245 @@
+"""Batch scoring and screening of data of any size, in bounded memory.
+
+``score_file`` writes every scored row in one pass. ``screen`` selects by a budget exactly
+over the whole input: pass 1 scores every batch and keeps only the scores (8 bytes a row);
+the global top-k is then known, and pass 2 re-reads the input and writes the selected rows with
+their rank and reasons. Memory is bounded by the batch size, the score log and the selected
+rows, never by the input. With ``use_threshold`` (or a min-precision budget) the artifact's
+threshold selects in a single pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.config import Budget
+from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
+from winnow.io.rejects import Reject, RejectsWriter
+from winnow.io.writers import TableWriter
+from winnow.select import budget_count, top_k_rows
+
+if TYPE_CHECKING:
+    from winnow.screener import Screener
+
+Progress = Callable[[int, "int | None", str], None]
+N_REASONS = 3
+
+
+@dataclass
+class ScreenSummary:
+    """Counts that account for every input record: read = scored + rejected."""
+
+    rows_read: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    rows_selected: int = 0
+    selection: str = ""
+    threshold: float | None = None
+    out: str | None = None
+    rejects: str | None = None
+    seconds: float = 0.0
+    reject_examples: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScreenResult:
+    summary: ScreenSummary
+    selected: pa.Table | None = None
+
+
+def _rejects_writer(path: str | Path | None) -> RejectsWriter:
+    return RejectsWriter(Path(path) if path is not None else None)
+
+
+def _passthrough(raw: pa.Table) -> pa.Table:
+    # dictionary/extension columns are decoded so every output format can hold them
+    cols = {}
+    for name in raw.column_names:
+        col = raw.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        cols[name] = col
+    return pa.table(cols)
+
+
+def score_file(
+    screener: Screener,
+    data: Any,
+    out: str | Path,
+    *,
+    rejects_path: str | Path | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Progress | None = None,
+) -> ScreenSummary:
+    """Write ``row``, the id column (if any), ``score`` and ``selected`` for every scored row."""
+    t0 = time.monotonic()
+    source = open_source(data)
+    total = source.num_rows()
+    thr = screener.threshold_.value
+    id_col = screener.id_column
+    summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
+    read_rejects: list[Reject] = []
+    row = 0
+    with TableWriter(out) as writer, _rejects_writer(rejects_path) as rw:
+        for batch in source.batches(batch_rows, rejects=read_rejects):
+            rw.add(read_rejects)
+            read_rejects.clear()
+            sb = screener.score_batch(batch, first_row=row)
+            rw.add(sb.rejects)
+            idx = np.flatnonzero(sb.ok)
+            cols: dict[str, Any] = {"row": pa.array(row + idx, pa.int64())}
+            if id_col:
+                cols[id_col] = batch.column(id_col).take(pa.array(idx))
+            cols["score"] = pa.array(sb.scores[idx])
+            cols["selected"] = pa.array(sb.scores[idx] >= thr)
+            writer.write(pa.table(cols))
+            summary.rows_scored += len(idx)
+            summary.rows_selected += int(np.sum(sb.scores[idx] >= thr))
+            row += batch.num_rows
+            if progress:
+                progress(row, total, "scoring")
+        rw.add(read_rejects)
+        summary.rows_rejected = rw.count
+        summary.reject_examples = [r.describe() for r in rw.examples[:5]]
+    summary.rows_read = summary.rows_scored + summary.rows_rejected
+    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
+    summary.seconds = round(time.monotonic() - t0, 3)
+    return summary
+
+
+def _selected_table(
+    screener: Screener, raw: pa.Table, first_row: int, local: np.ndarray, ranks: np.ndarray
+) -> pa.Table:
+    """Output rows: rank, row, score, the input columns, reason_1..3."""
+    part = raw.take(pa.array(local))
+    sb = screener.score_batch(part, first_row=first_row)
+    reasons = screener.reasons(sb, part, np.arange(part.num_rows), top=N_REASONS)
+    cols: dict[str, Any] = {
+        "rank": pa.array(ranks, pa.int64()),
+        "row": pa.array(first_row + local, pa.int64()),
+        "score": pa.array(sb.scores),
+    }
+    for name, col in zip(part.column_names, _passthrough(part).columns, strict=True):
+        if name not in cols:
+            cols[name] = col
+    for r in range(N_REASONS):
+        cols[f"reason_{r + 1}"] = pa.array([rs[r] if len(rs) > r else None for rs in reasons], pa.string())
+    return pa.table(cols)
+
+
+def _finish(selected: list[pa.Table], out: str | Path | None) -> pa.Table | None:
+    if not selected:
+        return None
+    table = pa.concat_tables(selected, promote_options="permissive")
+    table = table.take(pc.sort_indices(table, sort_keys=[("rank", "ascending")]))
+    if out is not None:
+        with TableWriter(out) as w:
+            w.write(table)
+    return table
+
+
+def screen(
+    screener: Screener,
+    data: Any,
+    *,
+    out: str | Path | None = None,
+    budget: Budget | None = None,
+    use_threshold: bool = False,
+    rejects_path: str | Path | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Progress | None = None,
+) -> ScreenResult:
+    """Select the high-value rows of ``data`` by a budget (exact global top-k) or threshold."""
+    t0 = time.monotonic()
+    source = open_source(data)
+    total = source.num_rows()
+    budget = budget or screener.config.budget  # type: ignore[union-attr]
+    threshold_mode = use_threshold or budget.min_precision is not None
+    summary = ScreenSummary(out=str(out) if out else None)
+    read_rejects: list[Reject] = []
+    selected: list[pa.Table] = []
+    with _rejects_writer(rejects_path) as rw:
+        if threshold_mode:
+            thr = screener.threshold_.value
+            summary.selection, summary.threshold = f"score >= {thr:.4f} (artifact threshold)", thr
+            row = 0
+            for batch in source.batches(batch_rows, rejects=read_rejects):
+                rw.add(read_rejects)
+                read_rejects.clear()
+                raw = pa.Table.from_batches([batch])
+                sb = screener.score_batch(raw, first_row=row)
+                rw.add(sb.rejects)
+                summary.rows_scored += int(sb.ok.sum())
+                local = np.flatnonzero(sb.scores >= thr)
+                if local.size:
+                    # provisional ranks: the final order is fixed after the last batch
+                    t = _selected_table(screener, raw, row, local, np.zeros(local.size, np.int64))
+                    selected.append(t)
+                row += batch.num_rows
+                if progress:
+                    progress(row, total, "screening")
+            rw.add(read_rejects)
+            if selected:
+                table = pa.concat_tables(selected, promote_options="permissive")
+                order = np.lexsort((table.column("row").to_numpy(), -table.column("score").to_numpy()))
+                table = table.take(pa.array(order))
+                table = table.set_column(0, "rank", pa.array(np.arange(1, table.num_rows + 1)))
+                selected = [table]
+        else:
+            from winnow.select import ScoreLog
+
+            log = ScoreLog()
+            row = 0
+            for batch in source.batches(batch_rows, rejects=read_rejects):
+                rw.add(read_rejects)
+                read_rejects.clear()
+                sb = screener.score_batch(batch, first_row=row)
+                rw.add(sb.rejects)
+                log.add(sb.scores.astype(np.float64))
+                summary.rows_scored += int(sb.ok.sum())
+                row += batch.num_rows
+                if progress:
+                    progress(row, total, "scoring (pass 1 of 2)")
+            rw.add(read_rejects)
+            scores = log.all().astype(np.float64)
+            k = budget_count(budget, summary.rows_scored) or 0
+            rows = top_k_rows(scores, k)
+            summary.selection = budget.describe() + f" of {summary.rows_scored:,} scored rows"
+            summary.threshold = float(scores[rows[-1]]) if rows.size else None
+            ranks = np.empty(rows.size, np.int64)
+            ranks[:] = np.arange(1, rows.size + 1)
+            order = np.argsort(rows, kind="stable")
+            rows_sorted, ranks_sorted = rows[order], ranks[order]
+            row = 0
+            for batch in source.batches(batch_rows):
+                lo, hi = np.searchsorted(rows_sorted, [row, row + batch.num_rows])
+                if hi > lo:
+                    raw = pa.Table.from_batches([batch])
+                    local = rows_sorted[lo:hi] - row
+                    selected.append(_selected_table(screener, raw, row, local, ranks_sorted[lo:hi]))
+                row += batch.num_rows
+                if progress:
+                    progress(row, total, "writing selected rows (pass 2 of 2)")
+        summary.rows_rejected = rw.count
+        summary.reject_examples = [r.describe() for r in rw.examples[:5]]
+    table = _finish(selected, out)
+    if table is None and out is not None:
+        TableWriter(out).close(
+            empty_schema=pa.schema([("rank", pa.int64()), ("row", pa.int64()), ("score", pa.float64())])
+        )
+    summary.rows_selected = 0 if table is None else table.num_rows
+    summary.rows_read = summary.rows_scored + summary.rows_rejected
+    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
+    summary.seconds = round(time.monotonic() - t0, 3)
+    return ScreenResult(summary=summary, selected=table)

@@ -1,0 +1,141 @@
+"""One typed configuration for a screening task.
+
+CLI flags and TOML files map onto :class:`ScreenConfig`; the fitted artifact stores it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from winnow.errors import ConfigError
+
+MODEL_NAMES = ("lightgbm", "linear", "deep")
+
+
+class Role(StrEnum):
+    """What a column is to winnow."""
+
+    ID = "id"
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    TEXT = "text"
+    IGNORE = "ignore"
+
+
+class Budget(BaseModel):
+    """How many records the user can act on.
+
+    Exactly one of ``fraction`` (0 < f < 1), ``count`` (>= 1) or ``min_precision`` is set.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fraction: float | None = Field(default=None, gt=0, lt=1)
+    count: int | None = Field(default=None, ge=1)
+    min_precision: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Budget:
+        n = sum(v is not None for v in (self.fraction, self.count, self.min_precision))
+        if n != 1:
+            raise ValueError("set exactly one of fraction, count, min_precision")
+        return self
+
+    @classmethod
+    def parse(cls, value: str | float | int | None, min_precision: float | None = None) -> Budget:
+        """Read ``--budget`` (``0.05`` is a fraction, ``1000`` a count) or ``--min-precision``."""
+        if value is not None and min_precision is not None:
+            raise ConfigError("--budget/--min-precision", (value, min_precision), "only one of the two")
+        if min_precision is not None:
+            if not 0 < float(min_precision) <= 1:
+                raise ConfigError("--min-precision", min_precision, "a number in (0, 1]")
+            return cls(min_precision=float(min_precision))
+        if value is None:
+            return cls(fraction=0.05)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError("--budget", value, "a fraction like 0.05 or a count like 1000") from None
+        if 0 < number < 1:
+            return cls(fraction=number)
+        if number >= 1 and number == int(number):
+            return cls(count=int(number))
+        raise ConfigError("--budget", value, "a fraction in (0, 1) or a whole count >= 1")
+
+    def describe(self) -> str:
+        if self.fraction is not None:
+            return f"top {self.fraction:.2%}"
+        if self.count is not None:
+            return f"top {self.count:,}"
+        return f"precision >= {self.min_precision:.0%}"
+
+
+class ScreenConfig(BaseModel):
+    """Everything that defines a screening task and how winnow fits it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str
+    positive: list[str] | None = None
+    top_fraction: float | None = Field(default=None, gt=0, lt=1)
+    id: str | None = None
+    budget: Budget = Field(default_factory=lambda: Budget(fraction=0.05))
+    baseline: str | None = None
+    split_column: str | None = None
+    drop: list[str] = Field(default_factory=list)
+    roles: dict[str, Role] = Field(default_factory=dict)
+    models: list[str] = Field(default_factory=lambda: list(MODEL_NAMES))
+    time_limit: float | None = Field(default=None, gt=0)
+    seed: int = 0
+    folds: int = Field(default=5, ge=2, le=20)
+    small_data_rows: int = Field(default=50_000, ge=0)
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    threads: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScreenConfig:
+        if (self.positive is None) == (self.top_fraction is None):
+            raise ValueError(
+                "high-value needs exactly one of `positive` (a label value) or `top_fraction` "
+                "(the top share of a numeric target)"
+            )
+        unknown = [m for m in self.models if m not in MODEL_NAMES]
+        if unknown or not self.models:
+            raise ValueError(f"models must be a non-empty subset of {list(MODEL_NAMES)}")
+        if self.target in self.drop:
+            raise ValueError("the target column cannot also be dropped")
+        return self
+
+    @classmethod
+    def build(cls, file: Path | None = None, **overrides: Any) -> ScreenConfig:
+        """Merge a TOML file (optional) with CLI overrides; ``None`` overrides are ignored."""
+        data: dict[str, Any] = {}
+        if file is not None:
+            try:
+                with open(file, "rb") as fh:
+                    raw = tomllib.load(fh)
+            except FileNotFoundError:
+                raise ConfigError("--config", str(file), "an existing TOML file") from None
+            except tomllib.TOMLDecodeError as e:
+                raise ConfigError("--config", str(file), "valid TOML", str(e)) from e
+            data.update(raw.get("winnow", raw))
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(data.get("positive"), str | int | float | bool):
+            data["positive"] = [data["positive"]]
+        if "positive" in data and data["positive"] is not None:
+            data["positive"] = [str(v) for v in data["positive"]]
+        if isinstance(data.get("budget"), str | int | float):
+            data["budget"] = Budget.parse(data["budget"])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "config"
+            raise ConfigError(loc, first.get("input"), first["msg"]) from e

@@ -1,0 +1,275 @@
+"""Table sources: CSV, Parquet (a file or a folder), JSON lines and in-memory frames.
+
+Every source yields ``pyarrow.RecordBatch`` objects of bounded size, so memory depends on the
+batch size and not on the file. Text formats are read with every column as a string and typed
+afterwards by :mod:`winnow.schema`, so one bad value rejects one record instead of a whole block.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
+
+from winnow.errors import DataError
+from winnow.io.rejects import Reject
+
+DEFAULT_BATCH_ROWS = 65_536
+CSV_NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+
+class TableSource(ABC):
+    """A table that can be read as Arrow batches more than once (in the same order)."""
+
+    #: whether values arrive as text and must be typed by winnow
+    untyped: bool = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def column_names(self) -> list[str]:
+        """The column names, in order."""
+
+    def num_rows(self) -> int | None:
+        """Row count when known without reading the data (Parquet metadata, in-memory)."""
+        return None
+
+    @abstractmethod
+    def batches(
+        self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield the rows in order; unparseable records are appended to ``rejects``."""
+
+    def read_all(self, rejects: list[Reject] | None = None) -> pa.Table:
+        parts = list(self.batches(rejects=rejects))
+        if not parts:
+            return pa.table({c: pa.array([], pa.string()) for c in self.column_names()})
+        return pa.Table.from_batches(parts)
+
+
+class ArrowSource(TableSource):
+    """An in-memory Arrow table (also built from pandas or Polars frames)."""
+
+    def __init__(self, table: pa.Table, name: str = "<table>") -> None:
+        super().__init__(name)
+        self.table = table
+
+    def column_names(self) -> list[str]:
+        return list(self.table.column_names)
+
+    def num_rows(self) -> int | None:
+        return self.table.num_rows
+
+    def batches(
+        self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        yield from self.table.to_batches(max_chunksize=batch_rows)
+
+
+class ParquetSource(TableSource):
+    """One Parquet file or a folder of Parquet files."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        try:
+            self.dataset = pads.dataset(str(path), format="parquet")
+        except (pa.ArrowInvalid, OSError) as e:
+            raise DataError(f"cannot read Parquet {str(path)!r}: {e}") from e
+
+    def column_names(self) -> list[str]:
+        return list(self.dataset.schema.names)
+
+    def num_rows(self) -> int | None:
+        return int(self.dataset.count_rows())
+
+    def batches(
+        self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        for b in self.dataset.to_batches(batch_size=batch_rows, use_threads=True):
+            if b.num_rows:
+                yield b
+
+
+class CsvSource(TableSource):
+    """A CSV file (optionally compressed), streamed block by block with every column as text."""
+
+    untyped = True
+
+    def __init__(self, path: Path, delimiter: str = ",") -> None:
+        super().__init__(str(path))
+        self.path = path
+        self.delimiter = delimiter
+        try:
+            with pacsv.open_csv(
+                str(path),
+                read_options=pacsv.ReadOptions(block_size=1 << 16),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
+            ) as reader:
+                self._names = list(reader.schema.names)
+        except pa.ArrowInvalid as e:
+            if "Empty CSV file" in str(e):
+                raise DataError(
+                    f"{str(path)!r} is empty", hint="Give a CSV with a header row and data."
+                ) from e
+            raise DataError(f"cannot read CSV {str(path)!r}: {e}") from e
+
+    def column_names(self) -> list[str]:
+        return list(self._names)
+
+    def batches(
+        self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        bad: list[Any] = []
+
+        def on_invalid(row: Any) -> str:
+            bad.append(row)
+            return "skip"
+
+        # ~200 bytes a row is typical; blocks are re-cut to batch_rows below.
+        reader = pacsv.open_csv(
+            str(self.path),
+            read_options=pacsv.ReadOptions(block_size=max(1 << 20, batch_rows * 200)),
+            parse_options=pacsv.ParseOptions(
+                delimiter=self.delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in self._names},
+                null_values=CSV_NULLS,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        row = 0
+        with reader:
+            for block in reader:
+                # pyarrow reports bad rows with their line numbers; data row = line - 2.
+                for b in bad:
+                    line = getattr(b, "number", None)
+                    n = (line - 2) if isinstance(line, int) and line >= 2 else row
+                    if rejects is not None:
+                        rejects.append(
+                            Reject(
+                                row=n,
+                                reason=f"malformed CSV line: expected {b.expected_columns} "
+                                f"fields, got {b.actual_columns}",
+                                value=str(b.text)[:200],
+                            )
+                        )
+                bad.clear()
+                for off in range(0, block.num_rows, batch_rows):
+                    part = block.slice(off, batch_rows)
+                    row += part.num_rows
+                    yield part
+
+
+class JsonLinesSource(TableSource):
+    """A JSON-lines file: one object per line, parsed line by line so a bad line is one reject."""
+
+    untyped = True
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+        self._names: list[str] | None = None
+
+    def column_names(self) -> list[str]:
+        if self._names is None:
+            names: dict[str, None] = {}
+            with open(self.path, encoding="utf-8") as fh:
+                for i, line in enumerate(fh):
+                    if i >= 1000:
+                        break
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if isinstance(obj, dict):
+                        names.update(dict.fromkeys(obj))
+            self._names = list(names)
+        return list(self._names)
+
+    def batches(
+        self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        names = self.column_names()
+        cols: dict[str, list[Any]] = {c: [] for c in names}
+        n = 0
+        row = 0
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+                except ValueError as e:
+                    if rejects is not None:
+                        rejects.append(Reject(row=row, reason=f"invalid JSON: {e}", value=line[:200]))
+                    row += 1
+                    continue
+                for c in names:
+                    v = obj.get(c)
+                    cols[c].append(None if v is None else (v if isinstance(v, str) else json.dumps(v)))
+                row += 1
+                n += 1
+                if n == batch_rows:
+                    yield pa.record_batch({c: pa.array(v, pa.string()) for c, v in cols.items()})
+                    cols = {c: [] for c in names}
+                    n = 0
+        if n:
+            yield pa.record_batch({c: pa.array(v, pa.string()) for c, v in cols.items()})
+
+
+def _to_arrow(data: Any) -> pa.Table | None:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    mod = type(data).__module__
+    if mod.startswith("polars"):
+        return data.to_arrow()
+    if mod.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    return None
+
+
+def open_source(data: Any) -> TableSource:
+    """Open a path (CSV, Parquet file or folder, JSON lines) or an in-memory table."""
+    if isinstance(data, TableSource):
+        return data
+    table = _to_arrow(data)
+    if table is not None:
+        return ArrowSource(table)
+    if not isinstance(data, str | Path):
+        raise DataError(
+            f"cannot read data of type {type(data).__name__}",
+            hint="Pass a path, a pandas or Polars DataFrame, or a pyarrow Table.",
+        )
+    path = Path(data)
+    if not path.exists():
+        raise DataError(f"{str(path)!r} does not exist", hint="Check the path.")
+    if path.is_dir():
+        if not any(path.rglob("*.parquet")):
+            raise DataError(f"folder {str(path)!r} holds no .parquet files")
+        return ParquetSource(path)
+    suffixes = [s.lower() for s in path.suffixes]
+    if path.stat().st_size == 0:
+        raise DataError(f"{str(path)!r} is empty", hint="Give a file with a header and data rows.")
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        return ParquetSource(path)
+    if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
+        return CsvSource(path, delimiter="\t" if ".tsv" in suffixes else ",")
+    if ".jsonl" in suffixes or ".ndjson" in suffixes or ".json" in suffixes:
+        return JsonLinesSource(path)
+    raise DataError(
+        f"unknown file type {path.suffix!r} for {str(path)!r}",
+        hint="Use .csv, .tsv, .parquet (file or folder) or .jsonl.",
+    )

@@ -1,0 +1,69 @@
+"""Writing result tables batch by batch: Parquet, CSV or JSON lines, chosen by the extension."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from winnow.errors import ConfigError
+
+FORMATS = (".parquet", ".csv", ".jsonl")
+
+
+def _format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    for f in FORMATS:
+        if f in suffixes:
+            return f
+    if ".ndjson" in suffixes or ".json" in suffixes:
+        return ".jsonl"
+    raise ConfigError("--out", str(path), "a file ending in .parquet, .csv or .jsonl")
+
+
+class TableWriter:
+    """Streams Arrow tables to one file; the schema is fixed by the first write."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.format = _format(self.path)
+        self.rows = 0
+        self._writer: Any = None
+        self._fh: IO[str] | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None and self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.format == ".parquet":
+                self._writer = pq.ParquetWriter(str(self.path), table.schema, compression="zstd")
+            elif self.format == ".csv":
+                self._writer = pacsv.CSVWriter(str(self.path), table.schema)
+            else:
+                self._fh = open(self.path, "w", encoding="utf-8")
+        if self._fh is not None:
+            for rec in table.to_pylist():
+                self._fh.write(json.dumps(rec, default=str) + "\n")
+        else:
+            self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self, empty_schema: pa.Schema | None = None) -> None:
+        if self._writer is None and self._fh is None and empty_schema is not None:
+            # nothing selected: still leave a valid, empty file with the right columns
+            self.write(empty_schema.empty_table())
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

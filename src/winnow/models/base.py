@@ -1,0 +1,98 @@
+"""The learner protocol every model follows.
+
+A learner is fitted on :class:`Inputs` (the preprocessor's matrices plus the dense view),
+optionally early-stopped on a validation part, and predicts logits. Its state is a small JSON
+config plus named binary/text payloads written by the artifact (never pickle).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from winnow.prep.preprocessor import Matrices
+
+
+@dataclass
+class Inputs:
+    """Everything a learner may use for a set of rows."""
+
+    m: Matrices
+    dense: np.ndarray
+    y: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.m)
+
+    def take(self, idx: np.ndarray) -> Inputs:
+        return Inputs(self.m.take(idx), self.dense[idx], None if self.y is None else self.y[idx])
+
+
+@dataclass
+class FitContext:
+    """Shared settings for one fit: seed, threads and the wall-clock deadline."""
+
+    seed: int = 0
+    threads: int = 1
+    deadline: float | None = None
+    cat_cardinalities: tuple[int, ...] = ()
+
+    def seconds_left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+
+class Learner(ABC):
+    """A binary scorer: ``fit`` returns self, ``predict_logit`` gives log-odds."""
+
+    name: str = ""
+
+    #: rounds/epochs chosen by early stopping, reused when refitting on all training rows
+    best_rounds_: int | None = None
+
+    @abstractmethod
+    def fit(
+        self,
+        train: Inputs,
+        valid: Inputs | None,
+        ctx: FitContext,
+        rounds: int | None = None,
+    ) -> Learner:
+        """Fit on ``train``; early-stop on ``valid`` or run exactly ``rounds``."""
+
+    @abstractmethod
+    def predict_logit(self, x: Inputs) -> np.ndarray:
+        """Log-odds of being high-value, float64 (n,)."""
+
+    @abstractmethod
+    def state(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """(JSON-serialisable config, {file suffix: payload}) for the artifact."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, config: dict[str, Any], files: dict[str, bytes]) -> Learner:
+        """Rebuild from what :meth:`state` returned."""
+
+
+def make_learner(name: str, **kwargs: Any) -> Learner:
+    """The learner registered under ``name`` (``lightgbm``, ``linear``, ``deep``)."""
+    if name == "lightgbm":
+        from winnow.models.gbdt import LightGBMLearner
+
+        return LightGBMLearner(**kwargs)
+    if name == "linear":
+        from winnow.models.linear import LinearLearner
+
+        return LinearLearner(**kwargs)
+    if name == "deep":
+        from winnow.models.deepnet import DeepLearner
+
+        return DeepLearner(**kwargs)
+    raise ValueError(f"unknown model {name!r}")
+
+
+def learner_class(name: str) -> type[Learner]:
+    return type(make_learner(name))

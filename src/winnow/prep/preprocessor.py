@@ -1,0 +1,240 @@
+"""The fitted transform from typed columns to model matrices, replayed exactly at screening.
+
+Each used column becomes one or more features, each remembering its source column so that
+reasons can be named by the column the user knows:
+
+* numeric, boolean: the value (missing stays NaN for the trees; imputed + indicator for the nets);
+* datetime: year, month, day, weekday, hour (when times vary), epoch days;
+* text: length in characters and words (the deep text encoders are a separate stage);
+* categorical: an integer code; 0 = missing, 1 = rare or unseen, 2.. = frequent categories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.config import Role
+from winnow.errors import NotFittedError
+from winnow.schema import ColumnSpec
+
+MISSING_CODE = 0
+RARE_CODE = 1
+_DAY = 86_400.0
+
+
+@dataclass
+class FeatureSpec:
+    """One model input derived from a source column."""
+
+    name: str
+    source: str
+    kind: str  # "num" or "cat"
+    # numeric scaling for the dense view
+    median: float = 0.0
+    lo: float = 0.0
+    hi: float = 0.0
+    log: bool = False
+    mean: float = 0.0
+    std: float = 1.0
+    has_missing: bool = False
+    # categorical vocabulary (most frequent first)
+    vocab: list[str] | None = None
+
+
+@dataclass
+class Matrices:
+    """Model inputs for a batch: raw numeric features (NaN = missing) and categorical codes."""
+
+    num: np.ndarray  # float32 (n, p)
+    cat: np.ndarray  # int64 (n, q)
+
+    def __len__(self) -> int:
+        return int(self.num.shape[0])
+
+    def take(self, idx: np.ndarray) -> Matrices:
+        return Matrices(self.num[idx], self.cat[idx])
+
+
+def _datetime_parts(secs: np.ndarray, with_hour: bool) -> dict[str, np.ndarray]:
+    ok = np.isfinite(secs)
+    s = np.where(ok, secs, 0.0)
+    days = np.floor(s / _DAY).astype("int64")
+    d = days.astype("datetime64[D]")
+    months = d.astype("datetime64[M]")
+    parts = {
+        "year": d.astype("datetime64[Y]").astype(np.int64) + 1970,
+        "month": months.astype(np.int64) % 12 + 1,
+        "day": (d - months).astype(np.int64) + 1,
+        "weekday": (days + 3) % 7,
+        "epoch_days": s / _DAY,
+    }
+    if with_hour:
+        parts["hour"] = (s % _DAY) // 3600
+    return {k: np.where(ok, v.astype(np.float64), np.nan) for k, v in parts.items()}
+
+
+def _text_parts(arr: pa.Array) -> dict[str, np.ndarray]:
+    length = pc.utf8_length(arr)
+    words = pc.add(pc.count_substring_regex(pc.utf8_trim_whitespace(arr), r"\s+"), 1)
+    words = pc.if_else(pc.equal(length, 0), 0, words)
+    return {
+        "length": pc.cast(length, pa.float64()).to_numpy(zero_copy_only=False),
+        "words": pc.cast(words, pa.float64()).to_numpy(zero_copy_only=False),
+    }
+
+
+class Preprocessor:
+    """Fits encoders and scalers on training columns and replays them on any batch.
+
+    Parameters
+    ----------
+    min_category_count : categories seen fewer times in training are grouped as rare.
+    max_categories : at most this many categories per column keep their own code.
+    """
+
+    def __init__(self, *, min_category_count: int = 10, max_categories: int = 200) -> None:
+        self.min_category_count = min_category_count
+        self.max_categories = max_categories
+        self.features_: list[FeatureSpec] | None = None
+        self.hour_columns_: list[str] = []
+
+    # ------------------------------------------------------------------ derivation
+    def _derive(
+        self, typed: pa.Table, specs: list[ColumnSpec]
+    ) -> tuple[dict[str, tuple[str, np.ndarray]], dict[str, tuple[str, pa.Array]]]:
+        num: dict[str, tuple[str, np.ndarray]] = {}
+        cat: dict[str, tuple[str, pa.Array]] = {}
+        for s in specs:
+            if not s.used:
+                continue
+            col = typed.column(s.name).combine_chunks()
+            if s.role in (Role.NUMERIC, Role.BOOLEAN):
+                num[s.name] = (s.name, col.to_numpy(zero_copy_only=False).astype(np.float64))
+            elif s.role == Role.DATETIME:
+                secs = col.to_numpy(zero_copy_only=False).astype(np.float64)
+                parts = _datetime_parts(secs, with_hour=s.name in self.hour_columns_)
+                for part, v in parts.items():
+                    num[f"{s.name}.{part}"] = (s.name, v)
+            elif s.role == Role.TEXT:
+                for part, v in _text_parts(col).items():
+                    num[f"{s.name}.{part}"] = (s.name, v)
+            elif s.role == Role.CATEGORICAL:
+                cat[s.name] = (s.name, col)
+        return num, cat
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, typed: pa.Table, specs: list[ColumnSpec]) -> Preprocessor:
+        self.hour_columns_ = []
+        for s in specs:
+            if s.role == Role.DATETIME:
+                secs = typed.column(s.name).to_numpy(zero_copy_only=False).astype(np.float64)
+                secs = secs[np.isfinite(secs)]
+                if secs.size and np.any(secs % _DAY != 0):
+                    self.hour_columns_.append(s.name)
+        num, cat = self._derive(typed, specs)
+        feats: list[FeatureSpec] = []
+        for name, (source, v) in num.items():
+            finite = v[np.isfinite(v)]
+            f = FeatureSpec(name=name, source=source, kind="num", has_missing=bool(np.isnan(v).any()))
+            if finite.size:
+                f.median = float(np.median(finite))
+                f.lo, f.hi = (float(q) for q in np.quantile(finite, [0.001, 0.999]))
+                clipped = np.clip(finite, f.lo, f.hi)
+                if f.lo >= 0 and f.hi > 0:
+                    skew = float(np.mean((clipped - clipped.mean()) ** 3)) / (clipped.std() ** 3 + 1e-12)
+                    f.log = bool(skew > 2.0)
+                z = np.log1p(clipped) if f.log else clipped
+                f.mean, f.std = float(z.mean()), float(z.std() or 1.0)
+            feats.append(f)
+        for name, (source, arr) in cat.items():
+            counts = pc.value_counts(arr.drop_null()).to_pylist()
+            counts.sort(key=lambda d: (-d["counts"], str(d["values"])))
+            vocab = [str(d["values"]) for d in counts if d["counts"] >= self.min_category_count]
+            feats.append(
+                FeatureSpec(
+                    name=name,
+                    source=source,
+                    kind="cat",
+                    vocab=vocab[: self.max_categories],
+                    has_missing=arr.null_count > 0,
+                )
+            )
+        self.features_ = feats
+        return self
+
+    # ------------------------------------------------------------------ transform
+    @property
+    def features(self) -> list[FeatureSpec]:
+        if self.features_ is None:
+            raise NotFittedError("Preprocessor")
+        return self.features_
+
+    @property
+    def num_features(self) -> list[FeatureSpec]:
+        return [f for f in self.features if f.kind == "num"]
+
+    @property
+    def cat_features(self) -> list[FeatureSpec]:
+        return [f for f in self.features if f.kind == "cat"]
+
+    def cardinalities(self) -> list[int]:
+        """Number of codes of each categorical feature (vocab + missing + rare)."""
+        return [len(f.vocab or []) + 2 for f in self.cat_features]
+
+    def transform(self, typed: pa.Table, specs: list[ColumnSpec]) -> Matrices:
+        num, cat = self._derive(typed, specs)
+        n = typed.num_rows
+        nf, cf = self.num_features, self.cat_features
+        X = np.empty((n, len(nf)), dtype=np.float32)
+        for j, f in enumerate(nf):
+            X[:, j] = num[f.name][1]
+        C = np.empty((n, len(cf)), dtype=np.int64)
+        for j, f in enumerate(cf):
+            arr = cat[f.name][1]
+            idx = pc.index_in(arr, value_set=pa.array(f.vocab or [], pa.string()))
+            codes = pc.fill_null(pc.add(idx, 2), RARE_CODE)
+            codes = pc.if_else(arr.is_null(), MISSING_CODE, codes)
+            C[:, j] = codes.to_numpy(zero_copy_only=False)
+        return Matrices(num=X, cat=C)
+
+    def dense(self, m: Matrices) -> np.ndarray:
+        """Scaled, imputed numeric features plus missing indicators, for linear and deep models."""
+        nf = self.num_features
+        extra = [j for j, f in enumerate(nf) if f.has_missing]
+        out = np.empty((len(m), len(nf) + len(extra)), dtype=np.float32)
+        for j, f in enumerate(nf):
+            v = np.clip(m.num[:, j].astype(np.float64), f.lo, f.hi)
+            if f.log:
+                v = np.log1p(np.maximum(v, 0.0))
+            v = (v - f.mean) / f.std
+            out[:, j] = np.where(np.isnan(v), 0.0, v)
+        for k, j in enumerate(extra):
+            out[:, len(nf) + k] = np.isnan(m.num[:, j])
+        return out
+
+    def dense_names(self) -> list[tuple[str, str]]:
+        """(feature name, source column) of each dense column."""
+        nf = self.num_features
+        names = [(f.name, f.source) for f in nf]
+        names += [(f"{f.name}.missing", f.source) for f in nf if f.has_missing]
+        return names
+
+    # ------------------------------------------------------------------ state
+    def to_json(self) -> dict:
+        return {
+            "min_category_count": self.min_category_count,
+            "max_categories": self.max_categories,
+            "hour_columns": self.hour_columns_,
+            "features": [asdict(f) for f in self.features],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Preprocessor:
+        p = cls(min_category_count=d["min_category_count"], max_categories=d["max_categories"])
+        p.hour_columns_ = list(d["hour_columns"])
+        p.features_ = [FeatureSpec(**f) for f in d["features"]]
+        return p

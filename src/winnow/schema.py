@@ -1,0 +1,342 @@
+"""Column roles: inference at fit time, and typing/validation of every incoming batch.
+
+A :class:`ColumnSpec` records the role winnow gave a column and, for used columns, the logical
+type it must have when screening. :func:`coerce` turns any batch (typed Parquet or text from CSV
+and JSON lines) into those types; a value that cannot be converted rejects its record with the
+reason, a missing column or a column of an impossible type refuses the whole input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from winnow.config import Role
+from winnow.errors import SchemaError
+from winnow.io.rejects import Reject
+
+USED_ROLES = (Role.NUMERIC, Role.CATEGORICAL, Role.BOOLEAN, Role.DATETIME, Role.TEXT)
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key|number|no)$|^id_|_id$", re.IGNORECASE)
+# share of non-null values that must parse for a text column to be typed as numbers/dates
+_PARSE_SHARE = 0.98
+# a column that fails to parse for more than this share of a batch is a schema error
+_SCHEMA_FAIL_SHARE = 0.5
+
+
+@dataclass
+class ColumnSpec:
+    """What winnow knows about one input column."""
+
+    name: str
+    role: Role
+    reason: str = ""
+
+    @property
+    def used(self) -> bool:
+        return self.role in USED_ROLES
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "role": self.role.value, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, d: dict[str, str]) -> ColumnSpec:
+        return cls(name=d["name"], role=Role(d["role"]), reason=d.get("reason", ""))
+
+
+@dataclass
+class Coerced:
+    """A batch typed to the schema, with the mask of usable rows and the rejects."""
+
+    table: pa.Table
+    ok: np.ndarray
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def _is_text_type(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)
+
+
+def _as_str(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(pa.string())
+    if not _is_text_type(col.type):
+        col = pc.cast(col, pa.string())
+    return col
+
+
+def _parse_numbers(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Text to float64; returns values and the mask of non-null values that did not parse."""
+    s = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+    stripped = s.str.strip()
+    values = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64)
+    present = s.notna().to_numpy() & (stripped != "").to_numpy()
+    return values, present & np.isnan(values) & ~stripped.str.lower().isin(["nan"]).to_numpy()
+
+
+def _parse_bools(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    s = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object).str.strip().str.lower()
+    out = np.full(len(s), np.nan)
+    out[s.isin(_TRUE).to_numpy()] = 1.0
+    out[s.isin(_FALSE).to_numpy()] = 0.0
+    bad = s.notna().to_numpy() & np.isnan(out) & (s != "").to_numpy()
+    return out, bad
+
+
+def _parse_datetimes(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Text to epoch seconds (float64, UTC); returns values and the unparsed mask."""
+    s = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
+    parsed = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601")
+    secs = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    bad = s.notna().to_numpy() & np.isnan(secs) & (s.astype(str).str.strip() != "").to_numpy()
+    return secs, bad
+
+
+def _temporal_seconds(col: pa.Array) -> np.ndarray:
+    if pa.types.is_date(col.type):
+        col = pc.cast(col, pa.timestamp("s"))
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is not None:
+            col = col.cast(pa.timestamp(col.type.unit))
+        ints = pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        ints[~col.is_valid().to_numpy(zero_copy_only=False)] = np.nan
+        scale = {"s": 1, "ms": 1e3, "us": 1e6, "ns": 1e9}[col.type.unit]
+        return ints / scale
+    raise TypeError(col.type)
+
+
+def _numeric(col: pa.Array) -> np.ndarray:
+    if pa.types.is_boolean(col.type):
+        col = pc.cast(col, pa.int8())
+    return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def coerce_column(col: pa.Array, role: Role) -> tuple[pa.Array, np.ndarray]:
+    """Convert one column to its role's logical type; returns (values, bad-value mask).
+
+    numeric/boolean/datetime become float64 (datetime: epoch seconds), categorical/text strings.
+    """
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    n = len(col)
+    t = col.type
+    none = np.zeros(n, dtype=bool)
+    if role in (Role.CATEGORICAL, Role.TEXT):
+        if pa.types.is_floating(t):
+            # 1.0 and 1 must be the same category whether the file was CSV or Parquet
+            vals = col.to_numpy(zero_copy_only=False)
+            as_text = [
+                None if v is None or v != v else (str(int(v)) if float(v).is_integer() else str(v))
+                for v in vals
+            ]
+            return pa.array(as_text, pa.string()), none
+        return _as_str(col), none
+    if role == Role.NUMERIC:
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+            vals = _numeric(col)
+            bad = np.isinf(vals)
+        elif _is_text_type(t):
+            vals, bad = _parse_numbers(_as_str(col))
+            bad |= np.isinf(vals)
+        elif pa.types.is_decimal(t) or pa.types.is_null(t):
+            vals, bad = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), none
+        else:
+            raise TypeError(t)
+        return pa.array(vals, pa.float64(), from_pandas=True), bad
+    if role == Role.BOOLEAN:
+        if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
+            vals = _numeric(col)
+            bad = ~np.isnan(vals) & ~np.isin(vals, (0.0, 1.0))
+        elif _is_text_type(t):
+            vals, bad = _parse_bools(_as_str(col))
+        elif pa.types.is_null(t):
+            vals, bad = np.full(n, np.nan), none
+        else:
+            raise TypeError(t)
+        return pa.array(vals, pa.float64(), from_pandas=True), bad
+    if role == Role.DATETIME:
+        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+            vals, bad = _temporal_seconds(col), none
+        elif _is_text_type(t):
+            vals, bad = _parse_datetimes(_as_str(col))
+        elif pa.types.is_null(t):
+            vals, bad = np.full(n, np.nan), none
+        else:
+            raise TypeError(t)
+        return pa.array(vals, pa.float64(), from_pandas=True), bad
+    raise ValueError(f"role {role} has no logical type")
+
+
+_EXPECTED = {
+    Role.NUMERIC: "numbers",
+    Role.BOOLEAN: "true/false or 0/1",
+    Role.DATETIME: "dates or timestamps (ISO 8601)",
+    Role.CATEGORICAL: "text or numbers",
+    Role.TEXT: "text",
+}
+
+
+def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row: int = 0) -> Coerced:
+    """Type a batch to the used columns of ``specs``.
+
+    Raises :class:`SchemaError` when a used column is missing or cannot hold its type at all;
+    records with single bad values are rejected with their reason and left out of ``ok``.
+    """
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    used = [s for s in specs if s.used]
+    missing = [s.name for s in used if s.name not in table.column_names]
+    if missing:
+        raise SchemaError(
+            "the input does not have the columns the screener was fitted on;",
+            missing=missing,
+            hint="Add them (values may be empty) or refit without them.",
+        )
+    n = table.num_rows
+    ok = np.ones(n, dtype=bool)
+    rejects: list[Reject] = []
+    out: dict[str, pa.Array] = {}
+    wrong: list[tuple[str, str, str]] = []
+    for s in used:
+        col = table.column(s.name)
+        try:
+            vals, bad = coerce_column(col, s.role)
+        except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            wrong.append((s.name, _EXPECTED[s.role], str(col.type)))
+            continue
+        nbad = int(bad.sum())
+        if nbad:
+            present = n - col.null_count
+            if present and nbad / present > _SCHEMA_FAIL_SHARE and n >= 20:
+                sample = _as_str(col).filter(pa.array(bad)).slice(0, 3).to_pylist()
+                wrong.append((s.name, _EXPECTED[s.role], f"values like {sample}"))
+                continue
+            raw = _as_str(col)
+            for i in np.flatnonzero(bad):
+                if ok[i]:
+                    rejects.append(
+                        Reject(
+                            row=first_row + int(i),
+                            column=s.name,
+                            reason=f"expected {_EXPECTED[s.role]}, received {raw[int(i)].as_py()!r}",
+                            value=str(raw[int(i)].as_py())[:200],
+                        )
+                    )
+            ok &= ~bad
+        out[s.name] = vals
+    if wrong:
+        raise SchemaError(
+            "columns have the wrong type;",
+            wrong_type=wrong,
+            hint="Convert them, or refit with --config roles to type them differently.",
+        )
+    return Coerced(table=pa.table(out) if out else pa.table({}), ok=ok, rejects=rejects)
+
+
+def _looks_like_text(s: pd.Series) -> bool:
+    sample = s.dropna().astype(str)
+    if sample.empty:
+        return False
+    sample = sample.sample(min(len(sample), 2000), random_state=0)
+    words = sample.str.count(r"\s+") + 1
+    return bool(sample.str.len().mean() >= 30 and words.mean() >= 5 and sample.nunique() / len(sample) >= 0.3)
+
+
+def infer_role(name: str, col: pa.ChunkedArray) -> tuple[Role, str]:
+    """Guess a column's role from its type and values; returns (role, reason)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    nonnull = n - arr.null_count
+    if nonnull == 0:
+        return Role.IGNORE, "constant: every value is missing"
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr, t = arr.cast(pa.string()), pa.string()
+    if pa.types.is_floating(t):
+        vals = arr.to_numpy(zero_copy_only=False)
+        finite = vals[np.isfinite(vals)]
+        if len(np.unique(finite)) <= 1 and arr.null_count == 0:
+            return Role.IGNORE, "constant: a single value"
+        return Role.NUMERIC, "float column"
+    if pa.types.is_integer(t):
+        distinct = pc.count_distinct(arr).as_py()
+        if distinct <= 1 and arr.null_count == 0:
+            return Role.IGNORE, "constant: a single value"
+        if distinct == nonnull and nonnull >= 50 and _ID_NAME.search(name):
+            return Role.ID, "ID-like: unique integer per row with an id-like name"
+        return Role.NUMERIC, "integer column"
+    if pa.types.is_boolean(t):
+        if pc.count_distinct(arr).as_py() <= 1 and arr.null_count == 0:
+            return Role.IGNORE, "constant: a single value"
+        return Role.BOOLEAN, "boolean column"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return Role.DATETIME, "date/time column"
+    if not _is_text_type(t):
+        return Role.IGNORE, f"unsupported type {t}"
+    s = pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object)
+    present = s.dropna()
+    present = present[present.astype(str).str.strip() != ""]
+    if present.empty:
+        return Role.IGNORE, "constant: every value is missing"
+    distinct = present.nunique()
+    if distinct <= 1 and len(present) == n:
+        return Role.IGNORE, "constant: a single value"
+    sample = present.sample(min(len(present), 5000), random_state=0)
+    sample_arr = pa.array(sample.astype(str).tolist(), pa.string())
+    nums, bad = _parse_numbers(sample_arr)
+    if 1 - bad.mean() >= _PARSE_SHARE and np.isfinite(nums).any():
+        return Role.NUMERIC, "text column of numbers"
+    _, badb = _parse_bools(sample_arr)
+    if not badb.any():
+        return Role.BOOLEAN, "text column of true/false values"
+    if sample.astype(str).str.contains(r"^\d{4}-\d{2}-\d{2}", regex=True).mean() >= _PARSE_SHARE:
+        _, badd = _parse_datetimes(sample_arr)
+        if 1 - badd.mean() >= _PARSE_SHARE:
+            return Role.DATETIME, "text column of ISO dates"
+    if _looks_like_text(present):
+        return Role.TEXT, "free text (long, many words, mostly distinct)"
+    if distinct / len(present) >= 0.9 and len(present) >= 50:
+        return Role.ID, "ID-like: a distinct value on (almost) every row"
+    return Role.CATEGORICAL, f"text column with {distinct} distinct values"
+
+
+def infer_schema(
+    table: pa.Table,
+    *,
+    target: str,
+    id_column: str | None = None,
+    drop: list[str] | None = None,
+    overrides: dict[str, Role] | None = None,
+) -> list[ColumnSpec]:
+    """Roles for every column but the target, honouring the user's id, drops and overrides."""
+    drop = drop or []
+    overrides = overrides or {}
+    for name in [*drop, *overrides, *([id_column] if id_column else [])]:
+        if name not in table.column_names:
+            raise SchemaError(
+                f"column {name!r} named in the configuration is not in the data;",
+                missing=[name],
+                hint="Available: " + ", ".join(table.column_names[:50]),
+            )
+    specs = []
+    for name in table.column_names:
+        if name == target:
+            continue
+        if name == id_column:
+            specs.append(ColumnSpec(name, Role.ID, "named as the id column"))
+        elif name in drop:
+            specs.append(ColumnSpec(name, Role.IGNORE, "dropped by the configuration"))
+        elif name in overrides:
+            specs.append(ColumnSpec(name, overrides[name], "set by the configuration"))
+        else:
+            role, reason = infer_role(name, table.column(name))
+            specs.append(ColumnSpec(name, role, reason))
+    return specs

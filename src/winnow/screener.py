@@ -1,0 +1,296 @@
+"""``Screener``: learn what high-value looks like, then score and screen any volume of data.
+
+>>> from winnow import Screener
+>>> s = Screener().fit("customers.parquet", target="future_spend", top_fraction=0.1)  # doctest: +SKIP
+>>> s.screen("new_customers.parquet", out="top.parquet").summary  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from winnow import __version__
+from winnow.artifact import dumps, read_artifact, write_artifact
+from winnow.config import Budget, ScreenConfig
+from winnow.errors import ArtifactError, NotFittedError
+from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
+from winnow.io.rejects import Reject
+from winnow.metrics import screening_report
+from winnow.models.base import Inputs, Learner, learner_class
+from winnow.models.fusion import Fusion
+from winnow.prep.preprocessor import Preprocessor
+from winnow.reasons import reason_codes
+from winnow.schema import ColumnSpec, coerce
+from winnow.select import Threshold
+from winnow.target import make_labels
+
+log = logging.getLogger("winnow")
+
+
+@dataclass
+class ScoredBatch:
+    """A batch after scoring: ``scores`` is NaN where the record was rejected."""
+
+    scores: np.ndarray
+    inputs: Inputs
+    ok: np.ndarray
+    rejects: list[Reject]
+
+
+class Screener:
+    """A fitted model of "high-value" plus everything needed to replay it on new data.
+
+    Parameters
+    ----------
+    config : the task; or give its fields as keyword arguments to :meth:`fit`.
+    """
+
+    def __init__(self, config: ScreenConfig | None = None) -> None:
+        self.config = config
+        self._fitted = False
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        data: Any,
+        config: ScreenConfig | None = None,
+        *,
+        on_stage: Callable[[str], None] | None = None,
+        **options: Any,
+    ) -> Screener:
+        """Fit on labelled data (path, pandas/Polars DataFrame or Arrow table); returns self.
+
+        ``options`` are :class:`~winnow.config.ScreenConfig` fields, e.g.
+        ``target="churn", positive="yes", budget=0.05``.
+        """
+        from winnow.training import fit_pipeline
+
+        cfg = config or self.config
+        if cfg is None or options:
+            base = cfg.model_dump() if cfg is not None else {}
+            cfg = ScreenConfig.build(**{**base, **options})
+        result = fit_pipeline(open_source(data), cfg, on_stage=on_stage)
+        self.config = cfg
+        self.specs_: list[ColumnSpec] = result.specs
+        self.prep_: Preprocessor = result.prep
+        self.learners_: dict[str, Learner] = result.learners
+        self.fusion_: Fusion = result.fusion
+        self.threshold_: Threshold = result.threshold
+        self.target_ = {"description": result.target_description, "cutoff": result.target_cutoff}
+        self.metrics_: dict[str, Any] = result.metrics
+        self.importance_: dict[str, float] = result.importance
+        self.summary_: dict[str, Any] = result.summary
+        self.warnings_: list[str] = result.warnings
+        self.created_ = datetime.now(UTC).isoformat(timespec="seconds")
+        self.version_ = __version__
+        self._fitted = True
+        return self
+
+    def _check(self) -> None:
+        if not self._fitted:
+            raise NotFittedError()
+
+    @property
+    def id_column(self) -> str | None:
+        self._check()
+        return self.config.id  # type: ignore[union-attr]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Columns a record must have to be scored."""
+        self._check()
+        return [s.name for s in self.specs_ if s.used]
+
+    # ------------------------------------------------------------------ scoring core
+    def score_batch(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> ScoredBatch:
+        """Score one batch: the single function behind batch, service and stream scoring."""
+        self._check()
+        if isinstance(batch, pa.RecordBatch):
+            batch = pa.Table.from_batches([batch])
+        typed = coerce(batch, self.specs_, first_row=first_row)
+        m = self.prep_.transform(typed.table, self.specs_)
+        x = Inputs(m=m, dense=self.prep_.dense(m))
+        logits = {n: self.learners_[n].predict_logit(x) for n in self.fusion_.names}
+        p = self.fusion_.probability(logits)
+        p[~typed.ok] = np.nan
+        return ScoredBatch(scores=p, inputs=x, ok=typed.ok, rejects=typed.rejects)
+
+    def reasons(self, scored: ScoredBatch, raw: pa.Table, rows: np.ndarray, top: int = 3) -> list[list[str]]:
+        """Reason codes for the given row positions of a scored batch."""
+        return reason_codes(
+            self.prep_,
+            self.learners_,
+            self.fusion_,
+            scored.inputs.take(rows),
+            raw.take(pa.array(rows)),
+            top=top,
+        )
+
+    def score(self, data: Any) -> np.ndarray:
+        """Probability of being high-value for every row (NaN for rejected rows), in memory."""
+        self._check()
+        source = open_source(data)
+        out, rejects, row = [], [], 0
+        for batch in source.batches(DEFAULT_BATCH_ROWS, rejects=rejects):
+            sb = self.score_batch(batch, first_row=row)
+            rejects.extend(sb.rejects)
+            out.append(sb.scores)
+            row += batch.num_rows
+        if rejects:
+            log.warning("%d records rejected, e.g. %s", len(rejects), rejects[0].describe())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def embed(self, data: Any) -> np.ndarray:
+        """The deep network's last hidden layer for each row: learned features, (n, h)."""
+        self._check()
+        deep = self.learners_.get("deep")
+        if deep is None:
+            raise NotFittedError("the deep network (fit with models including 'deep')")
+        source = open_source(data)
+        out, row = [], 0
+        for batch in source.batches(DEFAULT_BATCH_ROWS):
+            sb = self.score_batch(batch, first_row=row)
+            out.append(deep.embed(sb.inputs))  # type: ignore[attr-defined]
+            row += batch.num_rows
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def screen(
+        self,
+        data: Any,
+        *,
+        out: str | Path | None = None,
+        budget: Budget | float | int | None = None,
+        use_threshold: bool = False,
+        rejects: str | Path | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        progress: Any = None,
+    ) -> Any:
+        """Select the high-value rows; see :func:`winnow.batch.screen`."""
+        from winnow.batch import screen
+
+        self._check()
+        if budget is not None and not isinstance(budget, Budget):
+            budget = Budget.parse(budget)
+        return screen(
+            self,
+            data,
+            out=out,
+            budget=budget,
+            use_threshold=use_threshold,
+            rejects_path=rejects,
+            batch_rows=batch_rows,
+            progress=progress,
+        )
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Screening metrics on labelled data (the target column must be present)."""
+        self._check()
+        cfg = self.config
+        assert cfg is not None
+        source = open_source(data)
+        table = source.read_all()
+        labels = make_labels(
+            table,
+            cfg.target,
+            positive=cfg.positive,
+            top_fraction=cfg.top_fraction,
+            cutoff=self.target_["cutoff"],
+        )
+        p = self.score(table)
+        keep = labels.known & ~np.isnan(p)
+        y, p = labels.y[keep], p[keep]
+        if cfg.budget.fraction is not None:
+            k = max(1, int(np.ceil(cfg.budget.fraction * len(y))))
+        else:
+            k = max(1, int(np.sum(p >= self.threshold_.value)))
+        report = screening_report(y, p, budget_k=k)
+        sel = p >= self.threshold_.value
+        report["threshold"] = {
+            "value": self.threshold_.value,
+            "selected": int(sel.sum()),
+            "precision": float(y[sel].mean()) if sel.any() else 0.0,
+            "recall": float(y[sel].sum() / max(y.sum(), 1)),
+        }
+        report["rows_not_scored"] = int((~keep).sum())
+        return report
+
+    # ------------------------------------------------------------------ persistence
+    def manifest(self) -> dict[str, Any]:
+        """What the artifact records about this screener (without file hashes)."""
+        self._check()
+        assert self.config is not None
+        return {
+            "winnow_version": self.version_,
+            "created": self.created_,
+            "config": self.config.model_dump(mode="json"),
+            "target": self.target_,
+            "schema": [s.to_json() for s in self.specs_],
+            "fusion": self.fusion_.to_json(),
+            "threshold": self.threshold_.to_json(),
+            "metrics": self.metrics_,
+            "importance": self.importance_,
+            "summary": self.summary_,
+            "warnings": self.warnings_,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the artifact folder (atomically); returns its path."""
+        self._check()
+        manifest = self.manifest()
+        files = {"preprocess.json": dumps(self.prep_.to_json()).encode()}
+        models = {}
+        for name, learner in self.learners_.items():
+            cfg, payloads = learner.state()
+            refs = {}
+            for suffix, data in payloads.items():
+                rel = f"models/{name}.{suffix}"
+                files[rel] = data
+                refs[suffix] = rel
+            models[name] = {"config": cfg, "files": refs}
+        manifest["models"] = models
+        write_artifact(Path(path), manifest, files)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Screener:
+        """Load and verify an artifact written by :meth:`save`."""
+        contents = read_artifact(Path(path))
+        man, files = contents.manifest, contents.files
+        try:
+            obj = cls(ScreenConfig.model_validate(man["config"]))
+            obj.specs_ = [ColumnSpec.from_json(s) for s in man["schema"]]
+            obj.prep_ = Preprocessor.from_json(json.loads(files["preprocess.json"]))
+            obj.learners_ = {}
+            for name, entry in man["models"].items():
+                payloads = {suffix: files[rel] for suffix, rel in entry["files"].items()}
+                obj.learners_[name] = learner_class(name).from_state(entry["config"], payloads)
+            obj.fusion_ = Fusion.from_json(man["fusion"])
+            obj.threshold_ = Threshold(**man["threshold"])
+            obj.target_ = man["target"]
+            obj.metrics_ = man["metrics"]
+            obj.importance_ = man["importance"]
+            obj.summary_ = man["summary"]
+            obj.warnings_ = man["warnings"]
+            obj.created_ = man["created"]
+            obj.version_ = man["winnow_version"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ArtifactError(path, f"manifest content is incomplete or invalid ({e!r})") from e
+        obj._fitted = True
+        return obj
+
+    def __repr__(self) -> str:
+        if not self._fitted:
+            return "Screener(unfitted)"
+        return (
+            f"Screener(target={self.target_['description']!r}, "
+            f"models={self.fusion_.names}, threshold={self.threshold_.value:.4f})"
+        )

@@ -1,0 +1,110 @@
+"""Budgets into thresholds, and exact global top-k selection over a stream of batches."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from winnow.config import Budget
+
+
+@dataclass
+class Threshold:
+    """A score cut-off and what it is expected to give, measured on validation rows."""
+
+    value: float
+    fraction: float
+    expected_precision: float
+    expected_recall: float
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def budget_count(budget: Budget, n_rows: int) -> int | None:
+    """How many of ``n_rows`` a fraction or count budget selects (None for min-precision)."""
+    if budget.fraction is not None:
+        return max(1, math.ceil(budget.fraction * n_rows)) if n_rows else 0
+    if budget.count is not None:
+        return min(budget.count, n_rows)
+    return None
+
+
+def threshold_for(budget: Budget, scores: np.ndarray, y: np.ndarray, population: int) -> Threshold:
+    """Turn a budget into a score threshold on validation ``scores``/``y``.
+
+    A count budget is read against ``population`` (the rows the screener was fitted on): a
+    budget of 1,000 out of 20,000 customers is the top 5%.
+    """
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    s, t = scores[order], y[order].astype(np.int64)
+    hits = np.cumsum(t)
+    k_all = np.arange(1, len(s) + 1)
+    precision = hits / k_all
+    pos = max(int(t.sum()), 1)
+    note = ""
+    if budget.min_precision is None:
+        frac = budget.fraction if budget.fraction is not None else budget.count / max(population, 1)  # type: ignore[operator]
+        frac = min(frac, 1.0)
+        k = max(1, math.ceil(frac * len(s)))
+    else:
+        min_k = min(len(s), max(10, math.ceil(0.005 * len(s))))
+        ok = np.flatnonzero((precision >= budget.min_precision) & (k_all >= min_k))
+        if ok.size:
+            k = int(ok[-1]) + 1
+        else:
+            k = int(np.argmax(precision[min_k - 1 :])) + min_k
+            note = (
+                f"no threshold reaches precision {budget.min_precision:.0%} on validation; "
+                f"using the most precise one ({precision[k - 1]:.1%})"
+            )
+    # ties: every row scoring like the k-th is selected too, so the threshold is exact
+    value = float(s[k - 1])
+    k_eff = int(np.sum(s >= value))
+    return Threshold(
+        value=value,
+        fraction=k_eff / len(s),
+        expected_precision=float(hits[k_eff - 1] / k_eff),
+        expected_recall=float(hits[k_eff - 1] / pos),
+        note=note,
+    )
+
+
+def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Row positions of the k best scores in rank order (ties: earlier row first).
+
+    NaN scores (rejected rows) are never selected.
+    """
+    valid = np.flatnonzero(~np.isnan(scores))
+    k = min(k, valid.size)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    v = scores[valid]
+    if k < valid.size:
+        # partition first: O(n), then sort only the candidates
+        cut = np.partition(-v, k - 1)[k - 1]
+        cand = np.flatnonzero(-v <= cut)
+    else:
+        cand = np.arange(valid.size)
+    order = np.lexsort((valid[cand], -v[cand]))[:k]
+    return valid[cand][order]
+
+
+class ScoreLog:
+    """Scores of every row of a stream, 4 bytes a row, for an exact global top-k."""
+
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, scores: np.ndarray) -> None:
+        self._parts.append(np.asarray(scores, dtype=np.float32))
+        self.n += len(scores)
+
+    def all(self) -> np.ndarray:
+        if len(self._parts) > 1:
+            self._parts = [np.concatenate(self._parts)]
+        return self._parts[0] if self._parts else np.zeros(0, np.float32)

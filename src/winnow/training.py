@@ -1,0 +1,366 @@
+"""Fitting a screener: split honestly, fit preprocessing and learners, fuse, pick a threshold.
+
+On small data (fewer than ``config.small_data_rows`` training rows) the learners are
+cross-fitted over k stratified folds: every training row gets an out-of-fold prediction, and
+those drive early stopping, fusion weights and the threshold; each learner is then refitted on
+all training rows with the rounds the folds chose. On larger data one stratified validation
+part does the same job. A stratified test part is held out from everything and only used to
+report metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from winnow.config import Role, ScreenConfig
+from winnow.errors import DataError
+from winnow.expressions import Expression
+from winnow.io.readers import TableSource
+from winnow.io.rejects import Reject
+from winnow.metrics import screening_report
+from winnow.models.base import FitContext, Inputs, Learner, make_learner
+from winnow.models.fusion import Fusion, fit_fusion
+from winnow.prep.leakage import leakage_suspects
+from winnow.prep.preprocessor import Preprocessor
+from winnow.schema import ColumnSpec, coerce, infer_schema
+from winnow.select import Threshold, threshold_for
+from winnow.target import make_labels
+
+log = logging.getLogger("winnow")
+
+# relative cost of one fit of each learner, to share a time limit between them
+_COST = {"linear": 0.3, "lightgbm": 1.0, "deep": 2.5}
+MIN_POSITIVES = 5
+
+
+@dataclass
+class FitResult:
+    """All a fitted screener holds, before it is wrapped in a :class:`winnow.Screener`."""
+
+    config: ScreenConfig
+    specs: list[ColumnSpec]
+    prep: Preprocessor
+    learners: dict[str, Learner]
+    fusion: Fusion
+    threshold: Threshold
+    target_description: str
+    target_cutoff: float | None
+    metrics: dict[str, Any]
+    importance: dict[str, float]
+    summary: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _threads(cfg: ScreenConfig) -> int:
+    import os
+
+    return cfg.threads or max(1, min(os.cpu_count() or 1, 8))
+
+
+def _split(
+    y: np.ndarray, cfg: ScreenConfig, split_values: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(train, test, valid or None) row positions."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    if split_values is not None:
+        lowered = np.char.lower(split_values.astype(str))
+        test = idx[lowered == "test"]
+        valid = idx[np.isin(lowered, ["valid", "validation", "val"])]
+        train = idx[~np.isin(lowered, ["test", "valid", "validation", "val"])]
+        if not len(test) or not len(train):
+            raise DataError(
+                "the split column needs rows marked 'test' and rows for training",
+                column=cfg.split_column,
+                hint="Mark held-out rows 'test', optional validation rows 'valid', others 'train'.",
+            )
+        return train, test, (valid if len(valid) else None)
+    train, test = train_test_split(idx, test_size=cfg.test_fraction, stratify=y, random_state=cfg.seed)
+    return np.sort(train), np.sort(test), None
+
+
+class _Clock:
+    """Shares the remaining time limit between the fits still to run, by their cost."""
+
+    def __init__(self, limit: float | None, jobs: list[str]) -> None:
+        self.end = None if limit is None else time.monotonic() + limit
+        self.pending = list(jobs)
+
+    def deadline_for(self, job: str) -> float | None:
+        share = _COST[job] / sum(_COST[j] for j in self.pending)
+        self.pending.remove(job)
+        if self.end is None:
+            return None
+        return time.monotonic() + max(self.end - time.monotonic(), 0.0) * share
+
+
+def _rule_scores(expr: Expression, raw: pa.Table) -> np.ndarray:
+    cols: dict[str, np.ndarray] = {}
+    for name in expr.names:
+        if name not in raw.column_names:
+            continue
+        col = raw.column(name).combine_chunks()
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
+            cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        else:
+            cols[name] = np.asarray(col.to_pylist(), dtype=object)
+    z = np.asarray(expr.evaluate(cols), dtype=np.float64)
+    return np.where(np.isnan(z), -np.inf, z)
+
+
+def fit_pipeline(
+    source: TableSource,
+    cfg: ScreenConfig,
+    on_stage: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Read, prepare, fit, fuse and evaluate. See the module docstring for the protocol."""
+    stage = on_stage or (lambda msg: log.info(msg))
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        log.warning(msg)
+
+    t_start = time.monotonic()
+    baseline_expr = Expression(cfg.baseline) if cfg.baseline else None
+    stage("reading data")
+    read_rejects: list[Reject] = []
+    raw = source.read_all(rejects=read_rejects)
+    n_read = raw.num_rows + len(read_rejects)
+    if raw.num_rows == 0:
+        raise DataError(f"{source.name!r} has no data rows", hint="Give a table with rows.")
+    if cfg.split_column and cfg.split_column not in raw.column_names:
+        raise DataError("split column not found", column=cfg.split_column)
+    labels = make_labels(raw, cfg.target, positive=cfg.positive, top_fraction=cfg.top_fraction)
+    drop = list(cfg.drop) + ([cfg.split_column] if cfg.split_column else [])
+    specs = infer_schema(raw, target=cfg.target, id_column=cfg.id, drop=drop, overrides=cfg.roles)
+    if baseline_expr is not None:
+        unknown = [n for n in baseline_expr.names if n not in raw.column_names]
+        if unknown:
+            raise DataError(
+                f"--baseline names unknown columns: {', '.join(unknown)}",
+                hint="Available: " + ", ".join(raw.column_names[:50]),
+            )
+    for s in specs:
+        if s.role in (Role.ID, Role.IGNORE) and s.reason.startswith(("ID-like", "constant")):
+            warn(f"column {s.name!r} dropped: {s.reason}")
+    if not any(s.used for s in specs):
+        raise DataError("no usable feature columns remain", hint="Check --drop and the roles.")
+
+    stage("typing and cleaning")
+    typed = coerce(raw, specs)
+    rejects = read_rejects + typed.rejects
+    usable = typed.ok & labels.known
+    n_missing_target = int((~labels.known).sum())
+    if n_missing_target:
+        warn(f"{n_missing_target} rows without a target value are left out of training")
+    if typed.rejects:
+        warn(f"{len(typed.rejects)} rows rejected for invalid values, e.g. {typed.rejects[0].describe()}")
+    # exact duplicates (same features and label) would leak between folds and overweight rows
+    frame = typed.table.to_pandas()
+    frame["__y__"] = labels.y
+    dup = frame.duplicated(keep="first").to_numpy() & usable
+    n_dup = int(dup.sum())
+    if n_dup:
+        warn(f"{n_dup} exact duplicate rows dropped from training")
+    keep = np.flatnonzero(usable & ~dup)
+    y = labels.y[keep].astype(np.int64)
+    pos = int(y.sum())
+    if len(keep) == 0:
+        raise DataError("no rows are left to train on", hint="Check the target and the rejects.")
+    if pos == 0 or pos == len(y):
+        which = "high-value" if pos else "not high-value"
+        raise DataError(
+            f"every row is {which} ({labels.description}); a screener needs both classes",
+            column=cfg.target,
+            hint="Check --positive / --top-fraction.",
+        )
+    if min(pos, len(y) - pos) < MIN_POSITIVES * 2:
+        raise DataError(
+            f"only {min(pos, len(y) - pos)} rows of the rarer class; at least "
+            f"{MIN_POSITIVES * 2} are needed for an honest split",
+            column=cfg.target,
+        )
+    table = typed.table.take(pa.array(keep))
+    raw_kept = raw.take(pa.array(keep))
+    split_values = (
+        np.asarray(raw_kept.column(cfg.split_column).to_pylist(), dtype=object) if cfg.split_column else None
+    )
+    tr, te, va = _split(y, cfg, split_values)
+
+    stage("fitting preprocessing")
+    prep = Preprocessor().fit(table.take(pa.array(tr)), specs)
+    m = prep.transform(table, specs)
+    x_all = Inputs(m=m, dense=prep.dense(m), y=y)
+    x_train, x_test = x_all.take(tr), x_all.take(te)
+    threads = _threads(cfg)
+    ctx_base = dict(seed=cfg.seed, threads=threads, cat_cardinalities=tuple(prep.cardinalities()))
+
+    small = va is None and len(tr) < cfg.small_data_rows
+    if small:
+        from sklearn.model_selection import StratifiedKFold
+
+        k = min(cfg.folds, int(x_train.y.sum()), int(len(tr) - x_train.y.sum()))  # type: ignore[union-attr]
+        k = max(k, 2)
+        folds = list(StratifiedKFold(k, shuffle=True, random_state=cfg.seed).split(tr, x_train.y))
+        jobs = [n for n in cfg.models for _ in range(k + 1)]
+    else:
+        if va is None:
+            from sklearn.model_selection import train_test_split
+
+            tr_pos = np.arange(len(tr))
+            a, b = train_test_split(tr_pos, test_size=0.15, stratify=x_train.y, random_state=cfg.seed)
+            folds = [(np.sort(a), np.sort(b))]
+            x_fit = x_train
+        else:
+            # the user's validation rows are appended after the training rows
+            x_fit = Inputs(
+                m=type(m)(
+                    np.vstack([x_train.m.num, x_all.m.num[va]]), np.vstack([x_train.m.cat, x_all.m.cat[va]])
+                ),
+                dense=np.vstack([x_train.dense, x_all.dense[va]]),
+                y=np.concatenate([x_train.y, y[va]]),  # type: ignore[list-item]
+            )
+            folds = [(np.arange(len(tr)), np.arange(len(tr), len(tr) + len(va)))]
+        x_train = x_fit
+        jobs = list(cfg.models)
+    clock = _Clock(cfg.time_limit, jobs)
+
+    oof_rows = np.concatenate([f[1] for f in folds])
+    oof = {name: np.full(len(x_train), np.nan) for name in cfg.models}
+    learners: dict[str, Learner] = {}
+    for name in cfg.models:
+        rounds = []
+        for i, (a, b) in enumerate(folds):
+            stage(
+                f"fitting {name} ({'fold ' + str(i + 1) + '/' + str(len(folds)) if small else 'train/valid'})"
+            )
+            ctx = FitContext(deadline=clock.deadline_for(name), **ctx_base)
+            learner = make_learner(name).fit(x_train.take(a), x_train.take(b), ctx)
+            oof[name][b] = learner.predict_logit(x_train.take(b))
+            rounds.append(learner.best_rounds_ or 1)
+        if small:
+            stage(f"refitting {name} on all training rows")
+            ctx = FitContext(deadline=clock.deadline_for(name), **ctx_base)
+            r = int(np.median(rounds)) if name != "linear" else int(np.bincount(rounds).argmax())
+            learner = make_learner(name).fit(x_train, None, ctx, rounds=max(r, 1))
+        learners[name] = learner
+
+    stage("fusing models and choosing the threshold")
+    y_oof = x_train.y[oof_rows]  # type: ignore[index]
+    fusion = fit_fusion(y_oof, {n: oof[n][oof_rows] for n in cfg.models})
+    p_oof = fusion.probability({n: oof[n][oof_rows] for n in cfg.models})
+    threshold = threshold_for(cfg.budget, p_oof, y_oof, population=len(keep))
+    if threshold.note:
+        warn(threshold.note)
+
+    stage("checking for leaky columns")
+    a, b = folds[0]
+    for col, auc in leakage_suspects(prep, x_train.take(a), x_train.take(b)).items():
+        warn(
+            f"column {col!r} alone separates the classes (validation ROC-AUC {auc:.3f}): "
+            "is it known before the outcome? If not, drop it (--drop / config drop)."
+        )
+
+    stage("evaluating on the held-out test rows")
+    logits_test = {n: learners[n].predict_logit(x_test) for n in cfg.models}
+    p_test = fusion.probability(logits_test)
+    y_test = x_test.y
+    budget_k = _budget_k(cfg, len(te), len(keep))
+    metrics: dict[str, Any] = {
+        "split": {
+            "train": len(tr),
+            "validation": len(va) if va is not None else 0,
+            "test": len(te),
+            "mode": f"{len(folds)}-fold cross-fitting" if small else "train/validation",
+        },
+        "winnow": screening_report(y_test, p_test, budget_k=budget_k),
+        "oof": screening_report(y_oof, p_oof, budget_k=None),
+        "models": {
+            n: screening_report(y_test, 1 / (1 + np.exp(-logits_test[n])), budget_k=budget_k)
+            for n in cfg.models
+        },
+    }
+    if "linear" in learners:
+        lin = learners["linear"]
+    else:
+        lin = make_learner("linear").fit(x_train, None, FitContext(**ctx_base), rounds=2)
+    metrics["logistic_regression"] = screening_report(
+        y_test, 1 / (1 + np.exp(-lin.predict_logit(x_test))), budget_k=budget_k
+    )
+    if baseline_expr is not None:
+        rule = _rule_scores(baseline_expr, raw_kept.take(pa.array(te)))
+        metrics["rule"] = {
+            "expression": cfg.baseline,
+            **screening_report(y_test, rule, budget_k=budget_k, probabilities=False),
+        }
+    # fair comparison point: the threshold applied to test rows, not a test-chosen top-k
+    sel = p_test >= threshold.value
+    metrics["threshold_on_test"] = {
+        "selected": int(sel.sum()),
+        "precision": float(y_test[sel].mean()) if sel.any() else 0.0,  # type: ignore[index]
+        "recall": float(y_test[sel].sum() / max(y_test.sum(), 1)),  # type: ignore[index, union-attr]
+    }
+    importance = _importance(prep, learners, fusion)
+    summary = {
+        "rows_read": int(n_read),
+        "rows_rejected": len(rejects),
+        "rows_missing_target": n_missing_target,
+        "duplicates_dropped": n_dup,
+        "rows_used": len(keep),
+        "positives": pos,
+        "fit_seconds": round(time.monotonic() - t_start, 2),
+        "threads": threads,
+        "reject_examples": [r.describe() for r in rejects[:10]],
+    }
+    return FitResult(
+        config=cfg,
+        specs=specs,
+        prep=prep,
+        learners=learners,
+        fusion=fusion,
+        threshold=threshold,
+        target_description=labels.description,
+        target_cutoff=labels.cutoff,
+        metrics=metrics,
+        importance=importance,
+        summary=summary,
+        warnings=warnings,
+    )
+
+
+def _budget_k(cfg: ScreenConfig, n: int, population: int) -> int:
+    b = cfg.budget
+    if b.fraction is not None:
+        return max(1, math.ceil(b.fraction * n))
+    if b.count is not None:
+        return max(1, math.ceil(n * b.count / max(population, 1)))
+    return max(1, math.ceil(0.05 * n))
+
+
+def _importance(prep: Preprocessor, learners: dict[str, Learner], fusion: Fusion) -> dict[str, float]:
+    """Share of the model's attention per source column (LightGBM gain, else |linear| weight)."""
+    feats = prep.num_features + prep.cat_features
+    raw: dict[str, float] = {}
+    gbdt = learners.get("lightgbm")
+    if gbdt is not None:
+        gains = gbdt.feature_importance()  # type: ignore[attr-defined]
+        for f, g in zip(feats, gains, strict=True):
+            raw[f.source] = raw.get(f.source, 0.0) + float(g)
+    elif "linear" in learners:
+        lin = learners["linear"]
+        for (_, src), w in zip(prep.dense_names(), lin.coef_dense_, strict=True):  # type: ignore[attr-defined]
+            raw[src] = raw.get(src, 0.0) + abs(float(w))
+        for f, w in zip(prep.cat_features, lin.coef_cat_, strict=True):  # type: ignore[attr-defined]
+            raw[f.source] = raw.get(f.source, 0.0) + float(np.std(w))
+    total = sum(raw.values()) or 1.0
+    return dict(sorted(((k, v / total) for k, v in raw.items()), key=lambda kv: -kv[1]))
