@@ -1,0 +1,312 @@
+"""The ``winnow`` command line: thin over :class:`winnow.Screener`.
+
+Exit codes: 0 ok, 2 usage/configuration, 3 data or schema error, 4 artifact error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from winnow import __version__
+from winnow.errors import WinnowError
+
+app = typer.Typer(
+    name="winnow",
+    help="Screen high-value records out of massive data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataArg = Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")]
+DirArg = Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def _fail(e: WinnowError) -> None:
+    from winnow.display import err_console
+
+    err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+    raise typer.Exit(e.exit_code)
+
+
+def _logging(quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    from winnow.display import err_console
+
+    log = logging.getLogger("winnow")
+    log.handlers[:] = [RichHandler(console=err_console, show_time=False, show_path=False)]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+@app.command()
+def fit(
+    data: DataArg,
+    target: Annotated[str | None, typer.Option(help="Column that defines high-value.")] = None,
+    positive: Annotated[
+        list[str] | None, typer.Option(help="Value(s) of the target that mean high-value.")
+    ] = None,
+    top_fraction: Annotated[
+        float | None, typer.Option(help="High-value = this top share of a numeric target.")
+    ] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Record id column (kept in outputs).")] = None,
+    budget: Annotated[str | None, typer.Option(help="0.05 = top 5%; 1000 = top 1,000 records.")] = None,
+    min_precision: Annotated[
+        float | None, typer.Option(help="Select as many as keep this precision.")
+    ] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="Your current rule to compare with: a column or expression.")
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Columns not to use (repeatable).")] = None,
+    split_column: Annotated[
+        str | None, typer.Option(help="Column marking rows train / valid / test.")
+    ] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Seconds for model fitting.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same model).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
+    out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Learn what high-value looks like from labelled DATA and write an artifact folder."""
+    from winnow.config import Budget, ScreenConfig
+    from winnow.display import console, fit_report, stage_spinner
+    from winnow.screener import Screener
+
+    _logging(quiet)
+    try:
+        b = Budget.parse(budget, min_precision) if (budget or min_precision) else None
+        cfg = ScreenConfig.build(
+            config,
+            target=target,
+            positive=positive,
+            top_fraction=top_fraction,
+            id=id,
+            budget=b,
+            baseline=baseline,
+            drop=drop or None,
+            split_column=split_column,
+            time_limit=time_limit,
+            seed=seed,
+        )
+        with stage_spinner(not quiet) as on_stage:
+            screener = Screener(cfg).fit(data, on_stage=on_stage)
+        screener.save(out)
+    except WinnowError as e:
+        _fail(e)
+    for item in fit_report(screener.manifest()):
+        console.print(item)
+    s = screener.summary_
+    console.print(
+        f"rows read {s['rows_read']:,}, used {s['rows_used']:,} ({s['positives']:,} high-value), "
+        f"duplicates dropped {s['duplicates_dropped']:,}, rejected {s['rows_rejected']:,}, "
+        f"missing target {s['rows_missing_target']:,}; fit in {s['fit_seconds']:.0f}s"
+    )
+    console.print(f"artifact written to [bold]{out}[/]")
+
+
+@app.command()
+def evaluate(
+    artifact: DirArg,
+    data: DataArg,
+    json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
+) -> None:
+    """Screening metrics of a fitted screener on labelled DATA."""
+    from winnow.display import console, lift_table, metrics_table
+    from winnow.screener import Screener
+
+    try:
+        report = Screener.load(artifact).evaluate(data)
+    except WinnowError as e:
+        _fail(e)
+    if json_out:
+        console.print_json(json.dumps(report))
+        return
+    console.print(metrics_table({"winnow": report}, f"Metrics on {data}"))
+    if "lift_curve" in report:
+        console.print(lift_table({"winnow": report}))
+    t = report["threshold"]
+    console.print(
+        f"artifact threshold {t['value']:.4f}: {t['selected']:,} selected, precision "
+        f"{t['precision']:.1%}, recall {t['recall']:.1%}"
+    )
+
+
+@app.command()
+def score(
+    artifact: DirArg,
+    data: DataArg,
+    out: Annotated[Path, typer.Option(help="Output file (.parquet, .csv, .jsonl).")],
+    rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score every row of DATA: row, id, score, selected."""
+    from winnow.batch import score_file
+    from winnow.display import rows_progress
+    from winnow.screener import Screener
+
+    try:
+        s = Screener.load(artifact)
+        with rows_progress(not quiet) as progress:
+            summary = score_file(
+                s,
+                data,
+                out,
+                rejects_path=rejects or _default_rejects(out),
+                batch_rows=batch_rows,
+                progress=progress,
+            )
+    except WinnowError as e:
+        _fail(e)
+    _print_summary(summary.to_json())
+
+
+@app.command()
+def screen(
+    artifact: DirArg,
+    data: DataArg,
+    out: Annotated[Path, typer.Option(help="Output file (.parquet, .csv, .jsonl).")],
+    budget: Annotated[
+        str | None, typer.Option(help="Override the budget: 0.05 = top 5%, 1000 = top 1,000.")
+    ] = None,
+    use_threshold: Annotated[
+        bool, typer.Option(help="Select by the artifact's score threshold in one pass.")
+    ] = False,
+    rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write only the high-value rows of DATA, ranked, with score and top reasons."""
+    from winnow.display import console, rows_progress
+    from winnow.screener import Screener
+
+    try:
+        s = Screener.load(artifact)
+        with rows_progress(not quiet) as progress:
+            result = s.screen(
+                data,
+                out=out,
+                budget=budget,
+                use_threshold=use_threshold,
+                rejects=rejects or _default_rejects(out),
+                batch_rows=batch_rows,
+                progress=progress,
+            )
+    except WinnowError as e:
+        _fail(e)
+    _print_summary(result.summary.to_json())
+    if result.selected is not None and not quiet:
+        from rich.table import Table
+
+        t = Table(title="Top selected", title_justify="left")
+        cols = ["rank", "score"] + ([s.id_column] if s.id_column else []) + ["reason_1", "reason_2"]
+        for c in cols:
+            t.add_column(c)
+        for rec in result.selected.slice(0, 5).select(cols).to_pylist():
+            t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in rec.values()])
+        console.print(t)
+
+
+@app.command()
+def inspect(
+    artifact: DirArg,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Show what an artifact holds: task, schema, models, threshold, metrics, checksums."""
+    from winnow.artifact import read_artifact
+    from winnow.display import console, fit_report
+
+    try:
+        contents = read_artifact(artifact)
+    except WinnowError as e:
+        _fail(e)
+    man = contents.manifest
+    if json_out:
+        console.print_json(json.dumps(man))
+        return
+    from rich.table import Table
+
+    cfg = man["config"]
+    console.print(
+        f"[bold]{artifact}[/]: winnow {man['winnow_version']}, format "
+        f"{man['format_version']}, created {man['created']}"
+    )
+    console.print(f"high-value: {man['target']['description']}; id column: {cfg['id']}")
+    t = Table(title="Columns", title_justify="left")
+    for c in ("column", "role", "why"):
+        t.add_column(c)
+    for s in man["schema"]:
+        t.add_row(s["name"], s["role"], s["reason"])
+    console.print(t)
+    for item in fit_report(man):
+        console.print(item)
+    for w in man.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"files verified: {', '.join(man['files'])}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's data, artifact and results.")] = Path(
+        "winnow-demo"
+    ),
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the whole path on the CDNOW purchase log: who will be next period's top spenders?"""
+    from winnow.demo import run_demo
+
+    _logging(quiet)
+    try:
+        run_demo(out, quiet=quiet)
+    except WinnowError as e:
+        _fail(e)
+
+
+def _default_rejects(out: Path) -> Path:
+    return out.with_name(out.name.split(".")[0] + ".rejects.jsonl")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from winnow.display import console
+
+    console.print(
+        f"read {summary['rows_read']:,}, scored {summary['rows_scored']:,}, selected "
+        f"{summary['rows_selected']:,}, rejected {summary['rows_rejected']:,} "
+        f"({summary['selection']}) in {summary['seconds']:.1f}s"
+    )
+    if summary["rows_rejected"]:
+        console.print(f"rejected records with reasons: {summary['rejects']}")
+        for ex in summary["reject_examples"][:3]:
+            console.print(f"  [yellow]{ex}[/]")
+    if summary.get("out"):
+        console.print(f"results written to [bold]{summary['out']}[/]")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"winnow {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Screen high-value records out of massive data."""
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Real data shipped with winnow, for the demo and examples."""

@@ -1,0 +1,148 @@
+"""Rich terminal output: metric tables, summaries and progress for the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+_ROWS = [
+    ("auc_pr", "AUC-PR", "{:.3f}"),
+    ("roc_auc", "ROC-AUC", "{:.3f}"),
+    ("precision_at_k", "precision@k (k=#positives)", "{:.3f}"),
+    ("budget.precision", "precision in budget", "{:.3f}"),
+    ("budget.recall", "recall in budget", "{:.3f}"),
+    ("budget.lift", "lift in budget", "{:.2f}x"),
+    ("log_loss", "log-loss", "{:.4f}"),
+    ("ece", "calibration error (ECE)", "{:.4f}"),
+]
+
+
+def _get(d: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def metrics_table(columns: dict[str, dict[str, Any]], title: str) -> Table:
+    """One column per scorer (winnow, logistic regression, the user's rule), one row per metric."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("metric")
+    for name in columns:
+        t.add_column(name, justify="right")
+    for key, label, fmt in _ROWS:
+        vals = [_get(c, key) for c in columns.values()]
+        if all(v is None for v in vals):
+            continue
+        t.add_row(label, *[fmt.format(v) if isinstance(v, int | float) else "-" for v in vals])
+    first = next(iter(columns.values()))
+    k = _get(first, "budget.k")
+    if k is not None:
+        t.caption = f"budget = top {k:,} of {first.get('rows', 0):,} held-out rows"
+    return t
+
+
+def lift_table(columns: dict[str, dict[str, Any]]) -> Table:
+    """Recall and lift at every budget, for each scorer."""
+    t = Table(title="Recall (lift) by budget, held-out rows", title_justify="left")
+    t.add_column("top")
+    for name in columns:
+        t.add_column(name, justify="right")
+    first = next(iter(columns.values()))
+    for frac in first.get("lift_curve") or {}:
+        cells = []
+        for c in columns.values():
+            p = _get(c, f"lift_curve.{frac}")
+            if p is None:
+                p = (c.get("lift_curve") or {}).get(frac)
+            cells.append(f"{p['recall']:.1%} ({p['lift']:.1f}x)" if p else "-")
+        t.add_row(f"{float(frac):.0%}", *cells)
+    return t
+
+
+def _budget_text(b: dict[str, Any]) -> str:
+    from winnow.config import Budget
+
+    return Budget(**b).describe()
+
+
+def fit_report(manifest: dict[str, Any]) -> list[Any]:
+    """Renderables describing a fitted screener: metrics vs baselines, lift, threshold, reasons."""
+    m = manifest["metrics"]
+    cols = {"winnow": m["winnow"], "logistic regression": m["logistic_regression"]}
+    if "rule" in m:
+        cols[f"rule: {m['rule']['expression']}"] = m["rule"]
+    out: list[Any] = [metrics_table(cols, "Held-out test metrics"), lift_table(cols)]
+    thr = manifest["threshold"]
+    out.append(
+        f"threshold [bold]{thr['value']:.4f}[/] selects {thr['fraction']:.1%} of validation rows "
+        f"with precision {thr['expected_precision']:.1%} and recall {thr['expected_recall']:.1%}"
+        f" (budget: {_budget_text(manifest['config']['budget'])})"
+    )
+    fusion = manifest["fusion"]
+    weights = ", ".join(f"{n} {w:.0%}" for n, w in zip(fusion["names"], fusion["weights"], strict=True) if w)
+    out.append(f"model weights: {weights}; split: {m['split']['mode']}")
+    top = list(manifest["importance"].items())[:8]
+    if top:
+        out.append("most important columns: " + ", ".join(f"{k} ({v:.0%})" for k, v in top))
+    return out
+
+
+@contextmanager
+def stage_spinner(enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A spinner showing the current fitting stage; yields the ``on_stage`` callback."""
+    if not enabled:
+        yield lambda msg: None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as prog:
+        task = prog.add_task("starting", total=None)
+
+        def on_stage(msg: str) -> None:
+            prog.update(task, description=msg)
+            err_console.print(f"[dim]· {msg}[/]")
+
+        yield on_stage
+
+
+@contextmanager
+def rows_progress(enabled: bool = True) -> Iterator[Callable[[int, int | None, str], None]]:
+    """A progress bar over rows; yields the ``progress(done, total, phase)`` callback."""
+    if not enabled:
+        yield lambda done, total, phase: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as prog:
+        task = prog.add_task("reading", total=None)
+
+        def progress(done: int, total: int | None, phase: str) -> None:
+            prog.update(task, completed=done, total=total, description=phase)
+
+        yield progress
