@@ -119,22 +119,29 @@ def score_file(
 
 
 def _selected_table(
-    screener: Screener, raw: pa.Table, first_row: int, local: np.ndarray, ranks: np.ndarray
+    screener: Screener,
+    raw: pa.Table,
+    first_row: int,
+    local: np.ndarray,
+    ranks: np.ndarray,
+    scores: np.ndarray,
+    reasons: int,
 ) -> pa.Table:
-    """Output rows: rank, row, score, the input columns, reason_1..3."""
+    """Output rows: rank, row, score, the input columns, reason_1..N."""
     part = raw.take(pa.array(local))
-    sb = screener.score_batch(part, first_row=first_row)
-    reasons = screener.reasons(sb, part, np.arange(part.num_rows), top=N_REASONS)
     cols: dict[str, Any] = {
         "rank": pa.array(ranks, pa.int64()),
         "row": pa.array(first_row + local, pa.int64()),
-        "score": pa.array(sb.scores),
+        "score": pa.array(scores, pa.float64()),
     }
     for name, col in zip(part.column_names, _passthrough(part).columns, strict=True):
         if name not in cols:
             cols[name] = col
-    for r in range(N_REASONS):
-        cols[f"reason_{r + 1}"] = pa.array([rs[r] if len(rs) > r else None for rs in reasons], pa.string())
+    if reasons:
+        x, _ = screener.prepare(part, first_row=first_row)
+        codes = screener.reasons(x, part, top=reasons)
+        for r in range(reasons):
+            cols[f"reason_{r + 1}"] = pa.array([rs[r] if len(rs) > r else None for rs in codes], pa.string())
     return pa.table(cols)
 
 
@@ -159,6 +166,7 @@ def screen(
     rejects_path: str | Path | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
+    reasons: int = N_REASONS,
 ) -> ScreenResult:
     """Select the high-value rows of ``data`` by a budget (exact global top-k) or threshold."""
     t0 = time.monotonic()
@@ -184,7 +192,9 @@ def screen(
                 local = np.flatnonzero(sb.scores >= thr)
                 if local.size:
                     # provisional ranks: the final order is fixed after the last batch
-                    t = _selected_table(screener, raw, row, local, np.zeros(local.size, np.int64))
+                    t = _selected_table(
+                        screener, raw, row, local, np.zeros(local.size, np.int64), sb.scores[local], reasons
+                    )
                     selected.append(t)
                 row += batch.num_rows
                 if progress:
@@ -227,7 +237,17 @@ def screen(
                 if hi > lo:
                     raw = pa.Table.from_batches([batch])
                     local = rows_sorted[lo:hi] - row
-                    selected.append(_selected_table(screener, raw, row, local, ranks_sorted[lo:hi]))
+                    selected.append(
+                        _selected_table(
+                            screener,
+                            raw,
+                            row,
+                            local,
+                            ranks_sorted[lo:hi],
+                            scores[rows_sorted[lo:hi]],
+                            reasons,
+                        )
+                    )
                 row += batch.num_rows
                 if progress:
                     progress(row, total, "writing selected rows (pass 2 of 2)")

@@ -182,6 +182,7 @@ def screen(
     ] = False,
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
+    reasons: Annotated[int, typer.Option(help="Reason columns per selected row (0 = none).")] = 3,
     quiet: QuietOpt = False,
 ) -> None:
     """Write only the high-value rows of DATA, ranked, with score and top reasons."""
@@ -199,6 +200,7 @@ def screen(
                 rejects=rejects or _default_rejects(out),
                 batch_rows=batch_rows,
                 progress=progress,
+                reasons=reasons,
             )
     except WinnowError as e:
         _fail(e)
@@ -207,7 +209,8 @@ def screen(
         from rich.table import Table
 
         t = Table(title="Top selected", title_justify="left")
-        cols = ["rank", "score"] + ([s.id_column] if s.id_column else []) + ["reason_1", "reason_2"]
+        cols = ["rank", "score"] + ([s.id_column] if s.id_column else [])
+        cols += [c for c in ("reason_1", "reason_2") if c in result.selected.column_names]
         for c in cols:
             t.add_column(c)
         for rec in result.selected.slice(0, 5).select(cols).to_pylist():

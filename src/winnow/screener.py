@@ -111,29 +111,30 @@ class Screener:
         return [s.name for s in self.specs_ if s.used]
 
     # ------------------------------------------------------------------ scoring core
-    def score_batch(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> ScoredBatch:
-        """Score one batch: the single function behind batch, service and stream scoring."""
+    def prepare(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> tuple[Inputs, Any]:
+        """Type and transform a batch into model inputs; returns (inputs, coerced batch)."""
         self._check()
         if isinstance(batch, pa.RecordBatch):
             batch = pa.Table.from_batches([batch])
         typed = coerce(batch, self.specs_, first_row=first_row)
         m = self.prep_.transform(typed.table, self.specs_)
-        x = Inputs(m=m, dense=self.prep_.dense(m))
-        logits = {n: self.learners_[n].predict_logit(x) for n in self.fusion_.names}
+        return Inputs(m=m, dense=self.prep_.dense(m)), typed
+
+    def score_batch(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> ScoredBatch:
+        """Score one batch: the single function behind batch, service and stream scoring."""
+        x, typed = self.prepare(batch, first_row)
+        # members the fusion gave no weight cost nothing at scoring time
+        logits = {
+            n: self.learners_[n].predict_logit(x) if w else np.zeros(len(x))
+            for n, w in zip(self.fusion_.names, self.fusion_.weights, strict=True)
+        }
         p = self.fusion_.probability(logits)
         p[~typed.ok] = np.nan
         return ScoredBatch(scores=p, inputs=x, ok=typed.ok, rejects=typed.rejects)
 
-    def reasons(self, scored: ScoredBatch, raw: pa.Table, rows: np.ndarray, top: int = 3) -> list[list[str]]:
-        """Reason codes for the given row positions of a scored batch."""
-        return reason_codes(
-            self.prep_,
-            self.learners_,
-            self.fusion_,
-            scored.inputs.take(rows),
-            raw.take(pa.array(rows)),
-            top=top,
-        )
+    def reasons(self, x: Inputs, raw: pa.Table, top: int = 3) -> list[list[str]]:
+        """Reason codes for prepared rows ``x`` (from :meth:`prepare`) and their raw values."""
+        return reason_codes(self.prep_, self.learners_, self.fusion_, x, raw, top=top)
 
     def score(self, data: Any) -> np.ndarray:
         """Probability of being high-value for every row (NaN for rejected rows), in memory."""
@@ -173,6 +174,7 @@ class Screener:
         rejects: str | Path | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         progress: Any = None,
+        reasons: int = 3,
     ) -> Any:
         """Select the high-value rows; see :func:`winnow.batch.screen`."""
         from winnow.batch import screen
@@ -189,6 +191,7 @@ class Screener:
             rejects_path=rejects,
             batch_rows=batch_rows,
             progress=progress,
+            reasons=reasons,
         )
 
     def evaluate(self, data: Any) -> dict[str, Any]:
@@ -285,7 +288,16 @@ class Screener:
         except (KeyError, TypeError, ValueError) as e:
             raise ArtifactError(path, f"manifest content is incomplete or invalid ({e!r})") from e
         obj._fitted = True
+        obj.set_threads(0)
         return obj
+
+    def set_threads(self, threads: int) -> None:
+        """Threads used for scoring (0 = all cores of this machine)."""
+        import os
+
+        n = threads or max(1, min(os.cpu_count() or 1, 8))
+        for learner in self.learners_.values():
+            learner.threads = n
 
     def __repr__(self) -> str:
         if not self._fitted:

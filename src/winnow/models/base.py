@@ -52,6 +52,8 @@ class Learner(ABC):
 
     #: rounds/epochs chosen by early stopping, reused when refitting on all training rows
     best_rounds_: int | None = None
+    #: threads used when predicting
+    threads: int = 1
 
     @abstractmethod
     def fit(

@@ -101,7 +101,8 @@ class DeepLearner(Learner):
     def fit(
         self, train: Inputs, valid: Inputs | None, ctx: FitContext, rounds: int | None = None
     ) -> DeepLearner:
-        torch.set_num_threads(max(ctx.threads, 1))
+        self.threads = max(ctx.threads, 1)
+        torch.set_num_threads(self.threads)
         torch.manual_seed(ctx.seed)
         gen = torch.Generator().manual_seed(ctx.seed)
         self.n_num_ = train.dense.shape[1]
@@ -161,6 +162,8 @@ class DeepLearner(Learner):
 
     def predict_logit(self, x: Inputs) -> np.ndarray:
         assert self.net_ is not None
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         with torch.no_grad():
             return _forward_batched(self.net_, x).numpy().astype(np.float64)
 

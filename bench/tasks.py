@@ -1,0 +1,160 @@
+"""The benchmark tasks on the shared data sets: one function per task.
+
+Each task function returns ``(table, options)``: a pandas DataFrame holding the target column
+and the candidate feature columns (leaky columns already removed), and the keyword options for
+``winnow.Screener().fit(table, **options)`` (``target`` plus ``positive`` or ``top_fraction``,
+optionally ``id``). Every column of the table that is neither the target nor the id is a
+feature for every method in the benchmark, so all of them see exactly the same inputs.
+
+Labels that need more than "column == value" (lending club, IMDB, flights) are written into a
+0/1 column here and the task asks for ``positive="1"``; that keeps the label rule in one place
+for winnow and for the baselines.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+Task = tuple[pd.DataFrame, dict[str, Any]]
+
+#: notes printed with the results, filled in by the task functions
+NOTES: dict[str, str] = {}
+
+FLIGHTS_SAMPLE_ROWS = 100_000
+FLIGHTS_SAMPLE_SEED = 20130101
+
+
+def _read(name: str) -> pd.DataFrame:
+    return pd.read_parquet(DATA / f"{name}.parquet")
+
+
+def cdnow() -> Task:
+    """Top 10% of next-39-week spend among CDNOW customers, from the first 39 weeks.
+
+    The per-customer table comes from winnow's own demo feature builder
+    (``winnow.datasets.cdnow.build_tables``), which reads the copy of the transactions shipped
+    in the package (the same file as ``shared/data/cdnow_transactions.parquet``).
+    """
+    from winnow.datasets.cdnow import build_tables
+
+    with tempfile.TemporaryDirectory(prefix="winnow-bench-cdnow-") as tmp:
+        p_train, _ = build_tables(Path(tmp))
+        table = pd.read_parquet(p_train)
+    NOTES["cdnow"] = "customers_1997 table from winnow.datasets.cdnow.build_tables; label = top 10% of future_spend"
+    return table, {"target": "future_spend", "top_fraction": 0.1, "id": "customer_id"}
+
+
+# Lending Club: every column below is either decided by Lending Club's own risk model or is
+# observed after the loan was issued, so it would not be available (or would be another
+# model's answer) when screening a new application:
+LENDING_LEAKY = [
+    # Lending Club's risk grade and what is priced from it: a model score for the very outcome
+    # we predict (the shared README names interest_rate and sub_grade as leaky).
+    "grade",
+    "sub_grade",
+    "interest_rate",
+    "installment",  # = f(loan_amount, term, interest_rate): carries the interest rate
+    # after issue: the repayment history *is* the outcome (late fees appear only on late loans)
+    "balance",
+    "paid_total",
+    "paid_principal",
+    "paid_interest",
+    "paid_late_fees",
+    # snapshot artifact: all loans are from Jan-Mar 2018 and the status was observed at one date,
+    # so the issue month measures how long a loan has had to become late, not the borrower.
+    "issue_month",
+]
+LENDING_GOOD = {"Current", "Fully Paid"}
+
+
+def lending_club() -> Task:
+    """Loans that went bad (late, in grace period, charged off) from application-time data."""
+    df = _read("lending_club_loans")
+    df["bad_loan"] = (~df["loan_status"].isin(LENDING_GOOD)).astype("int64")
+    df = df.drop(columns=["loan_status", *LENDING_LEAKY])
+    # kept on purpose: initial_listing_status, disbursement_method (chosen at issue),
+    # emp_title (messy free-form category), the *_joint columns (mostly missing).
+    NOTES["lending_club"] = "label = loan_status not in {Current, Fully Paid}; dropped " + ", ".join(
+        LENDING_LEAKY
+    )
+    return df, {"target": "bad_loan", "positive": "1"}
+
+
+def resume_callbacks() -> Task:
+    """Resumes that received a callback (8% positives)."""
+    df = _read("resume_callbacks")
+    # job_ad_id identifies the job ad (several resumes per ad): kept as a feature, like the
+    # other job attributes; the callback rate differs a lot between ads.
+    NOTES["resume_callbacks"] = "label = received_callback == 1; all other columns are features"
+    return df, {"target": "received_callback", "positive": "1"}
+
+
+def fine_food_reviews() -> Task:
+    """Reviews scored "great", from the review text (the product id is unique per row)."""
+    df = _read("fine_food_reviews").drop(columns=["split"])
+    NOTES["fine_food_reviews"] = (
+        "label = score == 'great'; the source's split column is dropped (the benchmark makes its own split)"
+    )
+    return df, {"target": "score", "positive": "great"}
+
+
+IMDB_LEAKY = ["rating"] + [f"r{i}" for i in range(1, 11)]
+
+
+def imdb_movies() -> Task:
+    """Movies rated >= 7.5 with >= 100 votes; the rating and its histogram r1..r10 are dropped.
+
+    ``votes`` stays a feature (the shared README keeps it): it is half of the label rule, so it
+    is strongly, but not perfectly, predictive.
+    """
+    df = _read("imdb_movies")
+    df["good_movie"] = ((df["rating"] >= 7.5) & (df["votes"] >= 100)).astype("int64")
+    df = df.drop(columns=IMDB_LEAKY)
+    NOTES["imdb_movies"] = "label = rating >= 7.5 and votes >= 100; dropped rating, r1..r10; votes kept"
+    return df, {"target": "good_movie", "positive": "1"}
+
+
+FLIGHTS_LEAKY = ["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"]
+
+
+def nyc_flights_2013() -> Task:
+    """Flights arriving >= 60 minutes late, from what is known before departure.
+
+    Flights without an arrival delay (cancelled or diverted: the outcome is unknown) are left
+    out, then 100,000 of the rest are drawn at random with a fixed seed to keep the run short.
+    """
+    df = _read("nyc_flights_2013")
+    known = df["arr_delay"].notna()
+    n_unknown = int((~known).sum())
+    df = df[known].copy()
+    df["late_60"] = (df["arr_delay"] >= 60).astype("int64")
+    df = df.drop(columns=FLIGHTS_LEAKY)
+    n_all = len(df)
+    if n_all > FLIGHTS_SAMPLE_ROWS:
+        rng = np.random.default_rng(FLIGHTS_SAMPLE_SEED)
+        rows = np.sort(rng.choice(n_all, size=FLIGHTS_SAMPLE_ROWS, replace=False))
+        df = df.iloc[rows].reset_index(drop=True)
+    NOTES["nyc_flights_2013"] = (
+        f"label = arr_delay >= 60; dropped {', '.join(FLIGHTS_LEAKY)}; left out {n_unknown:,} flights "
+        f"without arr_delay (cancelled/diverted); SUBSAMPLED to {len(df):,} of {n_all:,} flights "
+        f"(numpy seed {FLIGHTS_SAMPLE_SEED})"
+    )
+    return df, {"target": "late_60", "positive": "1"}
+
+
+TASKS: dict[str, Callable[[], Task]] = {
+    "cdnow": cdnow,
+    "lending_club": lending_club,
+    "resume_callbacks": resume_callbacks,
+    "fine_food_reviews": fine_food_reviews,
+    "imdb_movies": imdb_movies,
+    "nyc_flights_2013": nyc_flights_2013,
+}
