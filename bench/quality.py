@@ -201,7 +201,7 @@ def lightgbm_frames(train: pd.DataFrame, test: pd.DataFrame, roles: dict[str, st
             a, b = _as_category_text(train[c]), _as_category_text(test[c])
             cats = pd.Index(sorted(a.dropna().unique()))
             xtr[c] = pd.Categorical(a, categories=cats)
-            xte[c] = pd.Categorical(b, categories=cats)
+            xte[c] = pd.Categorical(b.where(b.isin(cats)), categories=cats)  # unseen -> missing
         elif r == "text":
             for name, frame, out in (("tr", train, xtr), ("te", test, xte)):
                 t = frame[c].fillna("").astype(str)

@@ -24,7 +24,8 @@ from winnow.config import Budget
 from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.io.writers import TableWriter
-from winnow.select import budget_count, top_k_rows
+from winnow.rules import RuleSet
+from winnow.select import ScoreLog, budget_count, top_k_rows
 
 if TYPE_CHECKING:
     from winnow.screener import Screener
@@ -126,8 +127,9 @@ def _selected_table(
     ranks: np.ndarray,
     scores: np.ndarray,
     reasons: int,
+    rules: list[str | None],
 ) -> pa.Table:
-    """Output rows: rank, row, score, the input columns, reason_1..N."""
+    """Output rows: rank, row, score, the input columns, rule, reason_1..N."""
     part = raw.take(pa.array(local))
     cols: dict[str, Any] = {
         "rank": pa.array(ranks, pa.int64()),
@@ -137,9 +139,11 @@ def _selected_table(
     for name, col in zip(part.column_names, _passthrough(part).columns, strict=True):
         if name not in cols:
             cols[name] = col
+    cols["rule"] = pa.array(rules, pa.string())
     if reasons:
         x, _ = screener.prepare(part, first_row=first_row)
         codes = screener.reasons(x, part, top=reasons)
+        codes = [([f"rule:{rule}"] if rule else []) + c for rule, c in zip(rules, codes, strict=True)]
         for r in range(reasons):
             cols[f"reason_{r + 1}"] = pa.array([rs[r] if len(rs) > r else None for rs in codes], pa.string())
     return pa.table(cols)
@@ -177,6 +181,7 @@ def screen(
     summary = ScreenSummary(out=str(out) if out else None)
     read_rejects: list[Reject] = []
     selected: list[pa.Table] = []
+    rules = RuleSet(screener.config.rules)  # type: ignore[union-attr]
     with _rejects_writer(rejects_path) as rw:
         if threshold_mode:
             thr = screener.threshold_.value
@@ -189,13 +194,15 @@ def screen(
                 sb = screener.score_batch(raw, first_row=row)
                 rw.add(sb.rejects)
                 summary.rows_scored += int(sb.ok.sum())
-                local = np.flatnonzero(sb.scores >= thr)
+                hits = rules.evaluate(raw)
+                local = np.flatnonzero(((sb.scores >= thr) | hits.forced()) & ~hits.excluded() & sb.ok)
                 if local.size:
                     # provisional ranks: the final order is fixed after the last batch
-                    t = _selected_table(
-                        screener, raw, row, local, np.zeros(local.size, np.int64), sb.scores[local], reasons
+                    names = [hits.name(int(i)) for i in local]
+                    zeros = np.zeros(local.size, np.int64)
+                    selected.append(
+                        _selected_table(screener, raw, row, local, zeros, sb.scores[local], reasons, names)
                     )
-                    selected.append(t)
                 row += batch.num_rows
                 if progress:
                     progress(row, total, "screening")
@@ -207,28 +214,41 @@ def screen(
                 table = table.set_column(0, "rank", pa.array(np.arange(1, table.num_rows + 1)))
                 selected = [table]
         else:
-            from winnow.select import ScoreLog
-
             log = ScoreLog()
+            forced: dict[int, str] = {}
             row = 0
             for batch in source.batches(batch_rows, rejects=read_rejects):
                 rw.add(read_rejects)
                 read_rejects.clear()
                 sb = screener.score_batch(batch, first_row=row)
                 rw.add(sb.rejects)
-                log.add(sb.scores.astype(np.float64))
+                scores_b = sb.scores.astype(np.float64)
+                if rules:
+                    hits = rules.evaluate(pa.Table.from_batches([batch]))
+                    for i in np.flatnonzero(hits.excluded() & sb.ok):
+                        forced[row + int(i)] = hits.exclude[int(i)]  # type: ignore[assignment]
+                    for i in np.flatnonzero(hits.forced() & ~hits.excluded() & sb.ok):
+                        forced[row + int(i)] = hits.select[int(i)]  # type: ignore[assignment]
+                    # excluded rows never take a place in the budget
+                    scores_b[hits.excluded()] = np.nan
+                log.add(scores_b)
                 summary.rows_scored += int(sb.ok.sum())
                 row += batch.num_rows
                 if progress:
                     progress(row, total, "scoring (pass 1 of 2)")
             rw.add(read_rejects)
-            scores = log.all().astype(np.float64)
+            scores = log.all()
             k = budget_count(budget, summary.rows_scored) or 0
             rows = top_k_rows(scores, k)
             summary.selection = budget.describe() + f" of {summary.rows_scored:,} scored rows"
             summary.threshold = float(scores[rows[-1]]) if rows.size else None
-            ranks = np.empty(rows.size, np.int64)
-            ranks[:] = np.arange(1, rows.size + 1)
+            # rows forced in by a rule come on top of the budget
+            in_budget = set(rows.tolist())
+            extra = [r for r in forced if not np.isnan(scores[r]) and r not in in_budget]
+            if extra:
+                rows = np.concatenate([rows, np.asarray(extra, np.int64)])
+                rows = rows[np.lexsort((rows, -scores[rows]))]
+            ranks = np.arange(1, rows.size + 1, dtype=np.int64)
             order = np.argsort(rows, kind="stable")
             rows_sorted, ranks_sorted = rows[order], ranks[order]
             row = 0
@@ -236,16 +256,11 @@ def screen(
                 lo, hi = np.searchsorted(rows_sorted, [row, row + batch.num_rows])
                 if hi > lo:
                     raw = pa.Table.from_batches([batch])
-                    local = rows_sorted[lo:hi] - row
+                    glob = rows_sorted[lo:hi]
+                    names = [forced.get(int(g)) for g in glob]
                     selected.append(
                         _selected_table(
-                            screener,
-                            raw,
-                            row,
-                            local,
-                            ranks_sorted[lo:hi],
-                            scores[rows_sorted[lo:hi]],
-                            reasons,
+                            screener, raw, row, glob - row, ranks_sorted[lo:hi], scores[glob], reasons, names
                         )
                     )
                 row += batch.num_rows

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from winnow.errors import ConfigError
+from winnow.rules import Rule
 
 MODEL_NAMES = ("lightgbm", "linear", "deep")
 
@@ -98,6 +99,7 @@ class ScreenConfig(BaseModel):
     small_data_rows: int = Field(default=50_000, ge=0)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     threads: int = Field(default=0, ge=0)
+    rules: list[Rule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> ScreenConfig:

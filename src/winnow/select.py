@@ -94,17 +94,17 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 class ScoreLog:
-    """Scores of every row of a stream, 4 bytes a row, for an exact global top-k."""
+    """Scores of every row of a stream, 8 bytes a row, for an exact global top-k."""
 
     def __init__(self) -> None:
         self._parts: list[np.ndarray] = []
         self.n = 0
 
     def add(self, scores: np.ndarray) -> None:
-        self._parts.append(np.asarray(scores, dtype=np.float32))
+        self._parts.append(np.asarray(scores, dtype=np.float64))
         self.n += len(scores)
 
     def all(self) -> np.ndarray:
         if len(self._parts) > 1:
             self._parts = [np.concatenate(self._parts)]
-        return self._parts[0] if self._parts else np.zeros(0, np.float32)
+        return self._parts[0] if self._parts else np.zeros(0, np.float64)

@@ -30,6 +30,7 @@ from winnow.models.base import FitContext, Inputs, Learner, make_learner
 from winnow.models.fusion import Fusion, fit_fusion
 from winnow.prep.leakage import leakage_suspects
 from winnow.prep.preprocessor import Preprocessor
+from winnow.rules import RuleSet
 from winnow.schema import ColumnSpec, coerce, infer_schema
 from winnow.select import Threshold, threshold_for
 from winnow.target import make_labels
@@ -150,6 +151,13 @@ def fit_pipeline(
                 f"--baseline names unknown columns: {', '.join(unknown)}",
                 hint="Available: " + ", ".join(raw.column_names[:50]),
             )
+    rule_cols = RuleSet(cfg.rules).columns
+    unknown_rule_cols = [c for c in rule_cols if c not in raw.column_names]
+    if unknown_rule_cols:
+        raise DataError(
+            f"rules name unknown columns: {', '.join(unknown_rule_cols)}",
+            hint="Available: " + ", ".join(raw.column_names[:50]),
+        )
     for s in specs:
         if s.role in (Role.ID, Role.IGNORE) and s.reason.startswith(("ID-like", "constant")):
             warn(f"column {s.name!r} dropped: {s.reason}")
