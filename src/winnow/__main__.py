@@ -1,0 +1,5 @@
+"""`python -m winnow` runs the CLI."""
+
+from winnow.cli import main
+
+main()
