@@ -74,6 +74,9 @@ def write_artifact(path: Path, manifest: dict[str, Any], files: dict[str, bytes]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
     try:
         hashes = {}
         for rel, data in sorted(files.items()):

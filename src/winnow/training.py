@@ -173,10 +173,13 @@ def fit_pipeline(
         warn(f"{n_missing_target} rows without a target value are left out of training")
     if typed.rejects:
         warn(f"{len(typed.rejects)} rows rejected for invalid values, e.g. {typed.rejects[0].describe()}")
-    # exact duplicates (same features and label) would leak between folds and overweight rows
-    frame = typed.table.to_pandas()
-    frame["__y__"] = labels.y
-    dup = frame.duplicated(keep="first").to_numpy() & usable
+    # exact duplicate records (every column equal, the id and the label included) would leak
+    # between folds and overweight one record; distinct records with equal features are kept
+    frame = raw.to_pandas()
+    try:
+        dup = frame.duplicated(keep="first").to_numpy() & usable
+    except TypeError:  # unhashable cells (lists, dicts): compare their text
+        dup = frame.astype(str).duplicated(keep="first").to_numpy() & usable
     n_dup = int(dup.sum())
     if n_dup:
         warn(f"{n_dup} exact duplicate rows dropped from training")
