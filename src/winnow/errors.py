@@ -64,6 +64,8 @@ class DataError(WinnowError, ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         prefix = (", ".join(where) + ": ") if where else ""
+        if hint and not message.endswith((".", "?", "!", ";", ":")):
+            message += "."
         full = prefix + message + (f" {hint}" if hint else "")
         super().__init__(full)
 
@@ -97,6 +99,8 @@ class ArtifactError(WinnowError):
     def __init__(self, path: object, problem: str, hint: str = "") -> None:
         self.path, self.problem = path, problem
         msg = f"artifact {str(path)!r}: {problem}"
+        if hint and not msg.endswith((".", "?", "!", ")")):
+            msg += "."
         if hint:
             msg += f" {hint}"
         super().__init__(msg)
