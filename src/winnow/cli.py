@@ -273,6 +273,16 @@ def demo(
         _fail(e)
 
 
+def _register_services() -> None:
+    """The service and the stream worker live in their own packages; their modules import only
+    Typer at load time, so `winnow --help` stays fast."""
+    from winnow.serve.cli import serve as serve_command
+    from winnow.stream.cli import stream as stream_command
+
+    app.command("serve")(serve_command)
+    app.command("stream")(stream_command)
+
+
 def _default_rejects(out: Path) -> Path:
     return out.with_name(out.name.split(".")[0] + ".rejects.jsonl")
 
@@ -306,6 +316,9 @@ def _main(
     ] = False,
 ) -> None:
     """Screen high-value records out of massive data."""
+
+
+_register_services()
 
 
 def main() -> None:
