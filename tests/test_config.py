@@ -82,7 +82,9 @@ class TestScreenConfig:
     def test_positive_is_stored_as_text(self, positive, expected):
         assert ScreenConfig.build(target="y", positive=positive).positive == expected
 
-    @pytest.mark.parametrize(("budget", "expected"), [(0.1, Budget(fraction=0.1)), ("250", Budget(count=250))])
+    @pytest.mark.parametrize(
+        ("budget", "expected"), [(0.1, Budget(fraction=0.1)), ("250", Budget(count=250))]
+    )
     def test_budget_from_number_or_text(self, budget, expected):
         assert ScreenConfig.build(target="y", positive="1", budget=budget).budget == expected
 

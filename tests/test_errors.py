@@ -33,14 +33,19 @@ def test_hierarchy():
 
 def test_config_error_message_names_option_expected_and_received():
     e = ConfigError("--budget", "abc", "a fraction like 0.05", "Try 0.05.")
-    assert (e.option, e.received, e.expected, e.hint) == ("--budget", "abc", "a fraction like 0.05", "Try 0.05.")
+    assert (e.option, e.received, e.expected, e.hint) == (
+        "--budget",
+        "abc",
+        "a fraction like 0.05",
+        "Try 0.05.",
+    )
     assert str(e) == "--budget: expected a fraction like 0.05, received 'abc'. Try 0.05."
 
 
 def test_data_error_message_has_record_and_column():
     e = DataError("bad value", column="spend", record=7, hint="Fix it.")
     assert e.column == "spend" and e.record == 7
-    assert str(e) == "record 7, column 'spend': bad value Fix it."
+    assert str(e) == "record 7, column 'spend': bad value. Fix it."
     assert str(DataError("plain")) == "plain"
 
 
@@ -56,7 +61,7 @@ def test_schema_error_lists_missing_and_wrong_type():
 def test_artifact_error_names_path_and_problem():
     e = ArtifactError("/x/y", "is broken", "Refit.")
     assert e.path == "/x/y" and e.problem == "is broken"
-    assert str(e) == "artifact '/x/y': is broken Refit."
+    assert str(e) == "artifact '/x/y': is broken. Refit."
 
 
 def test_not_fitted_error_says_how_to_fix():

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from winnow.metrics import BUDGET_FRACTIONS, at_budget, expected_calibration_error, screening_report, top_k_mask
+from winnow.metrics import (
+    BUDGET_FRACTIONS,
+    at_budget,
+    expected_calibration_error,
+    screening_report,
+    top_k_mask,
+)
 
 
 def test_top_k_mask_breaks_ties_by_position():

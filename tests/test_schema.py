@@ -31,9 +31,7 @@ class TestInferRole:
     def test_unique_integer_without_id_name_is_numeric(self):
         assert _role("amount", list(range(100))) == Role.NUMERIC
 
-    @pytest.mark.parametrize(
-        "values", [[3, 3, 3], [1.0, 1.0], ["a", "a", "a"], [True, True], [None, None]]
-    )
+    @pytest.mark.parametrize("values", [[3, 3, 3], [1.0, 1.0], ["a", "a", "a"], [True, True], [None, None]])
     def test_constant_or_empty_is_ignored(self, values):
         role, reason = infer_role("c", pa.chunked_array([pa.array(values)]))
         assert role == Role.IGNORE and reason.startswith("constant")
@@ -78,7 +76,9 @@ class TestInferRole:
 
 class TestInferSchema:
     def test_honours_id_drop_and_overrides(self):
-        t = pa.table({"k": [1, 2, 3], "a": [1.0, 2.0, 3.0], "b": ["x", "y", "x"], "z": [10, 20, 10], "y": [0, 1, 0]})
+        t = pa.table(
+            {"k": [1, 2, 3], "a": [1.0, 2.0, 3.0], "b": ["x", "y", "x"], "z": [10, 20, 10], "y": [0, 1, 0]}
+        )
         specs = infer_schema(t, target="y", id_column="k", drop=["a"], overrides={"z": Role.CATEGORICAL})
         got = {s.name: s.role for s in specs}
         assert got == {"k": Role.ID, "a": Role.IGNORE, "b": Role.CATEGORICAL, "z": Role.CATEGORICAL}
@@ -132,7 +132,14 @@ class TestCoerce:
         assert out.table.column("d").to_pylist()[:2] == [0.0, 86_400.0]
 
     def test_text_input_is_parsed(self):
-        t = pa.table({"n": ["1.5", " 2 ", ""], "c": ["x", "y", "z"], "b": ["yes", "FALSE", "0"], "d": ["1970-01-02", "1970-01-01T01:00:00", None]})
+        t = pa.table(
+            {
+                "n": ["1.5", " 2 ", ""],
+                "c": ["x", "y", "z"],
+                "b": ["yes", "FALSE", "0"],
+                "d": ["1970-01-02", "1970-01-01T01:00:00", None],
+            }
+        )
         out = coerce(t, SPECS)
         assert out.rejects == []
         n = out.table.column("n").to_numpy(zero_copy_only=False)
@@ -168,7 +175,14 @@ class TestCoerce:
         assert "abc" in info.value.wrong_type[0][2]
 
     def test_inf_rejects_the_record_with_reason(self):
-        t = pa.table({"n": [1.0, float("inf"), -float("inf"), 2.0], "c": ["x"] * 4, "b": [True] * 4, "d": ["2020-01-01"] * 4})
+        t = pa.table(
+            {
+                "n": [1.0, float("inf"), -float("inf"), 2.0],
+                "c": ["x"] * 4,
+                "b": [True] * 4,
+                "d": ["2020-01-01"] * 4,
+            }
+        )
         out = coerce(t, SPECS, first_row=100)
         assert out.ok.tolist() == [True, False, False, True]
         assert [r.row for r in out.rejects] == [101, 102]
@@ -196,7 +210,12 @@ class TestCoerce:
     def test_bad_values_reject_only_their_record_once(self):
         # one record bad in two columns is one reject
         t = pa.table(
-            {"n": ["x", "1", "2"] + ["3"] * 17, "c": ["a"] * 20, "b": ["maybe", "1", "zz"] + ["0"] * 17, "d": ["2020-01-01"] * 20}
+            {
+                "n": ["x", "1", "2"] + ["3"] * 17,
+                "c": ["a"] * 20,
+                "b": ["maybe", "1", "zz"] + ["0"] * 17,
+                "d": ["2020-01-01"] * 20,
+            }
         )
         out = coerce(t, SPECS)
         assert out.ok.tolist()[:3] == [False, True, False]
@@ -206,7 +225,9 @@ class TestCoerce:
         vals, bad = coerce_column(pa.array([1.0, 2.5, None]), Role.CATEGORICAL)
         assert vals.to_pylist() == ["1", "2.5", None] and not bad.any()
 
-    @pytest.mark.parametrize(("values", "bad"), [([0, 1, 2], [False, False, True]), ([0.0, 1.0, 0.5], [False, False, True])])
+    @pytest.mark.parametrize(
+        ("values", "bad"), [([0, 1, 2], [False, False, True]), ([0.0, 1.0, 0.5], [False, False, True])]
+    )
     def test_boolean_from_numbers(self, values, bad):
         assert coerce_column(pa.array(values), Role.BOOLEAN)[1].tolist() == bad
 

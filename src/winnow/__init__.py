@@ -5,9 +5,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# OpenMP threads (LightGBM, PyTorch) that spin while waiting make a busy machine up to 10x
+# slower; passive waiting costs little on an idle one. Set before those libraries load; a
+# value the user exported wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 if TYPE_CHECKING:
     from winnow.config import Budget, ScreenConfig

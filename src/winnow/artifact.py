@@ -145,6 +145,12 @@ def read_artifact(path: Path) -> ArtifactContents:
             )
         files[rel] = data
     while version < FORMAT_VERSION:
+        if version not in _MIGRATIONS:
+            raise ArtifactError(
+                path,
+                f"format version {version} is not one this winnow can read",
+                f"Supported: {sorted([*_MIGRATIONS, FORMAT_VERSION])}.",
+            )
         manifest = _MIGRATIONS[version](manifest)
         version = manifest["format_version"]
     unknown = [m for m in manifest.get("models", {}) if m not in KNOWN_MODELS]

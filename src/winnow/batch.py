@@ -86,14 +86,14 @@ def score_file(
     """Write ``row``, the id column (if any), ``score`` and ``selected`` for every scored row."""
     t0 = time.monotonic()
     source = open_source(data)
+    screener.check_columns(source.column_names())
     total = source.num_rows()
     thr = screener.threshold_.value
     id_col = screener.id_column
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
     read_rejects: list[Reject] = []
-    row = 0
     with TableWriter(out) as writer, _rejects_writer(rejects_path) as rw:
-        for batch in source.batches(batch_rows, rejects=read_rejects):
+        for row, batch in source.numbered_batches(batch_rows, rejects=read_rejects):
             rw.add(read_rejects)
             read_rejects.clear()
             sb = screener.score_batch(batch, first_row=row)
@@ -107,9 +107,9 @@ def score_file(
             writer.write(pa.table(cols))
             summary.rows_scored += len(idx)
             summary.rows_selected += int(np.sum(sb.scores[idx] >= thr))
-            row += batch.num_rows
+            done = row + batch.num_rows
             if progress:
-                progress(row, total, "scoring")
+                progress(done, total, "scoring")
         rw.add(read_rejects)
         summary.rows_rejected = rw.count
         summary.reject_examples = [r.describe() for r in rw.examples[:5]]
@@ -175,6 +175,7 @@ def screen(
     """Select the high-value rows of ``data`` by a budget (exact global top-k) or threshold."""
     t0 = time.monotonic()
     source = open_source(data)
+    screener.check_columns(source.column_names())
     total = source.num_rows()
     budget = budget or screener.config.budget  # type: ignore[union-attr]
     threshold_mode = use_threshold or budget.min_precision is not None
@@ -186,8 +187,7 @@ def screen(
         if threshold_mode:
             thr = screener.threshold_.value
             summary.selection, summary.threshold = f"score >= {thr:.4f} (artifact threshold)", thr
-            row = 0
-            for batch in source.batches(batch_rows, rejects=read_rejects):
+            for row, batch in source.numbered_batches(batch_rows, rejects=read_rejects):
                 rw.add(read_rejects)
                 read_rejects.clear()
                 raw = pa.Table.from_batches([batch])
@@ -203,9 +203,9 @@ def screen(
                     selected.append(
                         _selected_table(screener, raw, row, local, zeros, sb.scores[local], reasons, names)
                     )
-                row += batch.num_rows
+                done = row + batch.num_rows
                 if progress:
-                    progress(row, total, "screening")
+                    progress(done, total, "screening")
             rw.add(read_rejects)
             if selected:
                 table = pa.concat_tables(selected, promote_options="permissive")
@@ -216,8 +216,7 @@ def screen(
         else:
             log = ScoreLog()
             forced: dict[int, str] = {}
-            row = 0
-            for batch in source.batches(batch_rows, rejects=read_rejects):
+            for row, batch in source.numbered_batches(batch_rows, rejects=read_rejects):
                 rw.add(read_rejects)
                 read_rejects.clear()
                 sb = screener.score_batch(batch, first_row=row)
@@ -231,11 +230,12 @@ def screen(
                         forced[row + int(i)] = hits.select[int(i)]  # type: ignore[assignment]
                     # excluded rows never take a place in the budget
                     scores_b[hits.excluded()] = np.nan
+                log.pad_to(row)
                 log.add(scores_b)
                 summary.rows_scored += int(sb.ok.sum())
-                row += batch.num_rows
+                done = row + batch.num_rows
                 if progress:
-                    progress(row, total, "scoring (pass 1 of 2)")
+                    progress(done, total, "scoring (pass 1 of 2)")
             rw.add(read_rejects)
             scores = log.all()
             k = budget_count(budget, summary.rows_scored) or 0
@@ -251,8 +251,7 @@ def screen(
             ranks = np.arange(1, rows.size + 1, dtype=np.int64)
             order = np.argsort(rows, kind="stable")
             rows_sorted, ranks_sorted = rows[order], ranks[order]
-            row = 0
-            for batch in source.batches(batch_rows):
+            for row, batch in source.numbered_batches(batch_rows):
                 lo, hi = np.searchsorted(rows_sorted, [row, row + batch.num_rows])
                 if hi > lo:
                     raw = pa.Table.from_batches([batch])
@@ -263,9 +262,9 @@ def screen(
                             screener, raw, row, glob - row, ranks_sorted[lo:hi], scores[glob], reasons, names
                         )
                     )
-                row += batch.num_rows
+                done = row + batch.num_rows
                 if progress:
-                    progress(row, total, "writing selected rows (pass 2 of 2)")
+                    progress(done, total, "writing selected rows (pass 2 of 2)")
         summary.rows_rejected = rw.count
         summary.reject_examples = [r.describe() for r in rw.examples[:5]]
     table = _finish(selected, out)

@@ -71,6 +71,7 @@ def fit(
     ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Seconds for model fitting.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same model).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (0 = all cores).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
     quiet: QuietOpt = False,
@@ -95,6 +96,7 @@ def fit(
             split_column=split_column,
             time_limit=time_limit,
             seed=seed,
+            threads=threads,
         )
         with stage_spinner(not quiet) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)

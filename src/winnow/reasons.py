@@ -58,8 +58,10 @@ def reason_codes(
     top: int = 3,
 ) -> list[list[str]]:
     """For each row, up to ``top`` reasons like ``"past_spend=312.5 (+1.21)"``."""
+    if len(x) == 0:
+        return []
     sources, contrib = source_contributions(prep, learners, fusion, x)
-    if not sources or len(x) == 0:
+    if not sources:
         return [[] for _ in range(len(x))]
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
     values = {s: raw.column(s).to_pylist() for s in sources if s in raw.column_names}

@@ -21,7 +21,7 @@ import pyarrow as pa
 from winnow import __version__
 from winnow.artifact import dumps, read_artifact, write_artifact
 from winnow.config import Budget, ScreenConfig
-from winnow.errors import ArtifactError, NotFittedError
+from winnow.errors import ArtifactError, NotFittedError, SchemaError
 from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
 from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
@@ -139,16 +139,31 @@ class Screener:
     def score(self, data: Any) -> np.ndarray:
         """Probability of being high-value for every row (NaN for rejected rows), in memory."""
         self._check()
+        from winnow.select import ScoreLog
+
         source = open_source(data)
-        out, rejects, row = [], [], 0
-        for batch in source.batches(DEFAULT_BATCH_ROWS, rejects=rejects):
+        self.check_columns(source.column_names())
+        scores, rejects = ScoreLog(), []
+        for row, batch in source.numbered_batches(DEFAULT_BATCH_ROWS, rejects=rejects):
             sb = self.score_batch(batch, first_row=row)
             rejects.extend(sb.rejects)
-            out.append(sb.scores)
-            row += batch.num_rows
+            scores.pad_to(row)
+            scores.add(sb.scores)
         if rejects:
+            scores.pad_to(max(r.row for r in rejects) + 1)
             log.warning("%d records rejected, e.g. %s", len(rejects), rejects[0].describe())
-        return np.concatenate(out) if out else np.zeros(0)
+        return scores.all()
+
+    def check_columns(self, names: list[str]) -> None:
+        """Refuse an input that lacks columns the screener needs, before reading any data."""
+        self._check()
+        missing = [c for c in self.input_columns if c not in names]
+        if missing:
+            raise SchemaError(
+                "the input does not have the columns the screener was fitted on;",
+                missing=missing,
+                hint="Add them (values may be empty) or refit without them.",
+            )
 
     def embed(self, data: Any) -> np.ndarray:
         """The deep network's last hidden layer for each row: learned features, (n, h)."""
@@ -157,12 +172,13 @@ class Screener:
         if deep is None:
             raise NotFittedError("the deep network (fit with models including 'deep')")
         source = open_source(data)
-        out, row = [], 0
-        for batch in source.batches(DEFAULT_BATCH_ROWS):
+        self.check_columns(source.column_names())
+        out = []
+        for row, batch in source.numbered_batches(DEFAULT_BATCH_ROWS):
             sb = self.score_batch(batch, first_row=row)
             out.append(deep.embed(sb.inputs))  # type: ignore[attr-defined]
-            row += batch.num_rows
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        width = int(getattr(deep, "hidden", (0,))[-1])
+        return np.concatenate(out) if out else np.zeros((0, width), np.float32)
 
     def screen(
         self,
@@ -287,6 +303,8 @@ class Screener:
             obj.version_ = man["winnow_version"]
         except (KeyError, TypeError, ValueError) as e:
             raise ArtifactError(path, f"manifest content is incomplete or invalid ({e!r})") from e
+        except Exception as e:  # a model library refusing its own file: report it as such
+            raise ArtifactError(path, f"a model file cannot be loaded ({type(e).__name__}: {e})") from e
         obj._fitted = True
         obj.set_threads(0)
         return obj

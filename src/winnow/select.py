@@ -104,6 +104,11 @@ class ScoreLog:
         self._parts.append(np.asarray(scores, dtype=np.float64))
         self.n += len(scores)
 
+    def pad_to(self, n: int) -> None:
+        """Positions rejected while parsing get NaN scores, so positions stay aligned."""
+        if n > self.n:
+            self.add(np.full(n - self.n, np.nan))
+
     def all(self) -> np.ndarray:
         if len(self._parts) > 1:
             self._parts = [np.concatenate(self._parts)]

@@ -46,11 +46,39 @@ def _match_values(col: pa.Array, wanted: list[str]) -> tuple[np.ndarray, list[An
             except ValueError:
                 continue
     else:
+        # text columns (CSV, JSON lines) may hold booleans or numbers written as text:
+        # --positive true matches True/true/1, --positive 1 matches 1/1.0
         text = pc.cast(col, pa.string()) if not pa.types.is_string(t) else col
         vals = np.asarray(text.to_pylist(), dtype=object)
+        lowered = np.asarray([v.strip().lower() if isinstance(v, str) else v for v in vals], dtype=object)
+        numbers = np.asarray([_as_float(v) for v in vals], dtype=np.float64)
+        distinct = {v for v in lowered if v is not None}
+        # only columns that are booleans written as text (CSV True/False, JSON true/false);
+        # yes/no stays an ordinary string matched exactly
+        boolish = bool(distinct) and distinct <= {"true", "false"}
         for w in wanted:
             hits |= vals == w
+            key = w.strip().lower()
+            for group in (_TRUTHY, _FALSY):
+                if boolish and key in group:
+                    hits |= np.isin(lowered, list(group))
+            number = _as_float(w)
+            if not np.isnan(number):
+                hits |= numbers == number
     return hits, []
+
+
+_TRUTHY = frozenset({"1", "true", "t", "yes", "y"})
+_FALSY = frozenset({"0", "false", "f", "no", "n"})
+
+
+def _as_float(v: object) -> float:
+    if not isinstance(v, str):
+        return float("nan")
+    try:
+        return float(v)
+    except ValueError:
+        return float("nan")
 
 
 def make_labels(

@@ -114,8 +114,11 @@ def _rule_scores(expr: Expression, raw: pa.Table) -> np.ndarray:
             cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
         else:
             cols[name] = np.asarray(col.to_pylist(), dtype=object)
-    z = np.asarray(expr.evaluate(cols), dtype=np.float64)
-    return np.where(np.isnan(z), -np.inf, z)
+    z = np.broadcast_to(np.asarray(expr.evaluate(cols), dtype=np.float64), (raw.num_rows,)).copy()
+    # a rule cannot rank rows it has no value for: they go last
+    finite = np.isfinite(z)
+    low = (z[finite].min() - 1.0) if finite.any() else 0.0
+    return np.where(finite, z, low)
 
 
 def fit_pipeline(

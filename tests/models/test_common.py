@@ -38,7 +38,9 @@ def _ctx(cards, seed: int = 0) -> FitContext:
 
 def _fit(name: str, data, seed: int = 0, rounds: int | None = None) -> Learner:
     train, valid, cards = data
-    return make_learner(name, **LEARNERS[name]).fit(train, None if rounds else valid, _ctx(cards, seed), rounds)
+    return make_learner(name, **LEARNERS[name]).fit(
+        train, None if rounds else valid, _ctx(cards, seed), rounds
+    )
 
 
 @pytest.fixture(scope="module", params=list(LEARNERS))

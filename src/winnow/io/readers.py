@@ -42,10 +42,19 @@ class TableSource(ABC):
         return None
 
     @abstractmethod
+    def numbered_batches(
+        self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """Yield ``(first_row, batch)`` in order; a batch holds the records at positions
+        ``first_row .. first_row + len - 1`` of the input (data rows, header excluded), so
+        records rejected while parsing (appended to ``rejects``) keep their own positions."""
+
     def batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
     ) -> Iterator[pa.RecordBatch]:
-        """Yield the rows in order; unparseable records are appended to ``rejects``."""
+        """The batches of :meth:`numbered_batches` without their positions."""
+        for _, batch in self.numbered_batches(batch_rows, rejects):
+            yield batch
 
     def read_all(self, rejects: list[Reject] | None = None) -> pa.Table:
         parts = list(self.batches(rejects=rejects))
@@ -67,10 +76,14 @@ class ArrowSource(TableSource):
     def num_rows(self) -> int | None:
         return self.table.num_rows
 
-    def batches(
+    def numbered_batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        yield from self.table.to_batches(max_chunksize=batch_rows)
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
+        row = 0
+        for b in self.table.to_batches(max_chunksize=batch_rows):
+            if b.num_rows:
+                yield row, b
+                row += b.num_rows
 
 
 class ParquetSource(TableSource):
@@ -89,12 +102,14 @@ class ParquetSource(TableSource):
     def num_rows(self) -> int | None:
         return int(self.dataset.count_rows())
 
-    def batches(
+    def numbered_batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
+        row = 0
         for b in self.dataset.to_batches(batch_size=batch_rows, use_threads=True):
             if b.num_rows:
-                yield b
+                yield row, b
+                row += b.num_rows
 
 
 class CsvSource(TableSource):
@@ -123,19 +138,20 @@ class CsvSource(TableSource):
     def column_names(self) -> list[str]:
         return list(self._names)
 
-    def batches(
+    def numbered_batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
         bad: list[Any] = []
 
         def on_invalid(row: Any) -> str:
             bad.append(row)
             return "skip"
 
-        # ~200 bytes a row is typical; blocks are re-cut to batch_rows below.
+        # single-threaded parsing is what makes pyarrow report the line of a malformed row;
+        # blocks of ~200 bytes a row are re-cut to batch_rows below
         reader = pacsv.open_csv(
             str(self.path),
-            read_options=pacsv.ReadOptions(block_size=max(1 << 20, batch_rows * 200)),
+            read_options=pacsv.ReadOptions(block_size=max(1 << 20, batch_rows * 200), use_threads=False),
             parse_options=pacsv.ParseOptions(
                 delimiter=self.delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
             ),
@@ -146,27 +162,33 @@ class CsvSource(TableSource):
                 quoted_strings_can_be_null=False,
             ),
         )
-        row = 0
+        row = 0  # position of the next record not yet yielded or rejected
         with reader:
             for block in reader:
-                # pyarrow reports bad rows with their line numbers; data row = line - 2.
+                # bad rows of this block, as data-row positions (line 1 is the header)
+                bad_rows = sorted(b.number - 2 for b in bad if isinstance(b.number, int))
                 for b in bad:
-                    line = getattr(b, "number", None)
-                    n = (line - 2) if isinstance(line, int) and line >= 2 else row
                     if rejects is not None:
                         rejects.append(
                             Reject(
-                                row=n,
+                                row=b.number - 2 if isinstance(b.number, int) else row,
                                 reason=f"malformed CSV line: expected {b.expected_columns} "
                                 f"fields, got {b.actual_columns}",
                                 value=str(b.text)[:200],
                             )
                         )
                 bad.clear()
-                for off in range(0, block.num_rows, batch_rows):
-                    part = block.slice(off, batch_rows)
-                    row += part.num_rows
-                    yield part
+                # cut the block into runs of consecutive good records
+                taken = 0
+                for br in [*bad_rows, None]:
+                    run = block.num_rows - taken if br is None else br - row
+                    for off in range(0, max(run, 0), batch_rows):
+                        part = block.slice(taken + off, min(batch_rows, run - off))
+                        yield row + off, part
+                    taken += max(run, 0)
+                    row += max(run, 0)
+                    if br is not None:
+                        row += 1  # the malformed line keeps its position
 
 
 class JsonLinesSource(TableSource):
@@ -195,13 +217,18 @@ class JsonLinesSource(TableSource):
             self._names = list(names)
         return list(self._names)
 
-    def batches(
+    def numbered_batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
         names = self.column_names()
         cols: dict[str, list[Any]] = {c: [] for c in names}
         n = 0
+        first = 0
         row = 0
+
+        def flush() -> pa.RecordBatch:
+            return pa.record_batch({c: pa.array(v, pa.string()) for c, v in cols.items()})
+
         with open(self.path, encoding="utf-8") as fh:
             for line in fh:
                 if not line.strip():
@@ -213,7 +240,12 @@ class JsonLinesSource(TableSource):
                 except ValueError as e:
                     if rejects is not None:
                         rejects.append(Reject(row=row, reason=f"invalid JSON: {e}", value=line[:200]))
+                    if n:
+                        yield first, flush()
+                        cols = {c: [] for c in names}
+                        n = 0
                     row += 1
+                    first = row
                     continue
                 for c in names:
                     v = obj.get(c)
@@ -221,11 +253,12 @@ class JsonLinesSource(TableSource):
                 row += 1
                 n += 1
                 if n == batch_rows:
-                    yield pa.record_batch({c: pa.array(v, pa.string()) for c, v in cols.items()})
+                    yield first, flush()
                     cols = {c: [] for c in names}
                     n = 0
+                    first = row
         if n:
-            yield pa.record_batch({c: pa.array(v, pa.string()) for c, v in cols.items()})
+            yield first, flush()
 
 
 def _to_arrow(data: Any) -> pa.Table | None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from winnow.errors import NotFittedError
 from winnow.models.base import FitContext, Inputs, Learner
 
 
@@ -161,6 +162,8 @@ class DeepLearner(Learner):
         return float(nn.functional.binary_cross_entropy_with_logits(z, y))
 
     def predict_logit(self, x: Inputs) -> np.ndarray:
+        if self.net_ is None:
+            raise NotFittedError(type(self).__name__)
         assert self.net_ is not None
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from winnow.errors import NotFittedError
 from winnow.models.base import FitContext, Inputs, Learner
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -78,6 +79,8 @@ class LightGBMLearner(Learner):
         return self
 
     def predict_logit(self, x: Inputs) -> np.ndarray:
+        if self.booster_ is None:
+            raise NotFittedError(type(self).__name__)
         return np.asarray(
             self.booster_.predict(tree_matrix(x), raw_score=True, num_threads=self.threads),
             dtype=np.float64,

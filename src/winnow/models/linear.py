@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from winnow.errors import NotFittedError
 from winnow.models.base import FitContext, Inputs, Learner
 
 C_GRID = (0.01, 0.1, 1.0)
@@ -83,6 +84,8 @@ class LinearLearner(Learner):
         return self
 
     def predict_logit(self, x: Inputs) -> np.ndarray:
+        if self.coef_dense_ is None:
+            raise NotFittedError(type(self).__name__)
         assert self.coef_dense_ is not None
         z = x.dense.astype(np.float64) @ self.coef_dense_ + self.intercept_
         for j, w in enumerate(self.coef_cat_):

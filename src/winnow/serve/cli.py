@@ -1,0 +1,117 @@
+"""``winnow serve ARTIFACT``: run the screening service with uvicorn.
+
+Registered by :mod:`winnow.cli` as ``app.command("serve")(serve)``. Importing this module loads
+neither FastAPI nor uvicorn (``winnow --help`` stays fast); they load when the command runs.
+The function can be called from Python as well: ``serve(Path("screener"), port=8080)``.
+
+Exit codes as the rest of the CLI: 2 bad option, 4 artifact missing or broken.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from winnow.errors import WinnowError
+from winnow.serve.settings import DEFAULT_MAX_BODY_BYTES, ENV_API_KEY, ENV_SETTINGS, ServeSettings
+
+FACTORY = "winnow.serve.app:app_from_env"
+
+
+def _fail(e: WinnowError) -> None:
+    typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(e.exit_code)
+
+
+def serve(
+    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(help=f"File of accepted API keys, one per line (also: ${ENV_API_KEY})."),
+    ] = None,
+    watch: Annotated[bool, typer.Option(help="Reload when the artifact folder changes.")] = False,
+    watch_interval: Annotated[float, typer.Option(help="Seconds between looks at the folder.")] = 1.0,
+    max_records: Annotated[int, typer.Option(help="Most records per request.")] = 1000,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body (bytes).")
+    ] = DEFAULT_MAX_BODY_BYTES,
+    timeout: Annotated[float, typer.Option(help="Seconds before a request is answered 408/503.")] = 30.0,
+    batch_wait_ms: Annotated[
+        float, typer.Option(help="Wait for more requests before scoring a micro-batch (ms).")
+    ] = 2.0,
+    max_batch_records: Annotated[int, typer.Option(help="Most records per micro-batch.")] = 4096,
+    threads: Annotated[int, typer.Option(help="Scoring threads per worker (0 = all cores).")] = 1,
+    reasons: Annotated[int, typer.Option(help="Reasons per selected record by default.")] = 3,
+    max_concurrency: Annotated[
+        int | None, typer.Option(help="Answer 503 above this many open connections/requests.")
+    ] = None,
+    allow_reload_path: Annotated[
+        bool, typer.Option(help="Let POST /v1/admin/reload load another folder than ARTIFACT.")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
+) -> None:
+    """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score; GET /v1/model, /healthz, /readyz, /metrics."""
+    from winnow.artifact import read_artifact
+    from winnow.serve.security import ApiKeys
+
+    try:
+        settings = ServeSettings(
+            artifact=artifact,
+            max_records=max_records,
+            max_body_bytes=max_body_bytes,
+            request_timeout_s=timeout,
+            api_key_file=api_key_file,
+            watch=watch,
+            watch_interval_s=watch_interval,
+            batch_wait_ms=batch_wait_ms,
+            max_batch_records=max_batch_records,
+            threads=threads,
+            reasons=reasons,
+            allow_reload_path=allow_reload_path,
+        )
+        if workers < 1:
+            from winnow.errors import ConfigError
+
+            raise ConfigError("--workers", workers, "an integer >= 1")
+        read_artifact(settings.artifact)  # fail now, with exit code 4, rather than in each worker
+        keys = ApiKeys.from_sources(settings.api_key_file)
+    except WinnowError as e:
+        _fail(e)
+    import uvicorn
+
+    log = logging.getLogger("winnow.serve")
+    if not keys.enabled and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s without an API key: set %s or --api-key-file", host, ENV_API_KEY)
+    if workers > 1 and not watch:
+        log.warning("with %d workers POST /v1/admin/reload reaches one worker; use --watch", workers)
+    with ExitStack() as stack:
+        os.environ[ENV_SETTINGS] = settings.to_env()
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # every worker writes its metrics here; each scrape adds them up
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="winnow-metrics-")
+            )
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
+            limit_concurrency=max_concurrency,
+            timeout_graceful_shutdown=int(max(timeout, 1)),
+            server_header=False,
+        )

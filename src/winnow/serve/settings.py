@@ -1,0 +1,138 @@
+"""How one service process runs: limits, timeouts, batching and where the key file is.
+
+Settings hold no secret: API keys are read from ``WINNOW_API_KEY`` or the key file by
+:mod:`winnow.serve.security` when the application starts. With several uvicorn workers the
+settings travel to each worker process as JSON in the ``WINNOW_SERVE_SETTINGS`` variable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from winnow.errors import ConfigError
+
+ENV_SETTINGS = "WINNOW_SERVE_SETTINGS"
+ENV_API_KEY = "WINNOW_API_KEY"
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Options of the HTTP service.
+
+    Parameters
+    ----------
+    artifact : the artifact folder served first (and watched with ``watch``).
+    max_records : most records one request may carry.
+    max_body_bytes : largest request body accepted (413 above it).
+    request_timeout_s : a request not answered within this time gets 408 (body too slow) or 503.
+    api_key_file : file with accepted API keys, one per line (``#`` comments allowed).
+    watch : reload when the files of the artifact folder change.
+    watch_interval_s : seconds between two looks at the watched folder.
+    batch_wait_ms : how long the batcher waits for more requests before scoring a micro-batch.
+    max_batch_records : most records scored in one micro-batch.
+    threads : threads per model for scoring (1 suits small micro-batches; 0 = all cores).
+    reasons : reasons per selected record when the request does not say.
+    allow_reload_path : whether ``POST /v1/admin/reload`` may name another artifact folder.
+    """
+
+    artifact: Path
+    max_records: int = 1000
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    request_timeout_s: float = 30.0
+    api_key_file: Path | None = None
+    watch: bool = False
+    watch_interval_s: float = 1.0
+    batch_wait_ms: float = 2.0
+    max_batch_records: int = 4096
+    threads: int = 1
+    reasons: int = 3
+    allow_reload_path: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "artifact", Path(self.artifact))
+        if self.api_key_file is not None:
+            object.__setattr__(self, "api_key_file", Path(self.api_key_file))
+        checks: list[tuple[str, Any, bool, str]] = [
+            (
+                "--max-records",
+                self.max_records,
+                _int(self.max_records) and self.max_records >= 1,
+                "an integer >= 1",
+            ),
+            (
+                "--max-body-bytes",
+                self.max_body_bytes,
+                _int(self.max_body_bytes) and self.max_body_bytes >= 64,
+                "an integer >= 64",
+            ),
+            ("--timeout", self.request_timeout_s, _pos(self.request_timeout_s), "a number of seconds > 0"),
+            (
+                "--watch-interval",
+                self.watch_interval_s,
+                _pos(self.watch_interval_s),
+                "a number of seconds > 0",
+            ),
+            (
+                "--batch-wait-ms",
+                self.batch_wait_ms,
+                _pos(self.batch_wait_ms) or self.batch_wait_ms == 0,
+                "a number of milliseconds >= 0",
+            ),
+            (
+                "--max-batch-records",
+                self.max_batch_records,
+                _int(self.max_batch_records) and self.max_batch_records >= 1,
+                "an integer >= 1",
+            ),
+            ("--threads", self.threads, _int(self.threads) and self.threads >= 0, "an integer >= 0"),
+            ("--reasons", self.reasons, _int(self.reasons) and 0 <= self.reasons <= 20, "an integer 0..20"),
+        ]
+        for option, value, ok, expected in checks:
+            if not ok:
+                raise ConfigError(option, value, expected)
+
+    def to_env(self) -> str:
+        """JSON for ``WINNOW_SERVE_SETTINGS`` (paths as strings)."""
+        d = asdict(self)
+        d["artifact"] = str(self.artifact)
+        d["api_key_file"] = None if self.api_key_file is None else str(self.api_key_file)
+        return json.dumps(d)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:
+        """Settings from ``WINNOW_SERVE_SETTINGS`` (JSON) or, failing that, ``WINNOW_ARTIFACT``."""
+        env = os.environ if environ is None else environ
+        raw = env.get(ENV_SETTINGS)
+        if raw is None:
+            artifact = env.get("WINNOW_ARTIFACT")
+            if not artifact:
+                raise ConfigError(
+                    ENV_SETTINGS,
+                    None,
+                    "JSON settings, or WINNOW_ARTIFACT=<artifact folder>",
+                    "Start the service with `winnow serve ARTIFACT`.",
+                )
+            return cls(artifact=Path(artifact))
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ConfigError(ENV_SETTINGS, raw[:80], "a JSON object of serve settings") from e
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(ENV_SETTINGS, unknown, f"only the keys {sorted(known)}")
+        return cls(**data)
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pos(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0

@@ -1,0 +1,244 @@
+"""Stream entries in, sink rows and dead letters out: the data that passes through the worker.
+
+A Redis stream entry is a flat map of byte strings. It becomes a record dict for
+:meth:`winnow.online.OnlineScorer.score_records`: keys and values are decoded as UTF-8 and an
+empty string means *null* (a flat map has no other way to say "unknown"; the scorer parses
+numeric strings itself). With ``json_field`` the entry instead carries one JSON object in that
+field, which keeps types and nulls as the producer sent them.
+
+Every entry ends in exactly one place: a :class:`SinkRow` (selected or not) or a
+:class:`DeadLetter` with the reason it could not be scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from winnow.online import RecordResult
+
+#: the columns every sink stores, in this order
+COLUMNS = ("id", "score", "selected", "rule", "reasons", "entry_id", "record", "scored_at")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry as delivered to this consumer.
+
+    ``fields`` is None when the entry was deleted from the stream (trimmed) while it was
+    pending; ``deliveries`` counts this delivery too (1 for a first delivery).
+    """
+
+    id: str
+    fields: dict[bytes, bytes] | None
+    deliveries: int = 1
+
+
+@dataclass
+class SinkRow:
+    """One scored record as the sinks store it (keyed by ``id``)."""
+
+    id: str
+    score: float
+    selected: bool
+    rule: str | None
+    reasons: list[str]
+    entry_id: str
+    record: str
+    scored_at: datetime
+
+
+@dataclass
+class DeadLetter:
+    """An entry that will not be scored, and why.
+
+    ``kind`` is one of ``decode`` (not UTF-8 / not JSON), ``invalid`` (the scorer rejected a
+    field), ``no_id`` (the record id field is empty), ``unscored`` (no score came back),
+    ``retries`` (delivered more than ``max_retries`` times) and ``deleted`` (trimmed from the
+    stream before it was processed).
+    """
+
+    entry_id: str
+    kind: str
+    reason: str
+    deliveries: int
+    record: str
+    field: str | None = None
+    #: False when the entry is no longer in the group's pending list (nothing to acknowledge)
+    pending: bool = True
+
+    def fields(self, consumer: str, failed_at: datetime) -> dict[str, str]:
+        return {
+            "entry_id": self.entry_id,
+            "kind": self.kind,
+            "reason": self.reason,
+            "field": self.field or "",
+            "deliveries": str(self.deliveries),
+            "consumer": consumer,
+            "failed_at": failed_at.isoformat(),
+            "record": self.record,
+        }
+
+
+@dataclass
+class SinkBatch:
+    """What one micro-batch writes: the selected rows, and every scored row when auditing.
+
+    ``entry_ids`` lists the stream entries whose outcome is in this batch (selected or not);
+    file sinks use it to replace rows an earlier delivery of the same entries wrote.
+    """
+
+    selected: list[SinkRow]
+    scored: list[SinkRow] | None
+    entry_ids: list[str] = field(default_factory=list)
+
+
+class DecodeError(ValueError):
+    """An entry's bytes do not form a record."""
+
+
+def decode_entry(fields: dict[bytes, bytes], json_field: str | None = None) -> dict[str, Any]:
+    """The record dict of one entry; raises :class:`DecodeError`.
+
+    >>> decode_entry({b"age": b"42", b"city": b""})
+    {'age': '42', 'city': None}
+    >>> decode_entry({b"data": b'{"age": 42, "city": null}'}, json_field="data")
+    {'age': 42, 'city': None}
+    """
+    if json_field is not None:
+        raw = fields.get(json_field.encode())
+        if raw is None:
+            present = ", ".join(repr(k.decode("utf-8", "backslashreplace")) for k in fields)
+            raise DecodeError(f"field {json_field!r} (the JSON payload) is missing; entry has {present}")
+        try:
+            value = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DecodeError(f"field {json_field!r} is not valid UTF-8 JSON ({e})") from None
+        if not isinstance(value, dict):
+            raise DecodeError(f"field {json_field!r} holds a JSON {type(value).__name__}, not an object")
+        return value
+    record: dict[str, Any] = {}
+    for k, v in fields.items():
+        try:
+            key = k.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError(f"field name {k[:60]!r} is not valid UTF-8") from None
+        try:
+            text = v.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError(f"field {key!r}: value {v[:60]!r} is not valid UTF-8") from None
+        record[key] = text if text != "" else None
+    return record
+
+
+def raw_json(fields: dict[bytes, bytes] | None) -> str:
+    """The entry's fields as JSON text, undecodable bytes escaped (for dead letters)."""
+    if fields is None:
+        return "null"
+    esc = "backslashreplace"
+    return json.dumps(
+        {k.decode("utf-8", esc): v.decode("utf-8", esc) for k, v in fields.items()}, separators=(",", ":")
+    )
+
+
+def record_json(record: dict[str, Any]) -> str:
+    return json.dumps(record, separators=(",", ":"), default=str)
+
+
+def to_outcome(
+    entry: Entry,
+    record: dict[str, Any],
+    result: RecordResult,
+    *,
+    id_column: str | None,
+    scored_at: datetime,
+) -> SinkRow | DeadLetter:
+    """Turn one scorer result into a sink row, or a dead letter when it has no usable score."""
+    if result.error is not None:
+        err = result.error
+        # the scorer's own message counts records within the batch; name the field instead
+        why = (
+            f"field {err.field!r}: expected {err.expected}, received {err.received}"
+            if err.field
+            else err.message
+        )
+        return DeadLetter(
+            entry.id,
+            "invalid",
+            why,
+            entry.deliveries,
+            record_json(record),
+            field=err.field,
+        )
+    if result.score is None or not math.isfinite(result.score):
+        return DeadLetter(
+            entry.id,
+            "unscored",
+            f"the screener returned no score (received {result.score!r})",
+            entry.deliveries,
+            record_json(record),
+        )
+    if id_column is None:
+        rid = entry.id
+    else:
+        rid = result.id
+        if rid is None or rid == "":
+            return DeadLetter(
+                entry.id,
+                "no_id",
+                f"field {id_column!r} (the record id the screener was fitted with) is empty or missing",
+                entry.deliveries,
+                record_json(record),
+                field=id_column,
+            )
+    return SinkRow(
+        id=str(rid),
+        score=float(result.score),
+        selected=bool(result.selected),
+        rule=result.rule,
+        reasons=list(result.reasons),
+        entry_id=entry.id,
+        record=record_json(record),
+        scored_at=scored_at,
+    )
+
+
+def unique_by_id(rows: list[SinkRow]) -> list[SinkRow]:
+    """Keep the last row of each id: an upsert cannot touch the same key twice in one statement."""
+    if len({r.id for r in rows}) == len(rows):
+        return rows
+    last: dict[str, SinkRow] = {}
+    for r in rows:
+        last.pop(r.id, None)
+        last[r.id] = r
+    return list(last.values())
+
+
+def rows_table(rows: list[SinkRow]) -> pa.Table:
+    """The rows as an Arrow table with the sinks' column types."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "id": pa.array([r.id for r in rows], pa.string()),
+            "score": pa.array([r.score for r in rows], pa.float64()),
+            "selected": pa.array([r.selected for r in rows], pa.bool_()),
+            "rule": pa.array([r.rule for r in rows], pa.string()),
+            "reasons": pa.array([r.reasons for r in rows], pa.list_(pa.string())),
+            "entry_id": pa.array([r.entry_id for r in rows], pa.string()),
+            "record": pa.array([r.record for r in rows], pa.string()),
+            "scored_at": pa.array([r.scored_at for r in rows], pa.timestamp("us")),
+        }
+    )
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ``<ms>-<seq>`` as a sortable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,500 @@
+"""The stream worker: Redis stream in, scored micro-batches out, nothing lost, nothing doubled.
+
+One loop, in this order:
+
+1. open the sink (retry with backoff while it is unreachable);
+2. connect to Redis and make sure the consumer group exists;
+3. re-process this consumer's own pending entries (a previous run died before acknowledging);
+4. claim entries other consumers left pending longer than ``claim_idle_ms`` (``XAUTOCLAIM``);
+5. read new entries in micro-batches; every ``claim_idle_ms / 2`` go back to step 4.
+
+A batch is scored with :meth:`winnow.online.OnlineScorer.score_records`, the selected rows
+(and, with ``audit``, every scored row) are written to the sink in one commit, entries that
+cannot be scored go to the dead-letter stream, and only then are the entries acknowledged.
+A crash anywhere before the acknowledgement leaves the entries pending; they are delivered
+again and the idempotent sink write makes the replay harmless. An entry delivered more than
+``max_retries`` times is dead-lettered instead of tried again.
+
+If a batch raises, its entries are retried one by one so that one bad entry cannot hold back
+the others; an entry that still fails stays pending and comes back through step 4.
+
+Lost Redis connections are retried with exponential backoff, then the worker resumes from
+step 3. SIGTERM / SIGINT finish the current batch and stop; a second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from winnow.errors import ConfigError
+from winnow.stream.metrics import Accounting, StreamMetrics
+from winnow.stream.records import (
+    DeadLetter,
+    DecodeError,
+    Entry,
+    SinkBatch,
+    SinkRow,
+    decode_entry,
+    raw_json,
+    to_outcome,
+    unique_by_id,
+)
+from winnow.stream.sinks import Sink, SinkUnavailable, open_sink
+from winnow.stream.source import RedisSource
+
+if TYPE_CHECKING:
+    from winnow.online import OnlineScorer
+
+log = logging.getLogger("winnow.stream")
+
+DEFAULT_SINK = "duckdb:winnow-stream.duckdb"
+
+
+class _Stop(BaseException):
+    """Raised by the signal handler while the worker waits (never inside a batch)."""
+
+
+@dataclass
+class StreamSummary:
+    """What a worker did between start and stop."""
+
+    stream: str
+    group: str
+    consumer: str
+    sink: str
+    seconds: float
+    counts: Accounting
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "group": self.group,
+            "consumer": self.consumer,
+            "sink": self.sink,
+            "seconds": round(self.seconds, 3),
+            **self.counts.to_json(),
+        }
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError)
+
+
+class StreamWorker:
+    """Scores a Redis stream into a sink; see the module docstring for the guarantees.
+
+    Parameters
+    ----------
+    scorer : the :class:`~winnow.online.OnlineScorer` every batch goes through.
+    source : the consumer (stream, group, consumer name, dead-letter stream).
+    sink : where rows go (built by :func:`~winnow.stream.sinks.open_sink`, not yet opened).
+    batch_size : entries per micro-batch.
+    max_retries : an entry that failed this many times is dead-lettered on its next delivery.
+    claim_idle_ms : entries pending longer than this are claimed from their consumer (and own
+        failed entries retried).
+    threshold : overrides the artifact's score threshold.
+    reasons : reason codes kept per selected record.
+    json_field : read each record as a JSON object from this field instead of the flat map.
+    audit : also write every scored record to the sink's ``*_scored`` table.
+    max_backoff : the longest wait between reconnect attempts, seconds.
+    """
+
+    def __init__(
+        self,
+        scorer: OnlineScorer,
+        source: RedisSource,
+        sink: Sink,
+        *,
+        batch_size: int = 500,
+        max_retries: int = 5,
+        claim_idle_ms: int = 60_000,
+        threshold: float | None = None,
+        reasons: int = 3,
+        json_field: str | None = None,
+        audit: bool = False,
+        max_backoff: float = 10.0,
+        metrics: StreamMetrics | None = None,
+    ) -> None:
+        self.scorer, self.source, self.sink = scorer, source, sink
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self.claim_idle_ms = claim_idle_ms
+        self.threshold = threshold
+        self.reasons = reasons
+        self.json_field = json_field
+        self.audit = audit
+        self.max_backoff = max_backoff
+        self.metrics = metrics or StreamMetrics()
+        self._stop = False
+        self._interruptible = False
+        self._redis_failures = 0
+        self._connected_once = False
+        self._last_error: dict[str, str] = {}
+        self._next_backlog = 0.0
+
+    # ------------------------------------------------------------------ control
+    def stop(self) -> None:
+        """Ask the worker to finish its current batch and return from :meth:`run`."""
+        self._stop = True
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        first = not self._stop
+        self._stop = True
+        if first:
+            log.info("%s: finishing the current batch, then stopping", signal.Signals(signum).name)
+        if self._interruptible or not first:
+            raise _Stop()
+
+    @contextlib.contextmanager
+    def _idle(self) -> Iterator[None]:
+        """A wait a stop signal may cut short (nothing is half-done during it)."""
+        if self._stop:
+            raise _Stop()
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_backoff, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
+
+    # ------------------------------------------------------------------ main loop
+    def run(self, *, handle_signals: bool = True) -> StreamSummary:
+        """Work until stopped (signal or :meth:`stop`); returns what was done."""
+        import redis
+
+        start = time.monotonic()
+        previous: dict[int, Any] = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        down = _redis_errors()
+        try:
+            self._open_sink()
+            while not self._stop:
+                try:
+                    self._connect()
+                    self._recover_own()
+                    self._claim_sweep()
+                    self._loop()
+                except down as e:
+                    self._redis_down(e)
+                except redis.ResponseError as e:
+                    if "NOGROUP" not in str(e):
+                        raise
+                    log.warning("consumer group %r is gone; re-creating it", self.source.group)
+                    with self._idle():
+                        time.sleep(0.1)
+        except _Stop:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            with contextlib.suppress(Exception):
+                self.sink.close()
+            with contextlib.suppress(Exception):
+                self.source.close()
+        s = self.source
+        c = self.metrics.counts
+        log.info(
+            "stopped: %d selected, %d not selected, %d dead-lettered "
+            "(%d recovered, %d claimed, %d reconnects)",
+            c.selected,
+            c.not_selected,
+            c.dead_lettered,
+            c.recovered,
+            c.claimed,
+            c.reconnects,
+        )
+        elapsed = time.monotonic() - start
+        return StreamSummary(s.stream, s.group, s.consumer, self.sink.description, elapsed, c)
+
+    def _open_sink(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.sink.open()
+                log.info("sink: %s", self.sink.description)
+                return
+            except SinkUnavailable as e:
+                delay = self._backoff(attempt)
+                log.warning("sink unavailable (%s); retrying in %.1fs", e, delay)
+                with self._idle():
+                    time.sleep(delay)
+                attempt += 1
+
+    def _connect(self) -> None:
+        self.source.connect()
+        if not self._connected_once:
+            self._connected_once = True
+            log.info("connected to Redis: consumer %r of group %r", self.source.consumer, self.source.group)
+        if self._redis_failures:
+            log.info("reconnected to Redis after %d failed attempts", self._redis_failures)
+            self.metrics.event("reconnects")
+        self._redis_failures = 0
+
+    def _redis_down(self, e: BaseException) -> None:
+        delay = self._backoff(self._redis_failures)
+        self._redis_failures += 1
+        log.warning("Redis unreachable (%s); reconnecting in %.1fs", e, delay)
+        with contextlib.suppress(Exception):
+            self.source.close()
+        with self._idle():
+            time.sleep(delay)
+
+    def _loop(self) -> None:
+        every = max(self.claim_idle_ms / 2000, 0.05)
+        next_claim = time.monotonic() + every
+        while not self._stop:
+            now = time.monotonic()
+            if now >= next_claim:
+                self._claim_sweep()
+                next_claim = now + every
+            if now >= self._next_backlog:
+                self.metrics.backlog(*self.source.backlog())
+                self.metrics.tick()
+                self._next_backlog = now + 1.0
+            with self._idle():
+                entries = self.source.read_new(self.batch_size)
+            if entries:
+                self._process(entries)
+
+    def _recover_own(self) -> None:
+        cursor, total = "0", 0
+        while not self._stop:
+            entries = self.source.read_pending(cursor, self.batch_size)
+            if not entries:
+                break
+            cursor = entries[-1].id
+            total += len(entries)
+            self.metrics.event("recovered", len(entries))
+            self._process(entries)
+        if total:
+            log.info("re-processed %d pending entries of consumer %r", total, self.source.consumer)
+
+    def _claim_sweep(self) -> None:
+        cursor = "0-0"
+        while not self._stop:
+            cursor, entries, deleted = self.source.claim(cursor, self.batch_size, self.claim_idle_ms)
+            if deleted:
+                why = "deleted from the stream while pending"
+                self._dead_letter([DeadLetter(d, "deleted", why, 0, "null", pending=False) for d in deleted])
+            if entries:
+                log.info("claimed %d entries pending longer than %d ms", len(entries), self.claim_idle_ms)
+                self.metrics.event("claimed", len(entries))
+                self._process(entries)
+            if cursor == "0-0":
+                break
+
+    # ------------------------------------------------------------------ one batch
+    def _process(self, entries: list[Entry]) -> None:
+        down = _redis_errors()
+        try:
+            self._handle(entries)
+            return
+        except (*down, _Stop):
+            raise
+        except Exception as e:
+            self.metrics.event("batch_failures")
+            if len(entries) == 1:
+                self._failed(entries[0], e)
+                return
+            why = f"{type(e).__name__}: {e}"
+            log.warning("batch of %d failed (%s); retrying entry by entry", len(entries), why)
+        for entry in entries:
+            try:
+                self._handle([entry])
+            except (*down, _Stop):
+                raise
+            except Exception as e:
+                self._failed(entry, e)
+
+    def _failed(self, entry: Entry, e: Exception) -> None:
+        if len(self._last_error) > 10_000:
+            self._last_error.clear()
+        self._last_error[entry.id] = f"{type(e).__name__}: {e}"
+        log.error(
+            "entry %s failed (delivery %d): %s: %s; it stays pending and is retried after %d ms",
+            entry.id,
+            entry.deliveries,
+            type(e).__name__,
+            e,
+            self.claim_idle_ms,
+        )
+
+    def _handle(self, entries: list[Entry]) -> None:
+        t0 = time.monotonic()
+        dead: list[DeadLetter] = []
+        todo: list[tuple[Entry, dict[str, Any]]] = []
+        for e in entries:
+            if e.fields is None:
+                why = "deleted from the stream before it was processed"
+                dead.append(DeadLetter(e.id, "deleted", why, e.deliveries, "null"))
+            elif e.deliveries > self.max_retries:
+                last = self._last_error.get(e.id, "unknown (a worker stopped before acknowledging it)")
+                why = f"failed {e.deliveries - 1} times (max_retries={self.max_retries}); last error: {last}"
+                dead.append(DeadLetter(e.id, "retries", why, e.deliveries, raw_json(e.fields)))
+            else:
+                try:
+                    todo.append((e, decode_entry(e.fields, self.json_field)))
+                except DecodeError as err:
+                    dead.append(DeadLetter(e.id, "decode", str(err), e.deliveries, raw_json(e.fields)))
+        rows: list[SinkRow] = []
+        if todo:
+            results = self.scorer.score_records(
+                [r for _, r in todo], threshold=self.threshold, reasons=self.reasons
+            )
+            now = datetime.now(UTC).replace(tzinfo=None)
+            for (e, rec), res in zip(todo, results, strict=True):
+                out = to_outcome(e, rec, res, id_column=self.scorer.id_column, scored_at=now)
+                (dead if isinstance(out, DeadLetter) else rows).append(out)  # type: ignore[arg-type]
+        if rows:
+            unique = unique_by_id(rows)
+            self._write(
+                SinkBatch(
+                    selected=[r for r in unique if r.selected],
+                    scored=unique if self.audit else None,
+                    entry_ids=[r.entry_id for r in rows],
+                )
+            )
+        self._dead_letter(dead)
+        self.source.ack([r.entry_id for r in rows])
+        for e in entries:
+            self._last_error.pop(e.id, None)
+        n_sel = sum(r.selected for r in rows)
+        kinds: dict[str, int] = {}
+        for d in dead:
+            kinds[d.kind] = kinds.get(d.kind, 0) + 1
+        self.metrics.batch(n_sel, len(rows) - n_sel, kinds, time.monotonic() - t0)
+
+    def _write(self, batch: SinkBatch) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.sink.write(batch)
+                return
+            except SinkUnavailable as e:
+                if self._stop:
+                    log.warning("sink unavailable while stopping; the batch stays pending for the next run")
+                    raise _Stop() from e
+                self.metrics.event("sink_retries")
+                delay = self._backoff(attempt)
+                log.warning("sink unavailable (%s); retrying the batch in %.1fs", e, delay)
+                with self._idle():
+                    time.sleep(delay)
+                attempt += 1
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        self.source.dead_letter(letters)
+        for d in letters[:3]:
+            log.warning("dead-lettered %s (%s): %s", d.entry_id, d.kind, d.reason)
+        if len(letters) > 3:
+            log.warning("... and %d more dead-lettered in this batch", len(letters) - 3)
+
+
+# ---------------------------------------------------------------------------------- entry point
+def _check(option: str, value: float | None, low: float, expected: str, high: float | None = None) -> None:
+    if value is not None and (value < low or (high is not None and value > high)):
+        raise ConfigError(option, value, expected)
+
+
+def run(
+    artifact: str | Path,
+    *,
+    source: str,
+    stream: str,
+    group: str = "winnow",
+    consumer: str | None = None,
+    sink: str = DEFAULT_SINK,
+    table: str | None = None,
+    audit: bool = False,
+    dead_letter: str | None = None,
+    batch_size: int = 500,
+    block_ms: int = 1000,
+    max_retries: int = 5,
+    claim_idle_ms: int = 60_000,
+    threshold: float | None = None,
+    reasons: int = 3,
+    json_field: str | None = None,
+    threads: int = 1,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+    max_backoff: float = 10.0,
+    handle_signals: bool = True,
+    on_ready: Callable[[StreamWorker], None] | None = None,
+) -> StreamSummary:
+    """Load an artifact and score a Redis stream into a sink until stopped.
+
+    The consumer name defaults to the host name: keep it stable across restarts so that a
+    restarted worker finds its own pending entries. See :class:`StreamWorker` for the options.
+    """
+    from winnow.online import OnlineScorer
+    from winnow.screener import Screener
+
+    _check("--batch-size", batch_size, 1, "an integer >= 1")
+    _check("--block-ms", block_ms, 1, "milliseconds >= 1 (0 would block forever)")
+    _check("--max-retries", max_retries, 1, "an integer >= 1")
+    _check("--claim-idle-ms", claim_idle_ms, 1, "milliseconds >= 1")
+    _check("--threshold", threshold, 0.0, "a probability between 0 and 1", 1.0)
+    _check("--reasons", reasons, 0, "an integer >= 0")
+    _check("--threads", threads, 0, "an integer >= 0 (0 = all cores)")
+    _check("--max-backoff", max_backoff, 0.01, "seconds >= 0.01")
+    the_sink = open_sink(sink, table, audit=audit)
+    src = RedisSource(
+        source,
+        stream,
+        group,
+        consumer or socket.gethostname(),
+        dead_letter=dead_letter or f"{stream}:dead",
+        block_ms=block_ms,
+    )
+    screener = Screener.load(artifact)
+    screener.set_threads(threads)
+    metrics = StreamMetrics()
+    if metrics_port is not None:
+        metrics.serve(metrics_port, metrics_host)
+        log.info("metrics on http://%s:%d/metrics", metrics_host, metrics_port)
+    worker = StreamWorker(
+        OnlineScorer(screener),
+        src,
+        the_sink,
+        batch_size=batch_size,
+        max_retries=max_retries,
+        claim_idle_ms=claim_idle_ms,
+        threshold=threshold,
+        reasons=reasons,
+        json_field=json_field,
+        audit=audit,
+        max_backoff=max_backoff,
+        metrics=metrics,
+    )
+    log.info(
+        "worker %r on stream %r group %r (%s), dead letters to %r",
+        src.consumer,
+        stream,
+        group,
+        source.split("@")[-1],
+        src.dead_letter_stream,
+    )
+    if on_ready is not None:
+        on_ready(worker)
+    try:
+        return worker.run(handle_signals=handle_signals)
+    finally:
+        metrics.stop()
