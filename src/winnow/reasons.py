@@ -24,6 +24,9 @@ def source_contributions(
     for f in prep.num_features + prep.cat_features:
         if f.source not in sources:
             sources.append(f.source)
+    for name, _ in prep.text_blocks():
+        if name not in sources:
+            sources.append(name)
     pos = {s: i for i, s in enumerate(sources)}
     out = np.zeros((len(x), len(sources)))
     weight = {n: w / s for n, w, s in zip(fusion.names, fusion.weights, fusion.scales, strict=True)}
@@ -37,6 +40,11 @@ def source_contributions(
             out[:, pos[src]] += weight["linear"] * dense[:, j]
         for j, f in enumerate(prep.cat_features):
             out[:, pos[f.source]] += weight["linear"] * cat[:, j]
+        blocks = prep.text_blocks()
+        if blocks:
+            text = learners["linear"].text_contributions(x, blocks)  # type: ignore[attr-defined]
+            for j, (name, _) in enumerate(blocks):
+                out[:, pos[name]] += weight["linear"] * text[:, j]
     return sources, out * fusion.a
 
 

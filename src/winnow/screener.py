@@ -266,6 +266,11 @@ class Screener:
         self._check()
         manifest = self.manifest()
         files = {"preprocess.json": dumps(self.prep_.to_json()).encode()}
+        arrays = self.prep_.arrays()
+        if arrays:
+            from safetensors.numpy import save
+
+            files["preprocess.safetensors"] = save(arrays)
         models = {}
         for name, learner in self.learners_.items():
             cfg, payloads = learner.state()
@@ -287,7 +292,12 @@ class Screener:
         try:
             obj = cls(ScreenConfig.model_validate(man["config"]))
             obj.specs_ = [ColumnSpec.from_json(s) for s in man["schema"]]
-            obj.prep_ = Preprocessor.from_json(json.loads(files["preprocess.json"]))
+            arrays = None
+            if "preprocess.safetensors" in files:
+                from safetensors.numpy import load
+
+                arrays = load(files["preprocess.safetensors"])
+            obj.prep_ = Preprocessor.from_json(json.loads(files["preprocess.json"]), arrays)
             obj.learners_ = {}
             for name, entry in man["models"].items():
                 payloads = {suffix: files[rel] for suffix, rel in entry["files"].items()}

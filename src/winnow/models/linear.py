@@ -25,6 +25,8 @@ def _design(x: Inputs, cards: tuple[int, ...]) -> sp.csr_matrix:
     for j, card in enumerate(cards):
         codes = x.m.cat[:, j]
         blocks.append(sp.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, card)))
+    if x.m.text is not None:
+        blocks.append(x.m.text.astype(np.float64))
     return sp.hstack(blocks, format="csr")
 
 
@@ -37,6 +39,7 @@ class LinearLearner(Learner):
         self.C = C
         self.coef_dense_: np.ndarray | None = None
         self.coef_cat_: list[np.ndarray] = []
+        self.coef_text_: np.ndarray | None = None
         self.intercept_: float = 0.0
         self.C_: float | None = None
 
@@ -80,6 +83,7 @@ class LinearLearner(Learner):
         for card in cards:
             self.coef_cat_.append(coef[off : off + card].astype(np.float64))
             off += card
+        self.coef_text_ = coef[off:].astype(np.float32) if train.m.text is not None else None
         self.intercept_ = float(model.intercept_[0])
         return self
 
@@ -90,7 +94,20 @@ class LinearLearner(Learner):
         z = x.dense.astype(np.float64) @ self.coef_dense_ + self.intercept_
         for j, w in enumerate(self.coef_cat_):
             z += w[x.m.cat[:, j]]
+        if self.coef_text_ is not None and x.m.text is not None:
+            z += x.m.text @ self.coef_text_.astype(np.float64)
         return z
+
+    def text_contributions(self, x: Inputs, blocks: list[tuple[str, int]]) -> np.ndarray:
+        """Log-odds contribution of each text column, (n, text columns)."""
+        out = np.zeros((len(x), len(blocks)))
+        if self.coef_text_ is None or x.m.text is None:
+            return out
+        off = 0
+        for j, (_, width) in enumerate(blocks):
+            out[:, j] = x.m.text[:, off : off + width] @ self.coef_text_[off : off + width].astype(np.float64)
+            off += width
+        return out
 
     def contributions(self, x: Inputs) -> tuple[np.ndarray, np.ndarray]:
         """Log-odds contributions: (dense columns (n, d), categorical features (n, q))."""
@@ -111,7 +128,12 @@ class LinearLearner(Learner):
             "intercept": self.intercept_,
         }
         cfg = {"C": self.C_, "best_rounds": self.best_rounds_}
-        return cfg, {"json": json.dumps(payload).encode()}
+        files = {"json": json.dumps(payload).encode()}
+        if self.coef_text_ is not None:
+            from safetensors.numpy import save
+
+            files["safetensors"] = save({"coef_text": self.coef_text_})
+        return cfg, files
 
     @classmethod
     def from_state(cls, config: dict[str, Any], files: dict[str, bytes]) -> LinearLearner:
@@ -122,4 +144,8 @@ class LinearLearner(Learner):
         obj.coef_dense_ = np.asarray(payload["coef_dense"], dtype=np.float64)
         obj.coef_cat_ = [np.asarray(w, dtype=np.float64) for w in payload["coef_cat"]]
         obj.intercept_ = float(payload["intercept"])
+        if "safetensors" in files:
+            from safetensors.numpy import load
+
+            obj.coef_text_ = load(files["safetensors"])["coef_text"]
         return obj

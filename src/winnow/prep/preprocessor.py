@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 
 from winnow.config import Role
 from winnow.errors import NotFittedError
+from winnow.prep.text import TextHasher
 from winnow.schema import ColumnSpec
 
 MISSING_CODE = 0
@@ -47,16 +49,18 @@ class FeatureSpec:
 
 @dataclass
 class Matrices:
-    """Model inputs for a batch: raw numeric features (NaN = missing) and categorical codes."""
+    """Model inputs for a batch: raw numeric features (NaN = missing), categorical codes and,
+    when there are text columns, their hashed TF-IDF rows side by side."""
 
     num: np.ndarray  # float32 (n, p)
     cat: np.ndarray  # int64 (n, q)
+    text: sp.csr_matrix | None = None  # float32 (n, text columns x hash size)
 
     def __len__(self) -> int:
         return int(self.num.shape[0])
 
     def take(self, idx: np.ndarray) -> Matrices:
-        return Matrices(self.num[idx], self.cat[idx])
+        return Matrices(self.num[idx], self.cat[idx], None if self.text is None else self.text[idx])
 
 
 def _datetime_parts(secs: np.ndarray, with_hour: bool) -> dict[str, np.ndarray]:
@@ -101,6 +105,7 @@ class Preprocessor:
         self.max_categories = max_categories
         self.features_: list[FeatureSpec] | None = None
         self.hour_columns_: list[str] = []
+        self.text_: dict[str, TextHasher] = {}
 
     # ------------------------------------------------------------------ derivation
     def _derive(
@@ -164,6 +169,11 @@ class Preprocessor:
                 )
             )
         self.features_ = feats
+        self.text_ = {
+            s.name: TextHasher().fit(typed.column(s.name).combine_chunks())
+            for s in specs
+            if s.role == Role.TEXT
+        }
         return self
 
     # ------------------------------------------------------------------ transform
@@ -199,7 +209,15 @@ class Preprocessor:
             codes = pc.fill_null(pc.add(idx, 2), RARE_CODE)
             codes = pc.if_else(arr.is_null(), MISSING_CODE, codes)
             C[:, j] = codes.to_numpy(zero_copy_only=False)
-        return Matrices(num=X, cat=C)
+        text = None
+        if self.text_:
+            blocks = [h.transform(typed.column(name).combine_chunks()) for name, h in self.text_.items()]
+            text = sp.hstack(blocks, format="csr", dtype=np.float32)
+        return Matrices(num=X, cat=C, text=text)
+
+    def text_blocks(self) -> list[tuple[str, int]]:
+        """(source column, width) of each text block in ``Matrices.text``, in order."""
+        return [(name, h.n_features) for name, h in self.text_.items()]
 
     def dense(self, m: Matrices) -> np.ndarray:
         """Scaled, imputed numeric features plus missing indicators, for linear and deep models."""
@@ -230,11 +248,23 @@ class Preprocessor:
             "max_categories": self.max_categories,
             "hour_columns": self.hour_columns_,
             "features": [asdict(f) for f in self.features],
+            "text": {name: {"n_docs": h.n_docs_} for name, h in self.text_.items()},
         }
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Fitted arrays too large for JSON (text idf weights), for safetensors."""
+        out: dict[str, np.ndarray] = {}
+        for name, h in self.text_.items():
+            out.update(h.arrays(f"text.{name}"))
+        return out
+
     @classmethod
-    def from_json(cls, d: dict) -> Preprocessor:
+    def from_json(cls, d: dict, arrays: dict[str, np.ndarray] | None = None) -> Preprocessor:
         p = cls(min_category_count=d["min_category_count"], max_categories=d["max_categories"])
         p.hour_columns_ = list(d["hour_columns"])
         p.features_ = [FeatureSpec(**f) for f in d["features"]]
+        p.text_ = {
+            name: TextHasher.from_arrays(arrays or {}, f"text.{name}", t["n_docs"])
+            for name, t in d.get("text", {}).items()
+        }
         return p

@@ -1,0 +1,290 @@
+"""The routes through FastAPI's TestClient: results, per-record errors, whole-request errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.serve.conftest import TestClient
+from winnow import Screener
+
+
+def post(client: Any, path: str, body: bytes | str, content_type: str | None = "application/json") -> Any:
+    headers = {"content-type": content_type} if content_type else {}
+    return client.post(path, content=body, headers=headers)
+
+
+def test_one_record_is_screened(client: Any, records: list[dict]) -> None:
+    r = client.post("/v1/screen", json=records[0])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["scored"] == 1 and body["rejected"] == 0
+    res = body["results"][0]
+    assert set(res) == {"index", "id", "score", "selected", "reasons", "rule"}
+    assert 0 <= res["score"] <= 1
+    assert res["selected"] == (res["score"] >= body["threshold"])
+
+
+def test_screen_equals_screener_score(client: Any, artifact: Any, records: list[dict]) -> None:
+    """One scoring function: the service gives exactly the scores of Screener.score."""
+    batch = records[:200]
+    r = client.post("/v1/screen", json={"records": batch})
+    assert r.status_code == 200, r.text
+    served = np.array([x["score"] for x in r.json()["results"]])
+    s = Screener.load(artifact)
+    expected = s.score(pd.DataFrame(batch))
+    np.testing.assert_allclose(served, expected, rtol=1e-12, atol=0)
+    selected = np.array([x["selected"] for x in r.json()["results"]])
+    np.testing.assert_array_equal(selected, expected >= s.threshold_.value)
+    # a record alone scores as it does inside a batch
+    one = client.post("/v1/score", json=batch[7]).json()["results"][0]["score"]
+    assert one == pytest.approx(served[7], rel=1e-12)
+
+
+def test_threshold_budget_and_reasons(client: Any, records: list[dict]) -> None:
+    batch = records[:50]
+    r = client.post("/v1/screen", json={"records": batch, "threshold": 0.0, "reasons": 2})
+    body = r.json()
+    assert body["selected"] == 50 and body["threshold"] == 0.0
+    assert all(1 <= len(x["reasons"]) <= 2 for x in body["results"])
+    r = client.post("/v1/screen", json={"records": batch, "budget": 5})
+    body = r.json()
+    assert body["selected"] == 5 and body["threshold"] is None
+    scores = np.array([x["score"] for x in body["results"]])
+    chosen = np.array([x["selected"] for x in body["results"]])
+    assert scores[chosen].min() >= scores[~chosen].max()
+    r = client.post("/v1/screen", json={"records": batch, "budget": 0.1})
+    assert r.json()["selected"] == 5
+    r = client.post("/v1/screen", json={"records": batch, "reasons": 0, "threshold": 0.0})
+    assert all(x["reasons"] == [] for x in r.json()["results"])
+
+
+def test_score_only(client: Any, records: list[dict]) -> None:
+    r = client.post("/v1/score", json=records[:3])
+    assert r.status_code == 200
+    body = r.json()
+    assert body["scored"] == 3
+    assert set(body["results"][0]) == {"index", "id", "score"}
+    r = client.post("/v1/score", json={"records": records[:3], "threshold": 0.5})
+    assert r.status_code == 422 and "no options" in r.json()["error"]["message"]
+
+
+def test_partial_batch_scores_good_records(client: Any, records: list[dict]) -> None:
+    bad_type = {**records[1], "years_college": "four"}
+    missing = {k: v for k, v in records[2].items() if k != "race"}
+    nested = {**records[3], "job_city": {"name": "Boston"}}
+    body = (
+        "["
+        + ",".join(
+            [
+                json.dumps(records[0]),
+                json.dumps(bad_type),
+                json.dumps(missing),
+                json.dumps(nested),
+                json.dumps(records[4]).replace('"honors": 0', '"honors": NaN'),
+                '"not a record"',
+                json.dumps({**records[5], "years_experience": 10**400}),
+                json.dumps({**records[6], "id": "abc-6"}),
+            ]
+        )
+        + "]"
+    )
+    r = post(client, "/v1/screen", body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    res = out["results"]
+    assert [x["index"] for x in res] == list(range(8))
+    assert out["scored"] == 2 and out["rejected"] == 6
+    assert "error" not in res[0] and res[0]["score"] is not None
+    assert res[1]["error"]["field"] == "years_college" and "four" in res[1]["error"]["received"]
+    assert res[2]["error"]["field"] == "race" and "missing" in res[2]["error"]["received"]
+    assert res[3]["error"]["field"] == "job_city"
+    assert res[4]["error"]["field"] == "honors" and "nan" in res[4]["error"]["received"]
+    assert res[5]["error"]["expected"] == "a JSON object"
+    assert res[6]["error"]["message"].startswith("record 6:")
+    assert res[7]["id"] == "abc-6" and res[7]["score"] is not None
+    for x in res[1:7]:
+        assert x["score"] is None and x["selected"] is None
+        assert x["error"]["message"].startswith(f"record {x['index']}:")
+
+
+def test_wholly_bad_requests_are_4xx_with_a_fix(client: Any, records: list[dict]) -> None:
+    cases: list[tuple[bytes | str, str | None, int, str]] = [
+        (b"", "application/json", 400, "empty_body"),
+        (b'{"records": [', "application/json", 400, "malformed_json"),
+        (b"\xff\xfe\x00garbage", "application/json", 400, "malformed_json"),
+        ("[" * 100_000, "application/json", 400, "malformed_json"),
+        (json.dumps(records[0]), "text/plain", 415, "unsupported_media_type"),
+        (json.dumps(records[0]), "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b"42", "application/json", 422, "invalid_body"),
+        (b"null", "application/json", 422, "invalid_body"),
+        (b"[]", "application/json", 422, "no_records"),
+        (b'{"records": {}}', "application/json", 422, "invalid_records"),
+        (json.dumps({"records": records[:2], "threshold": 2}), "application/json", 422, "invalid_option"),
+        (json.dumps({"records": records[:2], "threshold": "0.5"}), "application/json", 422, "invalid_option"),
+        (b'{"records": [{}], "threshold": NaN}', "application/json", 422, "invalid_option"),
+        (json.dumps({"records": records[:2], "budget": -1}), "application/json", 422, "invalid_option"),
+        (json.dumps({"records": records[:2], "budget": 2.5}), "application/json", 422, "invalid_option"),
+        (json.dumps({"records": records[:2], "budget": 2, "threshold": 0.2}), None, 422, "invalid_option"),
+        (json.dumps({"records": records[:2], "reasons": True}), None, 422, "invalid_option"),
+        (json.dumps({"records": records[:2], "treshold": 0.2}), None, 422, "unknown_option"),
+        (json.dumps({"records": [{"x": 1}, 3]}), None, 422, "invalid_records"),
+        (json.dumps({"records": records[:1] * 501}), None, 413, "too_many_records"),
+        (b'{"pad": "' + b"x" * 2_100_000 + b'"}', None, 413, "body_too_large"),
+    ]
+    for body, ctype, status, code in cases:
+        r = post(client, "/v1/screen", body, ctype)
+        assert r.status_code == status, (code, r.status_code, r.text[:300])
+        err = r.json()["error"]
+        assert err["code"] == code and err["status"] == status
+        assert err["message"] and (err.get("hint") or status == 400)
+
+
+def test_all_invalid_batch_lists_each_error(client: Any) -> None:
+    r = client.post("/v1/screen", json={"records": [{"a": 1}, {"b": 2}]})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["error"]["code"] == "invalid_records"
+    assert [x["error"]["index"] for x in body["results"]] == [0, 1]
+    assert "GET /v1/model" in body["error"]["hint"]
+
+
+def test_model_manifest(client: Any, artifact: Any) -> None:
+    r = client.get("/v1/model")
+    assert r.status_code == 200
+    m = r.json()
+    s = Screener.load(artifact)
+    assert m["threshold"]["value"] == pytest.approx(s.threshold_.value)
+    assert [f["name"] for f in m["fields"]] == s.input_columns
+    assert m["metrics"]["winnow"]["roc_auc"] > 0.5
+    assert len(m["version"]) == 12 and m["schema"]
+    json.dumps(m, allow_nan=False)
+
+
+def test_health_ready_metrics(client: Any, records: list[dict]) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    client.post("/v1/screen", json={"records": records[:10], "threshold": 0.0})
+    client.post("/v1/screen", content=b"{", headers={"content-type": "application/json"})
+    text = client.get("/metrics").text
+    version = ready.json()["model_version"]
+    assert 'winnow_model_info{path="' in text and f'version="{version}"' in text
+    assert 'winnow_http_requests_total{method="POST",route="/v1/screen",status="400"}' in text
+    assert 'winnow_http_request_duration_seconds_bucket{le="0.001",route="/v1/screen"}' in text
+    assert "winnow_records_selected_total" in text and "winnow_batch_records_bucket" in text
+    scored = [
+        ln for ln in text.splitlines() if ln.startswith('winnow_records_scored_total{route="/v1/screen"}')
+    ]
+    assert scored and float(scored[0].split()[-1]) >= 10
+
+
+def test_openapi_shows_the_artifact_fields(client: Any, records: list[dict]) -> None:
+    doc = client.get("/openapi.json").json()
+    record = doc["components"]["schemas"]["Record"]
+    assert set(record["required"]) == set(records[0])
+    assert record["properties"]["years_college"]["anyOf"][0]["type"] == "number"
+    body = doc["paths"]["/v1/screen"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"$ref": "#/components/schemas/ScreenRequest"} in body["anyOf"]
+    assert "ScreenResponse" in doc["components"]["schemas"]
+
+
+def test_unknown_route_and_method(client: Any) -> None:
+    r = client.get("/v2/nothing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = client.get("/v1/screen")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_scores_are_finite_json(client: Any, records: list[dict]) -> None:
+    r = client.post("/v1/screen", json={"records": records[:20]})
+    for x in r.json()["results"]:
+        assert math.isfinite(x["score"])
+
+
+def test_slow_body_is_408_and_slow_scoring_is_503(artifact: Any, records: list[dict]) -> None:
+    import asyncio
+
+    import httpx
+
+    from winnow.serve.app import create_app
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    app = create_app(ServeSettings(artifact=artifact, request_timeout_s=0.3), api_keys=ApiKeys())
+    body = json.dumps(records[0]).encode()
+
+    async def trickle() -> Any:
+        yield body[:10]
+        await asyncio.sleep(1.0)
+        yield body[10:]
+
+    async def stalled(*_args: Any, **_kw: Any) -> Any:
+        await asyncio.sleep(5)
+
+    async def main() -> tuple[Any, Any, Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            ok = await c.post("/v1/screen", content=body)
+            slow = await c.post("/v1/screen", content=trickle())
+            app.state.winnow.batcher.submit = stalled
+            busy = await c.post("/v1/screen", content=body)
+            await app.state.winnow.batcher.close()
+            return ok, slow, busy
+
+    ok, slow, busy = asyncio.run(main())
+    assert ok.status_code == 200
+    assert slow.status_code == 408 and slow.json()["error"]["code"] == "request_timeout"
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+
+
+def test_serve_command_exit_codes(tmp_path: Any, artifact: Any) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from winnow.serve.cli import serve
+
+    app = typer.Typer()
+    app.command("serve")(serve)
+    app.command("other")(lambda: None)
+    runner = CliRunner()
+    r = runner.invoke(app, ["serve", str(tmp_path / "absent")])
+    assert r.exit_code == 4 and "not a folder" in r.output
+    r = runner.invoke(app, ["serve", str(artifact), "--max-records", "0"])
+    assert r.exit_code == 2 and "--max-records" in r.output
+    empty = tmp_path / "keys"
+    empty.write_text("\n")
+    r = runner.invoke(app, ["serve", str(artifact), "--api-key-file", str(empty)])
+    assert r.exit_code == 2 and "at least one key" in r.output
+    assert "--batch-wait-ms" in runner.invoke(app, ["serve", "--help"]).output
+
+
+def test_rules_force_and_exclude(artifact: Any, tmp_path: Any, records: list[dict]) -> None:
+    from winnow.rules import Rule
+    from winnow.serve.app import create_app
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    s = Screener.load(artifact)
+    rules = [
+        Rule(name="veteran", when="years_experience >= 20", action="select"),
+        Rule(name="blocked", when="region == 'x'", action="exclude"),  # a field the model does not use
+    ]
+    s.config = s.config.model_copy(update={"rules": rules})
+    ruled = s.save(tmp_path / "ruled")
+    batch = [
+        {**records[0], "years_experience": 25},
+        {**records[1], "years_experience": 25, "region": "x"},
+        {**records[2], "years_experience": 1, "region": "y"},
+    ]
+    with TestClient(create_app(ServeSettings(artifact=ruled), api_keys=ApiKeys())) as c:
+        assert c.get("/v1/model").json()["rule_fields"] == ["region"]
+        res = c.post("/v1/screen", json=batch).json()["results"]
+    assert res[0]["selected"] and res[0]["rule"] == "veteran" and res[0]["reasons"][0] == "rule:veteran"
+    assert not res[1]["selected"] and res[1]["rule"] == "blocked"
+    assert res[2]["rule"] is None and res[2]["selected"] == (res[2]["score"] >= s.threshold_.value)

@@ -1,0 +1,115 @@
+"""Micro-batching: coalescing, grouping by options, per-request indices, bad-record isolation."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from winnow.serve.batcher import MicroBatcher, reindex, score_safely
+from winnow.serve.registry import LoadedModel, load_model
+
+
+@pytest.fixture(scope="module")
+def model(artifact: Path) -> LoadedModel:
+    return load_model(artifact)
+
+
+def test_concurrent_requests_share_micro_batches(model: LoadedModel, records: list[dict]) -> None:
+    batches: list[tuple[int, int]] = []
+
+    async def main() -> list[Any]:
+        b = MicroBatcher(max_wait_s=0.05, on_batch=lambda n, r, _s: batches.append((n, r)))
+        outs = await asyncio.gather(*(b.submit(model, [rec]) for rec in records[:40]))
+        await b.close()
+        return outs
+
+    outs = asyncio.run(main())
+    assert sum(n for n, _ in batches) == 40
+    assert len(batches) <= 4, batches  # 40 requests, not 40 model calls
+    direct = model.scorer.score_records(records[:40])
+    for out, d in zip(outs, direct, strict=True):
+        assert len(out) == 1 and out[0].index == 0
+        assert out[0].score == d.score and out[0].selected == d.selected and out[0].reasons == d.reasons
+
+
+def test_options_are_kept_per_request(model: LoadedModel, records: list[dict]) -> None:
+    bad = {**records[11], "honors": "many"}
+    jobs = [
+        {"records": records[0:5], "threshold": None},
+        {"records": records[5:10], "threshold": 0.0},
+        {"records": [records[10], bad, records[12]], "threshold": 0.0},
+        {"records": records[20:30], "budget": 2},
+        {"records": records[30:40], "budget": 3},
+    ]
+
+    async def main() -> list[Any]:
+        from winnow.config import Budget
+
+        b = MicroBatcher(max_wait_s=0.05)
+        outs = await asyncio.gather(
+            *(
+                b.submit(
+                    model,
+                    j["records"],
+                    threshold=j.get("threshold"),
+                    budget=Budget(count=j["budget"]) if "budget" in j else None,
+                )
+                for j in jobs
+            )
+        )
+        await b.close()
+        return outs
+
+    default, zero, mixed, top2, top3 = asyncio.run(main())
+    thr = model.screener.threshold_.value
+    assert [r.selected for r in default] == [r.score >= thr for r in default]
+    assert all(r.selected for r in zero)
+    assert [r.index for r in mixed] == [0, 1, 2]
+    assert mixed[1].error is not None and mixed[1].error.index == 1
+    assert mixed[1].error.message.startswith("record 1:") and mixed[1].error.field == "honors"
+    assert mixed[0].selected and mixed[2].selected
+    assert sum(r.selected for r in top2) == 2 and sum(r.selected for r in top3) == 3
+
+
+def test_a_record_that_breaks_scoring_is_isolated(model: LoadedModel, records: list[dict]) -> None:
+    batch = [records[0], {**records[1], "years_experience": 10**400}, records[2]]
+    with pytest.raises(OverflowError):  # what OnlineScorer does with it on its own
+        model.scorer.score_records(batch)
+    out = score_safely(model.scorer, batch, threshold=None, budget=None, reasons=3)
+    assert [r.index for r in out] == [0, 1, 2]
+    assert out[1].error is not None and out[1].error.message.startswith("record 1:")
+    direct = model.scorer.score_records([records[0], records[2]])
+    assert out[0].score == direct[0].score and out[2].score == direct[1].score
+
+
+def test_reindex_rewrites_the_message_prefix(model: LoadedModel) -> None:
+    [res] = model.scorer.score_records([{"x": 1}])
+    moved = reindex(res, 7)
+    assert moved.index == 7 and moved.error is not None and moved.error.index == 7
+    assert moved.error.message.startswith("record 7:") and res.error is not None
+    assert res.error.message.startswith("record 0:")
+
+
+def test_closed_batcher_refuses_and_cancelled_requests_cost_nothing(
+    model: LoadedModel, records: list[dict]
+) -> None:
+    from winnow.serve.batcher import BatcherClosed
+
+    seen: list[int] = []
+
+    async def main() -> None:
+        b = MicroBatcher(max_wait_s=0.1, on_batch=lambda n, _r, _s: seen.append(n))
+        t = asyncio.create_task(b.submit(model, records[:3]))
+        await asyncio.sleep(0.01)
+        t.cancel()  # a client that timed out
+        keep = await b.submit(model, records[3:4])
+        assert len(keep) == 1
+        await b.close()
+        with pytest.raises(BatcherClosed):
+            await b.submit(model, records[:1])
+
+    asyncio.run(main())
+    assert seen == [1]
