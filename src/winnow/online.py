@@ -132,7 +132,9 @@ def _convert(value: Any, role: Role) -> Any:
                 dt = dt.astimezone(UTC).replace(tzinfo=None)
             return dt
         raise _Invalid(_EXPECTED[role], value)
-    # categorical / text
+    # categorical / text: an empty string is a missing value, as in CSV files
+    if isinstance(value, str) and value == "":
+        return None
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -142,6 +144,38 @@ def _convert(value: Any, role: Role) -> Any:
     if isinstance(value, int | str):
         return str(value)
     raise _Invalid(_EXPECTED[role], value)
+
+
+def _convert_checked(value: Any, role: Role) -> Any:
+    """:func:`_convert`, with every way a value can break conversion reported as invalid."""
+    try:
+        out = _convert(value, role)
+        if isinstance(out, str):
+            out.encode("utf-8")  # lone surrogates cannot go into Arrow
+        return out
+    except _Invalid:
+        raise
+    except (OverflowError, ValueError, OSError, TypeError):
+        raise _Invalid(_EXPECTED[role], value) from None
+
+
+def _rule_field(values: list[Any]) -> pa.Array:
+    """A field only rules read: numbers (also numbers sent as text, as Redis streams do) become
+    float64 so comparisons like ``amount > 10000`` work; anything else stays text."""
+    numbers: list[float | None] = []
+    for v in values:
+        if v is None or v == "":
+            numbers.append(None)
+            continue
+        if isinstance(v, bool):
+            break
+        try:
+            numbers.append(float(v))
+        except (TypeError, ValueError, OverflowError):
+            break
+    else:
+        return pa.array(numbers, pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 _ARROW = {
@@ -165,8 +199,51 @@ class OnlineScorer:
         # rule-only fields are passed through as given (numbers stay numbers)
         self.extra_fields = [c for c in self.rules.columns if c not in used]
 
+    def _bulk(self, records: list[Any]) -> dict[str, pa.Array] | None:
+        """Fast path: every record well formed, columns convert in one Arrow call each.
+
+        Returns None as soon as anything is unusual; the per-value path then finds and
+        reports the exact problems.
+        """
+        if not records or not all(type(r) is dict for r in records):
+            return None
+        arrays: dict[str, pa.Array] = {}
+        try:
+            for name, role in self.fields:
+                values = [r[name] for r in records]
+                if role == Role.NUMERIC:
+                    if any(type(v) is bool or isinstance(v, str) for v in values):
+                        return None
+                    arr = pa.array(values, pa.float64())
+                    finite = np.isfinite(arr.to_numpy(zero_copy_only=False))
+                    if not finite[arr.is_valid().to_numpy(zero_copy_only=False)].all():
+                        return None
+                elif role in (Role.CATEGORICAL, Role.TEXT):
+                    if not all(v is None or type(v) is str for v in values):
+                        return None
+                    arr = pa.array(values, pa.string())
+                elif role == Role.BOOLEAN:
+                    if not all(v is None or type(v) is bool for v in values):
+                        return None
+                    arr = pa.array(values, pa.bool_()).cast(pa.float64())
+                else:
+                    return None
+                arrays[name] = arr
+        except (KeyError, TypeError, ValueError, OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        return arrays
+
     def validate(self, records: list[Any]) -> tuple[pa.Table, list[int], list[RecordError]]:
         """Convert the valid records to a typed table; returns (table, their indices, errors)."""
+        bulk = self._bulk(records)
+        if bulk is not None:
+            good = list(range(len(records)))
+            for n in self.extra_fields:
+                bulk[n] = _rule_field([r.get(n) for r in records])
+            if self.id_column and self.id_column not in bulk:
+                ids = [r.get(self.id_column) for r in records]
+                bulk[self.id_column] = pa.array([None if v is None else str(v) for v in ids], pa.string())
+            return pa.table(bulk), good, []
         cols: dict[str, list[Any]] = {n: [] for n, _ in self.fields}
         extra: dict[str, list[Any]] = {n: [] for n in self.extra_fields}
         good: list[int] = []
@@ -197,7 +274,7 @@ class OnlineScorer:
                     )
                     break
                 try:
-                    row[name] = _convert(rec[name], role)
+                    row[name] = _convert_checked(rec[name], role)
                 except _Invalid as e:
                     err = RecordError(
                         i,
@@ -218,10 +295,7 @@ class OnlineScorer:
             good.append(i)
         arrays = {n: pa.array(cols[n], _ARROW[role]) for n, role in self.fields}
         for n, values in extra.items():
-            try:
-                arrays[n] = pa.array(values)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                arrays[n] = pa.array([None if v is None else str(v) for v in values], pa.string())
+            arrays[n] = _rule_field(values)
         if self.id_column and self.id_column not in arrays:
             ids = [records[i].get(self.id_column) for i in good]
             arrays[self.id_column] = pa.array([None if v is None else str(v) for v in ids], pa.string())

@@ -15,6 +15,7 @@ Config (TOML)::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from winnow.expressions import Expression
+
+log = logging.getLogger("winnow")
 
 
 class Rule(BaseModel):
@@ -72,6 +75,7 @@ class RuleSet:
     def __init__(self, rules: list[Rule] | None = None) -> None:
         self.rules = list(rules or [])
         self._compiled = [(r, Expression(r.when, option=f"rules.{r.name}")) for r in self.rules]
+        self._warned: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -92,7 +96,15 @@ class RuleSet:
         for rule, expr in self._compiled:
             if any(name not in cols for name in expr.names):
                 continue  # a rule over fields this input lacks never fires
-            fired = np.broadcast_to(np.asarray(expr.evaluate(cols), dtype=bool), (n,))
+            try:
+                fired = np.broadcast_to(np.asarray(expr.evaluate(cols), dtype=bool), (n,))
+            except (TypeError, ValueError) as e:
+                # e.g. a text field compared with a number: the rule cannot decide, so it
+                # does not fire; say so once per rule instead of failing the whole batch
+                if rule.name not in self._warned:
+                    self._warned.add(rule.name)
+                    log.warning("rule %r could not be evaluated (%s); it does not fire", rule.name, e)
+                continue
             target = hits.select if rule.action == "select" else hits.exclude
             for i in np.flatnonzero(fired):
                 if target[i] is None:

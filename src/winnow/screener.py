@@ -316,7 +316,7 @@ class Screener:
         except Exception as e:  # a model library refusing its own file: report it as such
             raise ArtifactError(path, f"a model file cannot be loaded ({type(e).__name__}: {e})") from e
         obj._fitted = True
-        obj.set_threads(0)
+        obj.set_threads(obj.config.threads if obj.config is not None else 0)
         return obj
 
     def set_threads(self, threads: int) -> None:

@@ -200,8 +200,10 @@ class Preprocessor:
         n = typed.num_rows
         nf, cf = self.num_features, self.cat_features
         X = np.empty((n, len(nf)), dtype=np.float32)
+        big = float(np.finfo(np.float32).max)
         for j, f in enumerate(nf):
-            X[:, j] = num[f.name][1]
+            # beyond float32's range would turn into inf; NaN (missing) passes through
+            X[:, j] = np.clip(num[f.name][1], -big, big)
         C = np.empty((n, len(cf)), dtype=np.int64)
         for j, f in enumerate(cf):
             arr = cat[f.name][1]

@@ -1,0 +1,200 @@
+"""In-process checks: entry decoding, sink parsing, Parquet replacement, a record that crashes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.stream.helpers import (
+    as_fields,
+    assert_sink_matches,
+    expected,
+    feed,
+    read_dead,
+    read_duckdb,
+    wait_done,
+)
+from winnow.errors import ConfigError
+from winnow.stream.records import DecodeError, SinkBatch, SinkRow, decode_entry
+from winnow.stream.sinks import DuckDBSink, ParquetSink, PostgresSink, RedisStreamSink, open_sink
+
+
+def test_decode_flat_map_and_json_field() -> None:
+    assert decode_entry({b"a": b"1.5", b"b": b""}) == {"a": "1.5", "b": None}
+    assert decode_entry({b"d": b'{"a": 1, "b": null}'}, json_field="d") == {"a": 1, "b": None}
+    with pytest.raises(DecodeError, match="not valid UTF-8"):
+        decode_entry({b"a": b"\xff"})
+    with pytest.raises(DecodeError, match="missing"):
+        decode_entry({b"a": b"1"}, json_field="d")
+    with pytest.raises(DecodeError, match="not an object"):
+        decode_entry({b"d": b"[1]"}, json_field="d")
+
+
+def test_open_sink_names_every_kind_and_rejects_others(tmp_path: Path) -> None:
+    assert isinstance(open_sink(f"duckdb:{tmp_path}/a.duckdb"), DuckDBSink)
+    assert isinstance(open_sink(f"{tmp_path}/a.duckdb"), DuckDBSink)
+    assert isinstance(open_sink("postgresql://u@h:5432/db"), PostgresSink)
+    assert isinstance(open_sink("redis://127.0.0.1:1/0"), RedisStreamSink)
+    assert isinstance(open_sink(f"parquet:{tmp_path}"), ParquetSink)
+    with pytest.raises(ConfigError, match="--sink"):
+        open_sink("kafka://x")
+    with pytest.raises(ConfigError, match="--table"):
+        open_sink(f"duckdb:{tmp_path}/a.duckdb", "drop table;")
+
+
+def _row(i: int) -> SinkRow:
+    from datetime import datetime
+
+    return SinkRow(f"1-{i}", 0.5, True, None, ["a"], f"1-{i}", "{}", datetime(2024, 1, 1))
+
+
+def test_parquet_replay_with_other_batch_cuts_keeps_each_entry_once(tmp_path: Path) -> None:
+    sink = ParquetSink(tmp_path, "sel")
+    sink.open()
+    sink.write(SinkBatch([_row(i) for i in range(1, 5)], None, [f"1-{i}" for i in range(1, 5)]))
+    sink.write(SinkBatch([_row(i) for i in range(5, 9)], None, [f"1-{i}" for i in range(5, 9)]))
+    # redelivered as 3..6: the rows move to the new file, the old files keep the rest
+    sink.write(SinkBatch([_row(i) for i in range(3, 7)], None, [f"1-{i}" for i in range(3, 7)]))
+    import pyarrow.parquet as pq
+
+    files = {
+        p.name: sorted(pq.read_table(p).column("id").to_pylist())
+        for p in (tmp_path / "sel").glob("*.parquet")
+    }
+    assert files == {
+        "part-1-1_1-4.parquet": ["1-1", "1-2"],
+        "part-1-5_1-8.parquet": ["1-7", "1-8"],
+        "part-1-3_1-6.parquet": ["1-3", "1-4", "1-5", "1-6"],
+    }
+
+
+def test_bad_options_are_config_errors(artifact: Path) -> None:
+    from winnow.stream import run
+
+    with pytest.raises(ConfigError, match="--batch-size"):
+        run(artifact, source="redis://127.0.0.1:1/0", stream="s", batch_size=0)
+    with pytest.raises(ConfigError, match="--source"):
+        run(artifact, source="http://x", stream="s")
+
+
+class _Exploding:
+    """The real scorer, except that a record named BOOM makes the whole call raise."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.inner = scorer
+        self.id_column = scorer.id_column
+
+    def score_records(self, records: list[Any], **kw: Any) -> Any:
+        if any(r.get("firstname") == "BOOM" for r in records):
+            raise RuntimeError("boom")
+        return self.inner.score_records(records, **kw)
+
+
+def test_a_record_that_crashes_scoring_is_isolated_retried_then_dead_lettered(
+    redis_server: Any, scorer: Any, records: list[Any], names: dict[str, str], tmp_path: Path
+) -> None:
+    from winnow.stream.source import RedisSource
+    from winnow.stream.worker import StreamWorker
+
+    r = redis_server.client()
+    stream = names["stream"]
+    ids = feed(r, stream, records[:30])
+    boom = r.xadd(stream, {**as_fields(records[30]), "firstname": "BOOM"}).decode()
+    ids += feed(r, stream, records[31:60])
+    good = records[:30] + records[31:60]
+
+    source = RedisSource(redis_server.url, stream, "winnow", "t1", dead_letter=f"{stream}:dead", block_ms=50)
+    path = tmp_path / "out.duckdb"
+    w = StreamWorker(_Exploding(scorer), source, DuckDBSink(path), max_retries=2, claim_idle_ms=100)  # type: ignore[arg-type]
+    t = threading.Thread(target=w.run, kwargs={"handle_signals": False})
+    t.start()
+    try:
+        wait_done(r, stream, timeout=30)
+    finally:
+        w.stop()
+        t.join(10)
+    assert w.metrics.counts.batch_failures >= 2
+    (letter,) = read_dead(r, f"{stream}:dead")
+    assert letter["entry_id"] == boom and letter["kind"] == "retries"
+    assert "RuntimeError: boom" in letter["reason"]
+    assert_sink_matches(read_duckdb(path, "selected"), expected(scorer, ids, good))
+
+
+class _Flaky:
+    """A sink whose first ``fail`` writes find it unreachable."""
+
+    def __init__(self, inner: Any, fail: int) -> None:
+        self.inner, self.fail = inner, fail
+        self.description = inner.description
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def write(self, batch: SinkBatch) -> None:
+        from winnow.stream.sinks import SinkUnavailable
+
+        if self.fail:
+            self.fail -= 1
+            raise SinkUnavailable("down for the test")
+        self.inner.write(batch)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_an_unreachable_sink_is_retried_in_place_and_dead_letters_nothing(
+    redis_server: Any, scorer: Any, records: list[Any], names: dict[str, str], tmp_path: Path
+) -> None:
+    from winnow.stream.source import RedisSource
+    from winnow.stream.worker import StreamWorker
+
+    r = redis_server.client()
+    stream = names["stream"]
+    ids = feed(r, stream, records[:80])
+    source = RedisSource(redis_server.url, stream, "winnow", "t1", dead_letter=f"{stream}:dead", block_ms=50)
+    path = tmp_path / "out.duckdb"
+    # max_retries=1: a redelivery would dead-letter, so the retries must not redeliver
+    w = StreamWorker(scorer, source, _Flaky(DuckDBSink(path), 3), max_retries=1, max_backoff=0.05)  # type: ignore[arg-type]
+    t = threading.Thread(target=w.run, kwargs={"handle_signals": False})
+    t.start()
+    try:
+        wait_done(r, stream, timeout=30)
+    finally:
+        w.stop()
+        t.join(10)
+    assert w.metrics.counts.sink_retries == 3
+    assert w.metrics.counts.dead_lettered == 0
+    assert_sink_matches(read_duckdb(path, "selected"), expected(scorer, ids, records[:80]))
+
+
+def test_postgres_sink_separates_bad_values_from_outages(postgres: str, names: dict[str, str]) -> None:
+    import psycopg
+
+    from winnow.stream.sinks import SinkUnavailable
+
+    sink = PostgresSink(postgres, names["table"])
+    sink.open()
+    bad = _row(1)
+    bad.record = '{"firstname": "\\u0000"}'  # PostgreSQL cannot store NUL in text or jsonb
+    with pytest.raises(psycopg.DataError):
+        sink.write(SinkBatch([bad], None, [bad.entry_id]))
+    sink.write(SinkBatch([_row(2)], None, ["1-2"]))  # the connection is still usable
+    sink.close()
+    with pytest.raises(SinkUnavailable):
+        PostgresSink("postgresql://postgres@127.0.0.1:1/postgres", "t").open()
+
+
+def test_public_names_and_cheap_cli_import() -> None:
+    import subprocess
+    import sys
+
+    import winnow.stream
+
+    assert sorted(winnow.stream.__all__) == ["StreamSummary", "StreamWorker", "open_sink", "run"]
+    heavy = "('redis', 'duckdb', 'psycopg', 'lightgbm')"
+    code = f"import sys, winnow.stream.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
