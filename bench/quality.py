@@ -50,7 +50,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tasks as task_defs  # noqa: E402
+import tasks as task_defs
 
 OUT = Path(__file__).resolve().parent / "out"
 METHODS = ("winnow", "lightgbm", "logreg")
@@ -72,7 +72,11 @@ def make_y(df: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.nd
     if options.get("positive") is not None:
         wanted = options["positive"]
         wanted = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
-        as_text = col.map(lambda v: None if pd.isna(v) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
+        as_text = col.map(
+            lambda v: (
+                None if pd.isna(v) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+            )
+        )
         y = as_text.isin(wanted).to_numpy()
         rule = f"{options['target']} in {wanted}"
     else:
@@ -85,7 +89,9 @@ def make_y(df: pd.DataFrame, options: dict[str, Any]) -> tuple[np.ndarray, np.nd
     return (y & known).astype(np.int64), known, rule
 
 
-def check_labels_against_winnow(df: pd.DataFrame, options: dict[str, Any], y: np.ndarray, known: np.ndarray) -> str | None:
+def check_labels_against_winnow(
+    df: pd.DataFrame, options: dict[str, Any], y: np.ndarray, known: np.ndarray
+) -> str | None:
     """Compare our labels with winnow's ``make_labels`` on the full table; a message if they differ."""
     import pyarrow as pa
 
@@ -154,7 +160,11 @@ def baseline_roles(train: pd.DataFrame, features: list[str]) -> dict[str, str]:
     roles: dict[str, str] = {}
     for c in features:
         s = train[c]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        if (
+            pd.api.types.is_bool_dtype(s)
+            or pd.api.types.is_numeric_dtype(s)
+            or pd.api.types.is_datetime64_any_dtype(s)
+        ):
             roles[c] = "num" if s.notna().any() else "drop"
             continue
         present = s.dropna().astype(str)
@@ -192,7 +202,9 @@ def _as_category_text(s: pd.Series) -> pd.Series:
     return s.astype("object").map(norm)
 
 
-def lightgbm_frames(train: pd.DataFrame, test: pd.DataFrame, roles: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def lightgbm_frames(
+    train: pd.DataFrame, test: pd.DataFrame, roles: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     xtr, xte = {}, {}
     for c, r in roles.items():
         if r == "num":
@@ -203,14 +215,16 @@ def lightgbm_frames(train: pd.DataFrame, test: pd.DataFrame, roles: dict[str, st
             xtr[c] = pd.Categorical(a, categories=cats)
             xte[c] = pd.Categorical(b.where(b.isin(cats)), categories=cats)  # unseen -> missing
         elif r == "text":
-            for name, frame, out in (("tr", train, xtr), ("te", test, xte)):
+            for frame, out in ((train, xtr), (test, xte)):
                 t = frame[c].fillna("").astype(str)
                 out[f"{c}__chars"] = t.str.len().to_numpy(dtype=np.float64)
                 out[f"{c}__words"] = t.str.split().str.len().fillna(0).to_numpy(dtype=np.float64)
     return pd.DataFrame(xtr), pd.DataFrame(xte)
 
 
-def fit_lightgbm(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, roles: dict[str, str], seed: int) -> tuple[np.ndarray, float, dict[str, Any]]:
+def fit_lightgbm(
+    train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, roles: dict[str, str], seed: int
+) -> tuple[np.ndarray, float, dict[str, Any]]:
     import lightgbm as lgb
 
     t0 = time.perf_counter()
@@ -221,7 +235,9 @@ def fit_lightgbm(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, roles: 
     return model.predict_proba(xte)[:, 1], seconds, {"features": int(xtr.shape[1])}
 
 
-def fit_logreg(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, roles: dict[str, str], seed: int) -> tuple[np.ndarray, float, dict[str, Any]]:
+def fit_logreg(
+    train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, roles: dict[str, str], seed: int
+) -> tuple[np.ndarray, float, dict[str, Any]]:
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
@@ -246,7 +262,13 @@ def fit_logreg(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, roles: di
     text = [c for c, r in roles.items() if r == "text"]
     parts: list[tuple[str, Any, Any]] = []
     if num:
-        parts.append(("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), num))
+        parts.append(
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                num,
+            )
+        )
     if cat:
         parts.append(("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=10), cat))
     for c in text:
@@ -259,7 +281,9 @@ def fit_logreg(train: pd.DataFrame, y: np.ndarray, test: pd.DataFrame, roles: di
     return model.predict_proba(frame(test))[:, 1], seconds, {"features": n_features}
 
 
-def fit_winnow(train: pd.DataFrame, test: pd.DataFrame, options: dict[str, Any], seed: int) -> tuple[np.ndarray, float, dict[str, Any]]:
+def fit_winnow(
+    train: pd.DataFrame, test: pd.DataFrame, options: dict[str, Any], seed: int
+) -> tuple[np.ndarray, float, dict[str, Any]]:
     from winnow import Screener
 
     caught: list[str] = []
@@ -278,7 +302,9 @@ def fit_winnow(train: pd.DataFrame, test: pd.DataFrame, options: dict[str, Any],
     py_warnings = sorted({f"{x.category.__name__}: {str(x.message)[:300]}" for x in w})
     m = screener.metrics_
     info = {
-        "fusion_weights": dict(zip(screener.fusion_.names, [round(v, 3) for v in screener.fusion_.weights], strict=True)),
+        "fusion_weights": dict(
+            zip(screener.fusion_.names, [round(v, 3) for v in screener.fusion_.weights], strict=True)
+        ),
         "inner_split": m.get("split"),
         "inner_test_auc_pr": {
             "winnow": m["winnow"].get("auc_pr"),
@@ -330,13 +356,24 @@ def run_task(name: str, seeds: list[int], log: Any) -> dict[str, Any]:
         "load_seconds": round(time.perf_counter() - t_load, 2),
         "runs": [],
     }
-    log(f"[{name}] {len(df):,} rows, {int(y_all.sum()):,} positives ({y_all.mean():.2%}), {len(features)} feature columns")
+    log(
+        f"[{name}] {len(df):,} rows, {int(y_all.sum()):,} positives ({y_all.mean():.2%}), "
+        f"{len(features)} feature columns"
+    )
     for seed in seeds:
-        tr, te = train_test_split(np.arange(len(df)), test_size=TEST_FRACTION, stratify=y_all, random_state=seed)
+        tr, te = train_test_split(
+            np.arange(len(df)), test_size=TEST_FRACTION, stratify=y_all, random_state=seed
+        )
         train, test = df.iloc[tr].reset_index(drop=True), df.iloc[te].reset_index(drop=True)
         y_tr, y_te = y_all[tr], y_all[te]
         roles = baseline_roles(train, features)
-        run: dict[str, Any] = {"seed": seed, "train_rows": len(tr), "test_rows": len(te), "test_positives": int(y_te.sum()), "baseline_roles": roles}
+        run: dict[str, Any] = {
+            "seed": seed,
+            "train_rows": len(tr),
+            "test_rows": len(te),
+            "test_positives": int(y_te.sum()),
+            "baseline_roles": roles,
+        }
         for method in METHODS:
             try:
                 if method == "winnow":
@@ -384,7 +421,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         for run in r["runs"]:
             if all("error" not in run[m] for m in METHODS):
                 per_seed_total += 1
-                per_seed_wins += run["winnow"]["auc_pr"] >= max(run["lightgbm"]["auc_pr"], run["logreg"]["auc_pr"])
+                per_seed_wins += run["winnow"]["auc_pr"] >= max(
+                    run["lightgbm"]["auc_pr"], run["logreg"]["auc_pr"]
+                )
     n_tasks = len(ranks["winnow"])
     return {
         "tasks_compared": n_tasks,
@@ -408,11 +447,19 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{meta['command']}`",
         "",
         f"Run {meta['started']} on {meta['machine']}; total {meta['total_seconds'] / 60:.1f} min. "
-        f"Seeds {', '.join(map(str, meta['seeds']))}; stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} "
+        + (
+            f"winnow {meta['versions']['winnow']}, source sha256 {meta['winnow_source']['sha256']} "
+            f"(newest file {meta['winnow_source']['newest_file']}). "
+            if "winnow_source" in meta
+            else ""
+        )
+        + f"Seeds {', '.join(map(str, meta['seeds']))}; "
+        f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} "
         "train/test split per seed, the same rows and feature columns for every method. "
         "Medians over seeds. Fit seconds are wall-clock on this machine, under whatever else it was running.",
         "",
-        "| task | rows | pos. | AUC-PR winnow | LightGBM | LogReg | recall@top10% winnow | LightGBM | LogReg | fit s winnow | LightGBM | LogReg |",
+        "| task | rows | pos. | AUC-PR winnow | LightGBM | LogReg "
+        "| recall@top10% winnow | LightGBM | LogReg | fit s winnow | LightGBM | LogReg |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -420,7 +467,9 @@ def markdown(report: dict[str, Any]) -> str:
         ap = {m: med[m]["auc_pr"] for m in METHODS}
         best = max((v for v in ap.values() if v is not None), default=None)
 
-        def cell(m: str, key: str, spec: str, bold_best: bool = False) -> str:
+        def cell(
+            m: str, key: str, spec: str, bold_best: bool = False, med: dict = med, best: float | None = best
+        ) -> str:
             v = med[m][key]
             s = _f(v, spec)
             if bold_best and v is not None and best is not None and v >= best - 1e-12:
@@ -449,18 +498,26 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Per seed (AUC-PR)",
         "",
-        "| task | seed | winnow | LightGBM | LogReg | winnow fusion weights (lightgbm/linear/deep) | winnow inner split |",
+        "| task | seed | winnow | LightGBM | LogReg "
+        "| winnow fusion weights (lightgbm/linear/deep) | winnow inner split |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         for run in r["runs"]:
             w = run["winnow"]
-            weights = "/".join(f"{v:.2f}" for v in w.get("fusion_weights", {}).values()) if "error" not in w else "error"
+            weights = (
+                "/".join(f"{v:.2f}" for v in w.get("fusion_weights", {}).values())
+                if "error" not in w
+                else "error"
+            )
             split = w.get("inner_split", {}) or {}
             lines.append(
                 f"| {r['task']} | {run['seed']} | "
-                + " | ".join(_f(run[m].get("auc_pr"), ".4f") if "error" not in run[m] else "error" for m in METHODS)
-                + f" | {weights} | {split.get('mode', '')}, train {split.get('train', '')} / test {split.get('test', '')} |"
+                + " | ".join(
+                    _f(run[m].get("auc_pr"), ".4f") if "error" not in run[m] else "error" for m in METHODS
+                )
+                + f" | {weights} | {split.get('mode', '')}, "
+                f"train {split.get('train', '')} / test {split.get('test', '')} |"
             )
     lines += ["", "## Tasks", ""]
     for r in results:
@@ -475,7 +532,9 @@ def markdown(report: dict[str, Any]) -> str:
         w = run0.get("winnow", {})
         if "dropped_columns" in w:
             nonnum = {k: v for k, v in w["roles"].items() if v not in ("numeric",)}
-            lines.append(f"  - winnow roles (non-numeric): {', '.join(f'{k} = {v}' for k, v in nonnum.items())}")
+            lines.append(
+                f"  - winnow roles (non-numeric): {', '.join(f'{k} = {v}' for k, v in nonnum.items())}"
+            )
         msgs = sorted({m for run in r["runs"] for m in run.get("winnow", {}).get("warnings", [])})
         for m in msgs:
             lines.append(f"  - winnow warning: {m}")
@@ -500,12 +559,32 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def source_fingerprint(package: Path) -> dict[str, str]:
+    """sha256 over winnow's .py files and the newest file time: src/ changes while we run."""
+    import hashlib
+
+    h = hashlib.sha256()
+    newest = 0.0
+    for f in sorted(package.rglob("*.py")):
+        h.update(str(f.relative_to(package)).encode())
+        h.update(f.read_bytes())
+        newest = max(newest, f.stat().st_mtime)
+    return {
+        "sha256": h.hexdigest()[:16],
+        "newest_file": datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="winnow's default fit against LightGBM defaults and logistic regression on the shared data sets.",
+        description=(
+            "winnow's default fit against LightGBM defaults and logistic regression on the shared data sets."
+        ),
         epilog="Writes bench/out/quality.json and bench/out/quality.md; prints the markdown table.",
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="split/model seeds (default: 0 1 2)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="split/model seeds (default: 0 1 2)"
+    )
     parser.add_argument(
         "--tasks",
         nargs="+",
@@ -519,7 +598,9 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python bench/quality.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python bench/quality.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     started = datetime.now(UTC)
     t0 = time.perf_counter()
 
@@ -535,7 +616,13 @@ def main(argv: list[str] | None = None) -> int:
         "command": command.strip(),
         "started": started.isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "versions": {"winnow": winnow.__version__, "lightgbm": lightgbm.__version__, "sklearn": sklearn.__version__, "pandas": pd.__version__},
+        "versions": {
+            "winnow": winnow.__version__,
+            "lightgbm": lightgbm.__version__,
+            "sklearn": sklearn.__version__,
+            "pandas": pd.__version__,
+        },
+        "winnow_source": source_fingerprint(Path(winnow.__file__).parent),
         "seeds": args.seeds,
         "tasks": args.tasks,
     }

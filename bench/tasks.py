@@ -48,7 +48,9 @@ def cdnow() -> Task:
     with tempfile.TemporaryDirectory(prefix="winnow-bench-cdnow-") as tmp:
         p_train, _ = build_tables(Path(tmp))
         table = pd.read_parquet(p_train)
-    NOTES["cdnow"] = "customers_1997 table from winnow.datasets.cdnow.build_tables; label = top 10% of future_spend"
+    NOTES["cdnow"] = (
+        "customers_1997 table from winnow.datasets.cdnow.build_tables; label = top 10% of future_spend"
+    )
     return table, {"target": "future_spend", "top_fraction": 0.1, "id": "customer_id"}
 
 
