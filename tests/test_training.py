@@ -138,7 +138,17 @@ class TestWarningsAndCounts:
         assert stages[0] == "reading data"
         assert "fitting linear (fold 1/3)" in stages
         assert "refitting linear on all training rows" in stages
-        assert stages[-1] == "evaluating on the held-out test rows"
+        assert "evaluating on the held-out test rows" in stages
+        assert stages[-1] == "refitting linear on all labelled rows"
+
+    def test_refit_full_uses_every_labelled_row(self, small):
+        s = Screener().fit(small, **fit_options(**LINEAR))
+        assert s.metrics_["refit_full"]["models"] == ["linear"]
+        assert s.metrics_["refit_full"]["rows"] == s.summary_["rows_used"]
+        off = Screener().fit(small, refit_full=False, **fit_options(**LINEAR))
+        assert "refit_full" not in off.metrics_
+        # the held-out report is the same either way: it is made before the refit
+        assert off.metrics_["winnow"] == s.metrics_["winnow"]
 
 
 class TestTasks:

@@ -98,6 +98,8 @@ class ScreenConfig(BaseModel):
     folds: int = Field(default=5, ge=2, le=20)
     small_data_rows: int = Field(default=50_000, ge=0)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    #: after the test report, refit the weighted models on every labelled row
+    refit_full: bool = True
     threads: int = Field(default=0, ge=0)
     rules: list[Rule] = Field(default_factory=list)
 

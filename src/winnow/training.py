@@ -252,6 +252,7 @@ def fit_pipeline(
     oof_rows = np.concatenate([f[1] for f in folds])
     oof = {name: np.full(len(x_train), np.nan) for name in cfg.models}
     learners: dict[str, Learner] = {}
+    fit_seconds: dict[str, float] = {}
     for name in cfg.models:
         rounds = []
         for i, (a, b) in enumerate(folds):
@@ -259,14 +260,18 @@ def fit_pipeline(
                 f"fitting {name} ({'fold ' + str(i + 1) + '/' + str(len(folds)) if small else 'train/valid'})"
             )
             ctx = FitContext(deadline=clock.deadline_for(name), **ctx_base)
+            t_fit = time.monotonic()
             learner = make_learner(name).fit(x_train.take(a), x_train.take(b), ctx)
+            fit_seconds[name] = time.monotonic() - t_fit
             oof[name][b] = learner.predict_logit(x_train.take(b))
             rounds.append(learner.best_rounds_ or 1)
         if small:
             stage(f"refitting {name} on all training rows")
             ctx = FitContext(deadline=clock.deadline_for(name), **ctx_base)
             r = int(np.median(rounds)) if name != "linear" else int(np.bincount(rounds).argmax())
+            t_fit = time.monotonic()
             learner = make_learner(name).fit(x_train, None, ctx, rounds=max(r, 1))
+            fit_seconds[name] = time.monotonic() - t_fit
         learners[name] = learner
 
     stage("fusing models and choosing the threshold")
@@ -324,6 +329,20 @@ def fit_pipeline(
         "precision": float(y_test[sel].mean()) if sel.any() else 0.0,  # type: ignore[index]
         "recall": float(y_test[sel].sum() / max(y_test.sum(), 1)),  # type: ignore[index, union-attr]
     }
+    if cfg.refit_full:
+        # the report above is honest (test rows unseen); the screener users deploy then learns
+        # from every labelled row, with the rounds cross-fitting chose and the same fusion
+        refitted = []
+        for name, w in zip(fusion.names, fusion.weights, strict=True):
+            left = float("inf") if clock.end is None else clock.end - time.monotonic()
+            # under a time limit, refit only what fits in the time left (never a truncated model)
+            if not w or left < 1.5 * fit_seconds.get(name, 0.0) * len(x_all) / max(len(x_train), 1):
+                continue
+            stage(f"refitting {name} on all labelled rows")
+            rounds = learners[name].best_rounds_ or 1
+            learners[name] = make_learner(name).fit(x_all, None, FitContext(**ctx_base), rounds=rounds)
+            refitted.append(name)
+        metrics["refit_full"] = {"rows": len(x_all), "models": refitted}
     importance = _importance(prep, learners, fusion)
     summary = {
         "rows_read": int(n_read),

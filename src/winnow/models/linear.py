@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from winnow.errors import NotFittedError
 from winnow.models.base import FitContext, Inputs, Learner
 
-C_GRID = (0.01, 0.1, 1.0)
+C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 
 def _design(x: Inputs, cards: tuple[int, ...]) -> sp.csr_matrix:
