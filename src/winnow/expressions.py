@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from winnow.errors import ConfigError
 
@@ -87,6 +88,21 @@ class Expression:
                 self.names.append(sub.id)
             if isinstance(sub, ast.BinOp) and type(sub.op) not in _BIN:
                 raise ConfigError(option, self.text, "operators + - * / ** %")
+
+    def evaluate_table(self, table: pa.Table) -> np.ndarray:
+        """Evaluate on the columns of an Arrow table: numbers/booleans as float64, the rest as
+        Python objects (strings compare with ``==``); names the table lacks are an error."""
+        cols: dict[str, np.ndarray] = {}
+        for name in self.names:
+            if name not in table.column_names:
+                continue
+            col = table.column(name).combine_chunks()
+            t = col.type
+            if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+                cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            else:
+                cols[name] = np.asarray(col.to_pylist(), dtype=object)
+        return self.evaluate(cols)
 
     def evaluate(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         missing = [n for n in self.names if n not in columns]

@@ -22,13 +22,12 @@ import pyarrow as pa
 from winnow.config import Budget, Role
 from winnow.metrics import top_k_mask
 from winnow.rules import RuleSet
+from winnow.schema import FALSE_WORDS, TRUE_WORDS
 from winnow.select import budget_count
 
 if TYPE_CHECKING:
     from winnow.screener import Screener
 
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
 _EXPECTED = {
     Role.NUMERIC: "a finite number",
     Role.BOOLEAN: "true/false or 0/1",
@@ -107,9 +106,9 @@ def _convert(value: Any, role: Role) -> Any:
             return float(value)
         if isinstance(value, str):
             key = value.strip().lower()
-            if key in _TRUE:
+            if key in TRUE_WORDS:
                 return 1.0
-            if key in _FALSE:
+            if key in FALSE_WORDS:
                 return 0.0
             if key == "":
                 return None

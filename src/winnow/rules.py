@@ -55,20 +55,6 @@ class RuleHits:
         return self.exclude[i] or self.select[i]
 
 
-def _columns(table: pa.Table, names: list[str]) -> dict[str, np.ndarray]:
-    cols: dict[str, np.ndarray] = {}
-    for name in names:
-        if name not in table.column_names:
-            continue
-        col = table.column(name).combine_chunks()
-        t = col.type
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-            cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        else:
-            cols[name] = np.asarray(col.to_pylist(), dtype=object)
-    return cols
-
-
 class RuleSet:
     """Compiled rules, evaluated on a whole batch at once."""
 
@@ -92,12 +78,11 @@ class RuleSet:
         hits = RuleHits(select=[None] * n, exclude=[None] * n)
         if not self._compiled:
             return hits
-        cols = _columns(table, self.columns)
         for rule, expr in self._compiled:
-            if any(name not in cols for name in expr.names):
+            if any(name not in table.column_names for name in expr.names):
                 continue  # a rule over fields this input lacks never fires
             try:
-                fired = np.broadcast_to(np.asarray(expr.evaluate(cols), dtype=bool), (n,))
+                fired = np.broadcast_to(np.asarray(expr.evaluate_table(table), dtype=bool), (n,))
             except (TypeError, ValueError) as e:
                 # e.g. a text field compared with a number: the rule cannot decide, so it
                 # does not fire; say so once per rule instead of failing the whole batch

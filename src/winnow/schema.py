@@ -21,8 +21,9 @@ from winnow.errors import SchemaError
 from winnow.io.rejects import Reject
 
 USED_ROLES = (Role.NUMERIC, Role.CATEGORICAL, Role.BOOLEAN, Role.DATETIME, Role.TEXT)
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
+#: text read as a boolean (lower-cased, stripped)
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 _ID_NAME = re.compile(r"(^|_|\b)(id|uuid|guid|key|number|no)$|^id_|_id$", re.IGNORECASE)
 # share of non-null values that must parse for a text column to be typed as numbers/dates
 _PARSE_SHARE = 0.98
@@ -85,8 +86,8 @@ def _parse_numbers(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def _parse_bools(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     s = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object).str.strip().str.lower()
     out = np.full(len(s), np.nan)
-    out[s.isin(_TRUE).to_numpy()] = 1.0
-    out[s.isin(_FALSE).to_numpy()] = 0.0
+    out[s.isin(TRUE_WORDS).to_numpy()] = 1.0
+    out[s.isin(FALSE_WORDS).to_numpy()] = 0.0
     bad = s.notna().to_numpy() & np.isnan(out) & (s != "").to_numpy()
     return out, bad
 
@@ -184,6 +185,17 @@ _EXPECTED = {
 }
 
 
+def check_columns(names: list[str], specs: list[ColumnSpec]) -> None:
+    """Refuse an input that lacks a column the screener uses, naming every missing one."""
+    missing = [s.name for s in specs if s.used and s.name not in names]
+    if missing:
+        raise SchemaError(
+            "the input does not have the columns the screener was fitted on;",
+            missing=missing,
+            hint="Add them (values may be empty) or refit without them.",
+        )
+
+
 def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row: int = 0) -> Coerced:
     """Type a batch to the used columns of ``specs``.
 
@@ -193,13 +205,7 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     used = [s for s in specs if s.used]
-    missing = [s.name for s in used if s.name not in table.column_names]
-    if missing:
-        raise SchemaError(
-            "the input does not have the columns the screener was fitted on;",
-            missing=missing,
-            hint="Add them (values may be empty) or refit without them.",
-        )
+    check_columns(table.column_names, specs)
     n = table.num_rows
     ok = np.ones(n, dtype=bool)
     rejects: list[Reject] = []

@@ -21,7 +21,7 @@ import pyarrow as pa
 from winnow import __version__
 from winnow.artifact import dumps, read_artifact, write_artifact
 from winnow.config import Budget, ScreenConfig
-from winnow.errors import ArtifactError, NotFittedError, SchemaError
+from winnow.errors import ArtifactError, NotFittedError
 from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
 from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
@@ -29,7 +29,7 @@ from winnow.models.base import Inputs, Learner, learner_class
 from winnow.models.fusion import Fusion
 from winnow.prep.preprocessor import Preprocessor
 from winnow.reasons import reason_codes
-from winnow.schema import ColumnSpec, coerce
+from winnow.schema import ColumnSpec, check_columns, coerce
 from winnow.select import Threshold
 from winnow.target import make_labels
 
@@ -157,13 +157,7 @@ class Screener:
     def check_columns(self, names: list[str]) -> None:
         """Refuse an input that lacks columns the screener needs, before reading any data."""
         self._check()
-        missing = [c for c in self.input_columns if c not in names]
-        if missing:
-            raise SchemaError(
-                "the input does not have the columns the screener was fitted on;",
-                missing=missing,
-                hint="Add them (values may be empty) or refit without them.",
-            )
+        check_columns(list(names), self.specs_)
 
     def embed(self, data: Any) -> np.ndarray:
         """The deep network's last hidden layer for each row: learned features, (n, h)."""

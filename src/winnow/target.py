@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from winnow.config import Role
 from winnow.errors import DataError
-from winnow.schema import coerce_column
+from winnow.schema import FALSE_WORDS, TRUE_WORDS, coerce_column
 
 
 @dataclass
@@ -29,14 +29,12 @@ def _match_values(col: pa.Array, wanted: list[str]) -> tuple[np.ndarray, list[An
     t = col.type
     hits = np.zeros(len(col), dtype=bool)
     if pa.types.is_boolean(t):
-        truthy = {"1", "true", "t", "yes", "y"}
-        falsy = {"0", "false", "f", "no", "n"}
         vals = col.to_numpy(zero_copy_only=False)
         for w in wanted:
             key = w.strip().lower()
-            if key in truthy:
+            if key in TRUE_WORDS:
                 hits |= vals == True  # noqa: E712 - object array of bools/None
-            elif key in falsy:
+            elif key in FALSE_WORDS:
                 hits |= vals == False  # noqa: E712
     elif pa.types.is_integer(t) or pa.types.is_floating(t):
         vals = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
@@ -59,17 +57,13 @@ def _match_values(col: pa.Array, wanted: list[str]) -> tuple[np.ndarray, list[An
         for w in wanted:
             hits |= vals == w
             key = w.strip().lower()
-            for group in (_TRUTHY, _FALSY):
+            for group in (TRUE_WORDS, FALSE_WORDS):
                 if boolish and key in group:
                     hits |= np.isin(lowered, list(group))
             number = _as_float(w)
             if not np.isnan(number):
                 hits |= numbers == number
     return hits, []
-
-
-_TRUTHY = frozenset({"1", "true", "t", "yes", "y"})
-_FALSY = frozenset({"0", "false", "f", "no", "n"})
 
 
 def _as_float(v: object) -> float:

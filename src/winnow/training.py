@@ -105,16 +105,7 @@ class _Clock:
 
 
 def _rule_scores(expr: Expression, raw: pa.Table) -> np.ndarray:
-    cols: dict[str, np.ndarray] = {}
-    for name in expr.names:
-        if name not in raw.column_names:
-            continue
-        col = raw.column(name).combine_chunks()
-        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
-            cols[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        else:
-            cols[name] = np.asarray(col.to_pylist(), dtype=object)
-    z = np.broadcast_to(np.asarray(expr.evaluate(cols), dtype=np.float64), (raw.num_rows,)).copy()
+    z = np.broadcast_to(np.asarray(expr.evaluate_table(raw), dtype=np.float64), (raw.num_rows,)).copy()
     # a rule cannot rank rows it has no value for: they go last
     finite = np.isfinite(z)
     low = (z[finite].min() - 1.0) if finite.any() else 0.0
