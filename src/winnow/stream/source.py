@@ -153,10 +153,11 @@ class RedisSource:
                 out.append((_s(eid), fields or None))
         return out
 
-    def read_new(self, count: int) -> list[Entry]:
-        """Entries never delivered to the group; blocks up to ``block_ms``."""
+    def read_new(self, count: int, block_ms: int | None = None) -> list[Entry]:
+        """Entries never delivered to the group; blocks up to ``block_ms`` (default: the source's)."""
+        block = self.block_ms if block_ms is None else max(1, int(block_ms))
         reply = self.client.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=count, block=self.block_ms
+            self.group, self.consumer, {self.stream: ">"}, count=count, block=block
         )
         return [Entry(eid, fields, 1) for eid, fields in self._entries(reply)]
 

@@ -87,6 +87,9 @@ class StreamSummary:
         }
 
 
+_READ_SLICE_MS = 250  # a stop signal is seen within this while waiting for entries
+
+
 def _redis_errors() -> tuple[type[BaseException], ...]:
     import redis
 
@@ -268,10 +271,23 @@ class StreamWorker:
                 self.metrics.backlog(*self.source.backlog())
                 self.metrics.tick()
                 self._next_backlog = now + 1.0
-            with self._idle():
-                entries = self.source.read_new(self.batch_size)
+            entries = self._read_new()
             if entries:
                 self._process(entries)
+
+    def _read_new(self) -> list[Entry]:
+        """Wait up to ``block_ms`` for new entries, in slices short enough to notice a stop signal.
+
+        The read itself is never interrupted: once Redis has delivered entries to this consumer,
+        they are processed before the worker stops (interrupting the read would leave them
+        pending until the next run).
+        """
+        deadline = time.monotonic() + self.source.block_ms / 1000
+        while True:
+            left_ms = (deadline - time.monotonic()) * 1000
+            entries = self.source.read_new(self.batch_size, block_ms=min(_READ_SLICE_MS, max(left_ms, 1)))
+            if entries or left_ms <= _READ_SLICE_MS or self._stop:
+                return entries
 
     def _recover_own(self) -> None:
         cursor, total = "0", 0
