@@ -61,8 +61,12 @@ FIT = {
 
 
 # ---------------------------------------------------------------------------- servers
-def naive_app(artifact: str) -> Any:
-    """A FastAPI endpoint that builds a DataFrame per request and calls the model."""
+def naive_app(artifact: str, mode: str = "sync") -> Any:
+    """A FastAPI endpoint that builds a DataFrame per request and calls the model.
+
+    ``sync``: a plain ``def`` endpoint (FastAPI runs it in its threadpool, up to 40 at once);
+    ``async``: an ``async def`` endpoint (requests are scored one after another on the loop).
+    """
     import numpy as np
     import pandas as pd
     from fastapi import FastAPI
@@ -73,11 +77,15 @@ def naive_app(artifact: str) -> Any:
     screener.set_threads(1)
     app = FastAPI()
 
-    @app.post("/predict")
     def predict(payload: dict[str, Any]) -> dict[str, Any]:
         records = payload["records"] if "records" in payload else [payload]
         scores = screener.score(pd.DataFrame(records))
         return {"scores": [None if np.isnan(s) else float(s) for s in scores]}
+
+    async def predict_async(payload: dict[str, Any]) -> dict[str, Any]:
+        return predict(payload)
+
+    app.post("/predict")(predict if mode == "sync" else predict_async)
 
     @app.get("/readyz")
     def ready() -> dict[str, str]:
@@ -87,13 +95,14 @@ def naive_app(artifact: str) -> Any:
 
 
 def naive_factory() -> Any:
-    return naive_app(os.environ["WINNOW_BENCH_ARTIFACT"])
+    return naive_app(os.environ["WINNOW_BENCH_ARTIFACT"], os.environ.get("WINNOW_BENCH_NAIVE", "sync"))
 
 
-def run_naive(artifact: str, port: int, workers: int) -> None:
+def run_naive(artifact: str, port: int, workers: int, mode: str) -> None:
     import uvicorn
 
     os.environ["WINNOW_BENCH_ARTIFACT"] = artifact
+    os.environ["WINNOW_BENCH_NAIVE"] = mode
     uvicorn.run(
         "http_latency:naive_factory",
         factory=True,
@@ -390,7 +399,8 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"Run {report['started']} on {report['machine']} ({report['cpus']} CPUs), "
         f"{report['workers']} uvicorn worker(s) per server, Python "
-        f"{report['python']}, uvicorn {report['uvicorn']} (h11, asyncio), load average before/after "
+        f"{report['python']}, uvicorn {report['uvicorn']} ({report.get('http_stack', 'h11, asyncio')}), "
+        "load average before/after "
         f"{report['load_before']} / {report['load_after']}.",
         "",
         f"Command: `{report['command']}`",
@@ -446,19 +456,26 @@ def main() -> None:
     ap.add_argument("--single-clients", type=int, default=32, help="closed-loop clients, single records")
     ap.add_argument("--batch-wait-ms", type=float, default=2.0, help="winnow serve --batch-wait-ms")
     ap.add_argument("--timeout", type=float, default=10.0)
-    ap.add_argument("--servers", nargs="+", default=["winnow", "naive"], choices=["winnow", "naive"])
+    ap.add_argument(
+        "--servers",
+        nargs="+",
+        default=["winnow", "naive", "naive_async"],
+        choices=["winnow", "naive", "naive_async"],
+    )
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of both servers")
     ap.add_argument(
-        "--naive-server", nargs=3, metavar=("ARTIFACT", "PORT", "WORKERS"), help=argparse.SUPPRESS
+        "--naive-server", nargs=4, metavar=("ARTIFACT", "PORT", "WORKERS", "MODE"), help=argparse.SUPPRESS
     )
     args = ap.parse_args()
     if args.loadgen:
         print(json.dumps(loadgen(json.loads(sys.stdin.read()))))
         return
     if args.naive_server:
-        run_naive(args.naive_server[0], int(args.naive_server[1]), int(args.naive_server[2]))
+        run_naive(
+            args.naive_server[0], int(args.naive_server[1]), int(args.naive_server[2]), args.naive_server[3]
+        )
         return
 
     import pyarrow.parquet as pq
@@ -481,6 +498,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "uvicorn": uvicorn.__version__,
+        "http_stack": _http_stack(),
         "workers": args.workers,
         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "fixed_rate": [],
@@ -488,58 +506,71 @@ def main() -> None:
         "winnow_batches": {},
     }
     for server in args.servers:
-        port = free_port()
-        if server == "winnow":
-            code = (
-                "from pathlib import Path; from winnow.serve.cli import serve; "
-                f"serve(Path({str(artifact)!r}), port={port}, access_log=False, log_level='warning', "
-                f"batch_wait_ms={args.batch_wait_ms}, workers={args.workers})"
-            )
-            cmd, path = [sys.executable, "-c", code], "/v1/screen"
-        else:
-            cmd = [sys.executable, __file__, "--naive-server", str(artifact), str(port), str(args.workers)]
-            path = "/predict"
-        print(f"[{server}] starting on 127.0.0.1:{port}", flush=True)
-        proc = start(cmd, port, args.out / f"http_latency_{server}.log")
-        try:
-            before = scrape_batches(port) if server == "winnow" else {}
-            for rate in args.rates:
-                drain(port, path, singles[0])
-                spec = {"mode": "rate", "port": port, "path": path, "bodies": singles, "rate": rate}
-                res = run_loadgen({**spec, "duration": args.duration, "timeout": args.timeout})
-                res["server"] = server
-                report["fixed_rate"].append(res)
-                print(f"[{server}] {rate:g} req/s: {res}", flush=True)
-                if server == "winnow":
-                    after = scrape_batches(port)
-                    report["winnow_batches"][f"{rate:g} req/s single"] = _batch_stats(before, after)
-                    before = after
-            closed = [(singles, args.single_clients, 1, path), (batches, args.clients, args.batch, path)]
-            if server == "winnow":  # the same work as the naive endpoint: scores only
-                closed.append((batches, args.clients, args.batch, "/v1/score"))
-            for bodies, clients, per_request, route in closed:
-                drain(port, path, singles[0])
-                spec = {"mode": "closed", "port": port, "path": route, "bodies": bodies}
-                res = run_loadgen(
-                    {**spec, "clients": clients, "duration": args.duration, "per_request": per_request}
+        path = "/v1/screen" if server == "winnow" else "/predict"
+        phases: list[tuple[str, dict[str, Any]]] = [
+            (f"{rate:g} req/s single", {"mode": "rate", "bodies": singles, "rate": rate, "path": path})
+            for rate in args.rates
+        ]
+        closed = [(singles, args.single_clients, 1, path), (batches, args.clients, args.batch, path)]
+        if server == "winnow":  # the same work as the naive endpoint: scores only
+            closed.append((batches, args.clients, args.batch, "/v1/score"))
+        for bodies, clients, per_request, route in closed:
+            spec = {"mode": "closed", "bodies": bodies, "clients": clients, "per_request": per_request}
+            phases.append((f"closed loop, {per_request} record(s)/request, {route}", {**spec, "path": route}))
+        for phase, spec in phases:
+            # a fresh server per phase: a server that fell behind in one phase must not carry its
+            # backlog (requests still queued in its threadpool) into the next
+            port = free_port()
+            if server == "winnow":
+                code = (
+                    "from pathlib import Path; from winnow.serve.cli import serve; "
+                    f"serve(Path({str(artifact)!r}), port={port}, access_log=False, log_level='warning', "
+                    f"batch_wait_ms={args.batch_wait_ms}, workers={args.workers})"
                 )
+                cmd = [sys.executable, "-c", code]
+            else:
+                mode = "async" if server == "naive_async" else "sync"
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--naive-server",
+                    str(artifact),
+                    str(port),
+                    str(args.workers),
+                    mode,
+                ]
+            print(f"[{server}] {phase}: starting on 127.0.0.1:{port}", flush=True)
+            proc = start(cmd, port, args.out / f"http_latency_{server}.log")
+            try:
+                drain(port, path, singles[0])  # warm: the first requests load lazily imported code
+                before = scrape_batches(port) if server == "winnow" else {}
+                res = run_loadgen({**spec, "port": port, "duration": args.duration, "timeout": args.timeout})
                 res["server"] = server
-                res["route"] = route
-                report["batched"].append(res)
-                print(f"[{server}] closed loop x{per_request}: {res}", flush=True)
+                if spec["mode"] == "rate":
+                    report["fixed_rate"].append(res)
+                else:
+                    res["route"] = spec["path"]
+                    report["batched"].append(res)
+                print(f"[{server}] {phase}: {res}", flush=True)
                 if server == "winnow":
-                    after = scrape_batches(port)
-                    phase = f"closed loop, {per_request} record(s)/request, {route}"
-                    report["winnow_batches"][phase] = _batch_stats(before, after)
-                    before = after
-        finally:
-            stop(proc)
+                    report["winnow_batches"][phase] = _batch_stats(before, scrape_batches(port))
+            finally:
+                stop(proc)
     report["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     report["ratios"] = _ratios(report)
     (args.out / "http_latency.json").write_text(json.dumps(report, indent=2))
     (args.out / "http_latency.md").write_text(render(report))
     print(render(report))
     print(f"written {args.out / 'http_latency.md'} and {args.out / 'http_latency.json'}")
+
+
+def _http_stack() -> str:
+    """What uvicorn's "auto" settings pick here: httptools/h11 and uvloop/asyncio."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"{http}, {loop}"
 
 
 def _batch_stats(before: dict[str, float], after: dict[str, float]) -> dict[str, float | None]:
@@ -552,23 +583,29 @@ def _batch_stats(before: dict[str, float], after: dict[str, float]) -> dict[str,
 
 
 def _ratios(report: dict[str, Any]) -> dict[str, float | None]:
+    """winnow against the stronger naive variant of each phase (more records/s)."""
     out: dict[str, float | None] = {}
-    by = {(r["server"], r["target_rate"]): r for r in report["fixed_rate"]}
-    for (server, rate), w in by.items():
-        n = by.get(("naive", rate))
-        if server != "winnow" or n is None:
+
+    def best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+        rows = [r for r in rows if r["server"].startswith("naive")]
+        return max(rows, key=lambda r: r["records_per_s"]) if rows else None
+
+    for w in report["fixed_rate"]:
+        n = best([r for r in report["fixed_rate"] if r["target_rate"] == w["target_rate"]])
+        if w["server"] != "winnow" or n is None:
             continue
-        out[f"{rate:g} req/s achieved req/s"] = (
+        rate = f"{w['target_rate']:g} req/s vs {n['server']}"
+        out[f"{rate}: achieved req/s"] = (
             w["requests_per_s"] / n["requests_per_s"] if n["requests_per_s"] else None
         )
         if w["p99_ms"] and n["p99_ms"]:
-            out[f"{rate:g} req/s p99 (naive / winnow)"] = n["p99_ms"] / w["p99_ms"]
-    naive = {r["records_per_request"]: r for r in report["batched"] if r["server"] == "naive"}
+            out[f"{rate}: p99 (naive / winnow)"] = n["p99_ms"] / w["p99_ms"]
     for w in report["batched"]:
-        n = naive.get(w["records_per_request"])
+        per = w["records_per_request"]
+        n = best([r for r in report["batched"] if r["records_per_request"] == per])
         if w["server"] != "winnow" or n is None or not n["records_per_s"]:
             continue
-        what = f"closed loop {w['records_per_request']} record(s)/request {w['route']}"
+        what = f"closed loop {per} record(s)/request {w['route']} vs {n['server']}"
         out[f"{what}: records/s"] = w["records_per_s"] / n["records_per_s"]
         if w["p99_ms"] and n["p99_ms"]:
             out[f"{what}: p99 (naive / winnow)"] = n["p99_ms"] / w["p99_ms"]

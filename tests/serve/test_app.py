@@ -288,3 +288,14 @@ def test_rules_force_and_exclude(artifact: Any, tmp_path: Any, records: list[dic
     assert res[0]["selected"] and res[0]["rule"] == "veteran" and res[0]["reasons"][0] == "rule:veteran"
     assert not res[1]["selected"] and res[1]["rule"] == "blocked"
     assert res[2]["rule"] is None and res[2]["selected"] == (res[2]["score"] >= s.threshold_.value)
+
+
+def test_integers_beyond_64_bits_are_handled(client: Any, records: list[dict]) -> None:
+    """The fast JSON codec stops at 64-bit integers; parsing and answering fall back, never a 500."""
+    rec = records[0]
+    text_field = next(k for k, v in rec.items() if isinstance(v, str))
+    body = json.dumps({"records": [{**rec, "honors": 2**70}, {**rec, text_field: 2**70}]})
+    r = post(client, "/v1/screen", body)
+    assert r.status_code == 200, r.text
+    results = json.loads(r.text)["results"]
+    assert len(results) == 2 and all(set(x) & {"score", "error", "errors"} for x in results)

@@ -30,6 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Security
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
@@ -120,7 +121,10 @@ class _Observe:
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
+    try:
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:  # e.g. an echoed id beyond 64 bits: the standard encoder copes
+        body = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 

@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from winnow.config import Budget
 
 OPTIONS = ("threshold", "budget", "reasons")
@@ -95,6 +97,10 @@ def decode_json(body: bytes) -> Any:
     """Parse a JSON body; NaN and Infinity literals are kept (records with them are rejected later)."""
     if not body.strip():
         raise ClientError(400, "empty_body", "the request body is empty", _SHAPE_HINT)
+    try:
+        return orjson.loads(body)  # fast path; strict JSON only
+    except orjson.JSONDecodeError:
+        pass  # NaN/Infinity literals, or truly malformed: the standard parser says which and where
     try:
         return json.loads(body)
     except UnicodeDecodeError as e:
