@@ -332,7 +332,33 @@ class _ListHandler(logging.Handler):
 
 
 # ---------------------------------------------------------------------------- one task
-def run_task(name: str, seeds: list[int], log: Any) -> dict[str, Any]:
+def export_split(
+    root: Path,
+    name: str,
+    seed: int,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    y_tr: np.ndarray,
+    y_te: np.ndarray,
+    features: list[str],
+    roles: dict[str, str],
+) -> None:
+    """Write one task/seed split for tools run outside this process (e.g. an AutoML baseline).
+
+    ``root/<task>/seed<seed>/{train,test}.parquet`` hold the feature columns plus ``__label__``
+    (0/1); ``meta.json`` lists the features and the baselines' column roles.
+    """
+    d = root / name / f"seed{seed}"
+    d.mkdir(parents=True, exist_ok=True)
+    for part, frame, y in (("train", train, y_tr), ("test", test, y_te)):
+        out = frame[features].copy()
+        out["__label__"] = y.astype(np.int64)
+        out.to_parquet(d / f"{part}.parquet", index=False)
+    meta = {"task": name, "seed": seed, "features": features, "roles": roles, "label": "__label__"}
+    (d / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def run_task(name: str, seeds: list[int], log: Any, export: Path | None = None) -> dict[str, Any]:
     from sklearn.model_selection import train_test_split
 
     t_load = time.perf_counter()
@@ -367,6 +393,9 @@ def run_task(name: str, seeds: list[int], log: Any) -> dict[str, Any]:
         train, test = df.iloc[tr].reset_index(drop=True), df.iloc[te].reset_index(drop=True)
         y_tr, y_te = y_all[tr], y_all[te]
         roles = baseline_roles(train, features)
+        if export is not None:
+            export_split(export, name, seed, train, test, y_tr, y_te, features, roles)
+            log(f"[{name}] seed {seed}: split written under {export / name}")
         run: dict[str, Any] = {
             "seed": seed,
             "train_rows": len(tr),
@@ -600,6 +629,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"tasks to run (default: all): {' '.join(task_defs.TASKS)}",
     )
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default: bench/out)")
+    parser.add_argument(
+        "--export-splits",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write every task/seed split to DIR (for baselines run in another environment)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -636,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     report: dict[str, Any] = {"meta": meta, "results": results}
     for name in args.tasks:
-        results.append(run_task(name, args.seeds, log))
+        results.append(run_task(name, args.seeds, log, args.export_splits))
         meta["total_seconds"] = round(time.perf_counter() - t0, 1)
         report["summary"] = summarise(results)
         (args.out / "quality.json").write_text(json.dumps(report, indent=2, default=str))

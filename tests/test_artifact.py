@@ -161,7 +161,8 @@ class TestCorrupted:
             Screener.load(artifact_copy)
 
     def test_unknown_model_type(self, artifact_copy):
-        _rewrite_manifest(artifact_copy, lambda m: m["models"].update(forest=m["models"]["linear"]))
+        forest = lambda m: m["models"].update(forest={**m["models"]["linear"], "kind": "forest"})  # noqa: E731
+        _rewrite_manifest(artifact_copy, forest)
         with pytest.raises(ArtifactError, match="unknown model types"):
             Screener.load(artifact_copy)
 
@@ -193,3 +194,18 @@ class TestCorrupted:
             Screener.load(f)
         with pytest.raises(ArtifactError, match="is not a folder"):
             Screener.load(tmp_path / "missing")
+
+
+def test_manifest_without_member_kinds_loads(artifact_copy):
+    """Artifacts written before members had kinds name each model by its kind."""
+
+    def strip(m):
+        for entry in m["models"].values():
+            entry.pop("kind")
+
+    before = Screener.load(artifact_copy)
+    _rewrite_manifest(artifact_copy, strip)
+    again = Screener.load(artifact_copy)
+    assert {n: type(v) for n, v in again.learners_.items()} == {
+        n: type(v) for n, v in before.learners_.items()
+    }

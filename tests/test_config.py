@@ -72,8 +72,18 @@ class TestScreenConfig:
         cfg = ScreenConfig.build(target="y", positive="1")
         assert cfg.positive == ["1"]
         assert cfg.budget == Budget(fraction=0.05)
-        assert cfg.models == list(MODEL_NAMES)
-        assert (cfg.seed, cfg.folds, cfg.small_data_rows, cfg.test_fraction) == (0, 5, 50_000, 0.2)
+        assert cfg.preset == "balanced" and cfg.models is None and cfg.tune is None
+        assert (cfg.seed, cfg.folds, cfg.small_data_rows, cfg.test_fraction) == (0, None, 50_000, 0.2)
+
+    def test_presets_models_and_tune_are_checked(self):
+        with pytest.raises(ConfigError, match="preset"):
+            ScreenConfig.build(target="y", positive="1", preset="fastest")
+        with pytest.raises(ConfigError, match="models"):
+            ScreenConfig.build(target="y", positive="1", models=["lightgbm", "lightgbm"])
+        with pytest.raises(ConfigError, match="tune"):
+            ScreenConfig.build(target="y", positive="1", tune=["linear"])
+        cfg = ScreenConfig.build(target="y", positive="1", models=list(MODEL_NAMES), tune=["deep"])
+        assert cfg.models == list(MODEL_NAMES) and cfg.tune == ["deep"]
 
     @pytest.mark.parametrize(
         ("positive", "expected"),

@@ -227,3 +227,43 @@ class TestTasks:
         s = Screener().fit(frame, **fit_options(models=["deep"], time_limit=3))
         assert time.monotonic() - t0 < 30
         assert "deep" in s.learners_
+
+
+class TestPresetsAndSearch:
+    def test_fast_preset_without_explicit_models(self, small):
+        opts = fit_options()
+        del opts["models"], opts["folds"]
+        s = Screener().fit(small, **opts, preset="fast")
+        assert s.fusion_.names == ["lightgbm", "linear"]
+        port = s.metrics_["portfolio"]
+        assert port["preset"] == "fast" and port["folds"] == 3
+        assert port["members"]["lightgbm"]["kind"] == "lightgbm"
+
+    def test_search_adds_tuned_members_that_round_trip(self, small, tmp_path):
+        frame = make_frame(600, seed=5)
+        s = Screener().fit(
+            frame,
+            **fit_options(models=["lightgbm", "linear", "tabm"], tune=["lightgbm", "deep"], tune_trials=2),
+        )
+        names = s.fusion_.names
+        assert names == ["lightgbm", "linear", "tabm", "lightgbm_tuned", "deep_tuned"]
+        tuning = {t["kind"]: t for t in s.metrics_["tuning"]}
+        assert set(tuning) == {"lightgbm", "deep"} and tuning["lightgbm"]["trials"] == 2
+        assert tuning["lightgbm"]["best_valid_auc_pr"] >= tuning["lightgbm"]["default_valid_auc_pr"]
+        # the searched parameters are the tuned member's
+        assert s.metrics_["portfolio"]["members"]["lightgbm_tuned"]["params"] == tuning["lightgbm"]["params"]
+        s.save(tmp_path / "a")
+        import json
+
+        manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+        assert manifest["models"]["deep_tuned"]["kind"] == "deep"
+        assert manifest["models"]["tabm"]["config"]["k"] == 4
+        again = Screener.load(tmp_path / "a")
+        np.testing.assert_array_equal(again.score(frame), s.score(frame))
+        assert s.embed(frame.head(5)).shape[0] == 5
+
+    def test_same_seed_same_search(self, small):
+        opts = fit_options(models=["linear"], tune=["lightgbm"], tune_trials=3)
+        a, b = Screener().fit(small, **opts), Screener().fit(small, **opts)
+        assert a.metrics_["tuning"][0]["params"] == b.metrics_["tuning"][0]["params"]
+        np.testing.assert_array_equal(a.score(small), b.score(small))

@@ -33,8 +33,9 @@ from winnow.errors import ArtifactError
 
 FORMAT = "winnow-screener"
 FORMAT_VERSION = 1
-KNOWN_MODELS = ("lightgbm", "linear", "deep")
-_SUFFIX = {"txt": "txt", "json": "json", "safetensors": "safetensors"}
+#: learner kinds this version can load (a member's ``kind``; format-1 manifests name none and the
+#: member name is the kind)
+KNOWN_MODELS = ("lightgbm", "linear", "deep", "onnx")
 # old format version -> function upgrading its manifest by one version
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -153,7 +154,11 @@ def read_artifact(path: Path) -> ArtifactContents:
             )
         manifest = _MIGRATIONS[version](manifest)
         version = manifest["format_version"]
-    unknown = [m for m in manifest.get("models", {}) if m not in KNOWN_MODELS]
+    kinds = {
+        name: (e.get("kind", name) if isinstance(e, dict) else name)
+        for name, e in manifest.get("models", {}).items()
+    }
+    unknown = [k for k in kinds.values() if k not in KNOWN_MODELS]
     if unknown:
         raise ArtifactError(path, f"unknown model types {unknown}", "Upgrade winnow.")
     return ArtifactContents(manifest=manifest, files=files)

@@ -69,6 +69,25 @@ def fit(
     split_column: Annotated[
         str | None, typer.Option(help="Column marking rows train / valid / test.")
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="fast (seconds), balanced (default, minutes), best (search, the time limit's worth)."
+        ),
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", help="Portfolio member (repeatable): lightgbm, lightgbm_xt, linear, deep, tabm."
+        ),
+    ] = None,
+    tune: Annotated[
+        list[str] | None, typer.Option(help="Search the hyper-parameters of: lightgbm, deep (repeatable).")
+    ] = None,
+    tune_trials: Annotated[
+        int | None,
+        typer.Option(help="Trials per searched model (reproducible; default: until the time limit)."),
+    ] = None,
     time_limit: Annotated[float | None, typer.Option(help="Seconds for model fitting.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same model).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (0 = all cores).")] = None,
@@ -94,6 +113,10 @@ def fit(
             baseline=baseline,
             drop=drop or None,
             split_column=split_column,
+            preset=preset,
+            models=models or None,
+            tune=tune or None,
+            tune_trials=tune_trials,
             time_limit=time_limit,
             seed=seed,
             threads=threads,

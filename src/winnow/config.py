@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from winnow.errors import ConfigError
 from winnow.rules import Rule
 
-MODEL_NAMES = ("lightgbm", "linear", "deep")
+MODEL_NAMES = ("lightgbm", "lightgbm_xt", "linear", "deep", "tabm")
+PRESET_NAMES = ("fast", "balanced", "best")
+TUNABLE = ("lightgbm", "deep")
 
 
 class Role(StrEnum):
@@ -92,10 +94,18 @@ class ScreenConfig(BaseModel):
     split_column: str | None = None
     drop: list[str] = Field(default_factory=list)
     roles: dict[str, Role] = Field(default_factory=dict)
-    models: list[str] = Field(default_factory=lambda: list(MODEL_NAMES))
+    #: fast (seconds), balanced (minutes), best (search + the widest portfolio, the time limit's worth)
+    preset: str = "balanced"
+    #: portfolio members; None = the preset's
+    models: list[str] | None = None
+    #: kinds whose hyper-parameters are searched (lightgbm, deep); None = the preset's
+    tune: list[str] | None = None
+    #: trials per searched kind (exact and reproducible); None = as many as the time allows
+    tune_trials: int | None = Field(default=None, ge=1)
     time_limit: float | None = Field(default=None, gt=0)
     seed: int = 0
-    folds: int = Field(default=5, ge=2, le=20)
+    #: cross-fitting folds on small data; None = the preset's
+    folds: int | None = Field(default=None, ge=2, le=20)
     small_data_rows: int = Field(default=50_000, ge=0)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     #: after the test report, refit the weighted models on every labelled row
@@ -110,9 +120,14 @@ class ScreenConfig(BaseModel):
                 "high-value needs exactly one of `positive` (a label value) or `top_fraction` "
                 "(the top share of a numeric target)"
             )
-        unknown = [m for m in self.models if m not in MODEL_NAMES]
-        if unknown or not self.models:
-            raise ValueError(f"models must be a non-empty subset of {list(MODEL_NAMES)}")
+        if self.preset not in PRESET_NAMES:
+            raise ValueError(f"preset must be one of {list(PRESET_NAMES)}")
+        if self.models is not None:
+            unknown = [m for m in self.models if m not in MODEL_NAMES]
+            if unknown or not self.models or len(set(self.models)) != len(self.models):
+                raise ValueError(f"models must be a non-empty subset of {list(MODEL_NAMES)}, each once")
+        if self.tune is not None and any(t not in TUNABLE for t in self.tune):
+            raise ValueError(f"tune must be a subset of {list(TUNABLE)}")
         if self.target in self.drop:
             raise ValueError("the target column cannot also be dropped")
         return self

@@ -2,8 +2,8 @@
 
 Contributions are additive log-odds: LightGBM's SHAP values (``pred_contrib``) and the linear
 model's weight × value, each scaled by its weight in the fusion and summed per source column
-(a date's parts and a number's missing flag count for their column). The deep network's share
-is not attributed.
+(a date's parts and a number's missing flag count for their column). Every tree and linear
+member counts; the deep networks' share is not attributed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from winnow.models.base import Inputs, Learner
+from winnow.models.base import Inputs, Learner, explains_as
 from winnow.models.fusion import Fusion
 from winnow.prep.preprocessor import Preprocessor
 
@@ -30,21 +30,26 @@ def source_contributions(
     pos = {s: i for i, s in enumerate(sources)}
     out = np.zeros((len(x), len(sources)))
     weight = {n: w / s for n, w, s in zip(fusion.names, fusion.weights, fusion.scales, strict=True)}
-    if weight.get("lightgbm") and "lightgbm" in learners:
-        contrib = learners["lightgbm"].contributions(x)  # type: ignore[attr-defined]
-        for j, f in enumerate(prep.num_features + prep.cat_features):
-            out[:, pos[f.source]] += weight["lightgbm"] * contrib[:, j]
-    if weight.get("linear") and "linear" in learners:
-        dense, cat = learners["linear"].contributions(x)  # type: ignore[attr-defined]
-        for j, (_, src) in enumerate(prep.dense_names()):
-            out[:, pos[src]] += weight["linear"] * dense[:, j]
-        for j, f in enumerate(prep.cat_features):
-            out[:, pos[f.source]] += weight["linear"] * cat[:, j]
-        blocks = prep.text_blocks()
-        if blocks:
-            text = learners["linear"].text_contributions(x, blocks)  # type: ignore[attr-defined]
-            for j, (name, _) in enumerate(blocks):
-                out[:, pos[name]] += weight["linear"] * text[:, j]
+    for member, learner in learners.items():
+        w = weight.get(member)
+        kind = explains_as(learner)
+        if not w:
+            continue
+        if kind == "lightgbm":
+            contrib = learner.contributions(x)  # type: ignore[attr-defined]
+            for j, f in enumerate(prep.num_features + prep.cat_features):
+                out[:, pos[f.source]] += w * contrib[:, j]
+        elif kind == "linear":
+            dense, cat = learner.contributions(x)  # type: ignore[attr-defined]
+            for j, (_, src) in enumerate(prep.dense_names()):
+                out[:, pos[src]] += w * dense[:, j]
+            for j, f in enumerate(prep.cat_features):
+                out[:, pos[f.source]] += w * cat[:, j]
+            blocks = prep.text_blocks()
+            if blocks:
+                text = learner.text_contributions(x, blocks)  # type: ignore[attr-defined]
+                for j, (name, _) in enumerate(blocks):
+                    out[:, pos[name]] += w * text[:, j]
     return sources, out * fusion.a
 
 

@@ -162,9 +162,12 @@ class Screener:
     def embed(self, data: Any) -> np.ndarray:
         """The deep network's last hidden layer for each row: learned features, (n, h)."""
         self._check()
-        deep = self.learners_.get("deep")
-        if deep is None:
-            raise NotFittedError("the deep network (fit with models including 'deep')")
+        deep_members = [n for n, m in self.learners_.items() if hasattr(m, "embed")]
+        if not deep_members:
+            raise NotFittedError("a deep network (fit with a portfolio including 'deep' or 'tabm')")
+        # the network the fusion trusts most
+        weight = dict(zip(self.fusion_.names, self.fusion_.weights, strict=True))
+        deep = self.learners_[max(deep_members, key=lambda n: (weight.get(n, 0.0), n == "deep"))]
         source = open_source(data)
         self.check_columns(source.column_names())
         out = []
@@ -273,7 +276,7 @@ class Screener:
                 rel = f"models/{name}.{suffix}"
                 files[rel] = data
                 refs[suffix] = rel
-            models[name] = {"config": cfg, "files": refs}
+            models[name] = {"kind": learner.name, "config": cfg, "files": refs}
         manifest["models"] = models
         write_artifact(Path(path), manifest, files)
         return Path(path)
@@ -295,7 +298,8 @@ class Screener:
             obj.learners_ = {}
             for name, entry in man["models"].items():
                 payloads = {suffix: files[rel] for suffix, rel in entry["files"].items()}
-                obj.learners_[name] = learner_class(name).from_state(entry["config"], payloads)
+                kind = entry.get("kind", name)  # format 1 before kinds: the member name is the kind
+                obj.learners_[name] = learner_class(kind).from_state(entry["config"], payloads)
             obj.fusion_ = Fusion.from_json(man["fusion"])
             obj.threshold_ = Threshold(**man["threshold"])
             obj.target_ = man["target"]

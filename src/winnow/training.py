@@ -28,6 +28,7 @@ from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
 from winnow.models.base import FitContext, Inputs, Learner, make_learner
 from winnow.models.fusion import Fusion, fit_fusion
+from winnow.models.portfolio import member, plan_for
 from winnow.prep.leakage import leakage_suspects
 from winnow.prep.preprocessor import Preprocessor
 from winnow.rules import RuleSet
@@ -37,9 +38,9 @@ from winnow.target import make_labels
 
 log = logging.getLogger("winnow")
 
-# relative cost of one fit of each learner, to share a time limit between them
-_COST = {"linear": 0.3, "lightgbm": 1.0, "deep": 2.5}
 MIN_POSITIVES = 5
+#: share of the time limit the hyper-parameter search may use (the rest fits the portfolio)
+TUNE_SHARE = 0.5
 
 
 @dataclass
@@ -92,12 +93,13 @@ def _split(
 class _Clock:
     """Shares the remaining time limit between the fits still to run, by their cost."""
 
-    def __init__(self, limit: float | None, jobs: list[str]) -> None:
+    def __init__(self, limit: float | None, jobs: list[str], cost: Callable[[str], float]) -> None:
         self.end = None if limit is None else time.monotonic() + limit
         self.pending = list(jobs)
+        self.cost = cost
 
     def deadline_for(self, job: str) -> float | None:
-        share = _COST[job] / sum(_COST[j] for j in self.pending)
+        share = self.cost(job) / sum(self.cost(j) for j in self.pending)
         self.pending.remove(job)
         if self.end is None:
             return None
@@ -210,14 +212,15 @@ def fit_pipeline(
     threads = _threads(cfg)
     ctx_base = dict(seed=cfg.seed, threads=threads, cat_cardinalities=tuple(prep.cardinalities()))
 
+    plan = plan_for(cfg.preset, cfg.models, cfg.tune, cfg.folds, cfg.time_limit, cfg.tune_trials)
+    t_limit_start = time.monotonic()
     small = va is None and len(tr) < cfg.small_data_rows
     if small:
         from sklearn.model_selection import StratifiedKFold
 
-        k = min(cfg.folds, int(x_train.y.sum()), int(len(tr) - x_train.y.sum()))  # type: ignore[union-attr]
+        k = min(plan.folds, int(x_train.y.sum()), int(len(tr) - x_train.y.sum()))  # type: ignore[union-attr]
         k = max(k, 2)
         folds = list(StratifiedKFold(k, shuffle=True, random_state=cfg.seed).split(tr, x_train.y))
-        jobs = [n for n in cfg.models for _ in range(k + 1)]
     else:
         if va is None:
             from sklearn.model_selection import train_test_split
@@ -237,14 +240,43 @@ def fit_pipeline(
             )
             folds = [(np.arange(len(tr)), np.arange(len(tr), len(tr) + len(va)))]
         x_train = x_fit
-        jobs = list(cfg.models)
-    clock = _Clock(cfg.time_limit, jobs)
+
+    # the search: one study per tuned kind on the first fold, the winners join the portfolio
+    tuned: dict[str, dict[str, Any]] = {}
+    tuning_report: list[dict[str, Any]] = []
+    members = list(plan.members)
+    if plan.tune:
+        from winnow.tuning import tune
+
+        a, b = folds[0]
+        x_a, x_b = x_train.take(a), x_train.take(b)
+        weights = {k: member(k).cost for k in plan.tune}
+        for kind in plan.tune:
+            seconds = None
+            if plan.time_limit is not None:
+                left = plan.time_limit * TUNE_SHARE - (time.monotonic() - t_limit_start)
+                seconds = (
+                    max(left, 0.0) * weights[kind] / sum(weights[k] for k in plan.tune if k not in tuned)
+                )
+            stage(
+                f"searching {kind} hyper-parameters" + (f" ({seconds:.0f}s)" if seconds is not None else "")
+            )
+            res = tune(kind, x_a, x_b, FitContext(**ctx_base), seconds=seconds, trials=plan.trials)
+            tuned[kind] = res.params
+            tuning_report.append(res.to_json())
+            members.append(f"{kind}_tuned")
+    remaining = None
+    if plan.time_limit is not None:
+        remaining = max(plan.time_limit - (time.monotonic() - t_limit_start), 1.0)
+    jobs = [n for n in members for _ in range(len(folds) + (1 if small else 0))]
+    clock = _Clock(remaining, jobs, lambda n: member(n, tuned).cost)
 
     oof_rows = np.concatenate([f[1] for f in folds])
-    oof = {name: np.full(len(x_train), np.nan) for name in cfg.models}
+    oof = {name: np.full(len(x_train), np.nan) for name in members}
     learners: dict[str, Learner] = {}
     fit_seconds: dict[str, float] = {}
-    for name in cfg.models:
+    for name in members:
+        spec = member(name, tuned)
         rounds = []
         for i, (a, b) in enumerate(folds):
             stage(
@@ -252,23 +284,23 @@ def fit_pipeline(
             )
             ctx = FitContext(deadline=clock.deadline_for(name), **ctx_base)
             t_fit = time.monotonic()
-            learner = make_learner(name).fit(x_train.take(a), x_train.take(b), ctx)
+            learner = spec.make().fit(x_train.take(a), x_train.take(b), ctx)
             fit_seconds[name] = time.monotonic() - t_fit
             oof[name][b] = learner.predict_logit(x_train.take(b))
             rounds.append(learner.best_rounds_ or 1)
         if small:
             stage(f"refitting {name} on all training rows")
             ctx = FitContext(deadline=clock.deadline_for(name), **ctx_base)
-            r = int(np.median(rounds)) if name != "linear" else int(np.bincount(rounds).argmax())
+            r = int(np.median(rounds)) if spec.kind != "linear" else int(np.bincount(rounds).argmax())
             t_fit = time.monotonic()
-            learner = make_learner(name).fit(x_train, None, ctx, rounds=max(r, 1))
+            learner = spec.make().fit(x_train, None, ctx, rounds=max(r, 1))
             fit_seconds[name] = time.monotonic() - t_fit
         learners[name] = learner
 
     stage("fusing models and choosing the threshold")
     y_oof = x_train.y[oof_rows]  # type: ignore[index]
-    fusion = fit_fusion(y_oof, {n: oof[n][oof_rows] for n in cfg.models})
-    p_oof = fusion.probability({n: oof[n][oof_rows] for n in cfg.models})
+    fusion = fit_fusion(y_oof, {n: oof[n][oof_rows] for n in members})
+    p_oof = fusion.probability({n: oof[n][oof_rows] for n in members})
     threshold = threshold_for(cfg.budget, p_oof, y_oof, population=len(keep))
     if threshold.note:
         warn(threshold.note)
@@ -282,7 +314,7 @@ def fit_pipeline(
         )
 
     stage("evaluating on the held-out test rows")
-    logits_test = {n: learners[n].predict_logit(x_test) for n in cfg.models}
+    logits_test = {n: learners[n].predict_logit(x_test) for n in members}
     p_test = fusion.probability(logits_test)
     y_test = x_test.y
     budget_k = _budget_k(cfg, len(te), len(keep))
@@ -296,10 +328,21 @@ def fit_pipeline(
         "winnow": screening_report(y_test, p_test, budget_k=budget_k),
         "oof": screening_report(y_oof, p_oof, budget_k=None),
         "models": {
-            n: screening_report(y_test, 1 / (1 + np.exp(-logits_test[n])), budget_k=budget_k)
-            for n in cfg.models
+            n: screening_report(y_test, 1 / (1 + np.exp(-logits_test[n])), budget_k=budget_k) for n in members
+        },
+        "portfolio": {
+            "preset": cfg.preset,
+            "members": {
+                n: {"kind": member(n, tuned).kind, "params": _jsonable(member(n, tuned).params)}
+                for n in members
+            },
+            "fit_seconds": {n: round(v, 2) for n, v in fit_seconds.items()},
+            "folds": len(folds),
+            "time_limit": plan.time_limit,
         },
     }
+    if tuning_report:
+        metrics["tuning"] = tuning_report
     if "linear" in learners:
         lin = learners["linear"]
     else:
@@ -325,13 +368,19 @@ def fit_pipeline(
         # from every labelled row, with the rounds cross-fitting chose and the same fusion
         refitted = []
         for name, w in zip(fusion.names, fusion.weights, strict=True):
-            left = float("inf") if clock.end is None else clock.end - time.monotonic()
+            left = (
+                float("inf")
+                if plan.time_limit is None
+                else plan.time_limit - (time.monotonic() - t_limit_start)
+            )
             # under a time limit, refit only what fits in the time left (never a truncated model)
             if not w or left < 1.5 * fit_seconds.get(name, 0.0) * len(x_all) / max(len(x_train), 1):
                 continue
             stage(f"refitting {name} on all labelled rows")
             rounds = learners[name].best_rounds_ or 1
-            learners[name] = make_learner(name).fit(x_all, None, FitContext(**ctx_base), rounds=rounds)
+            learners[name] = (
+                member(name, tuned).make().fit(x_all, None, FitContext(**ctx_base), rounds=rounds)
+            )
             refitted.append(name)
         metrics["refit_full"] = {"rows": len(x_all), "models": refitted}
     importance = _importance(prep, learners, fusion)
@@ -360,6 +409,14 @@ def fit_pipeline(
         summary=summary,
         warnings=warnings,
     )
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, tuple | list):
+        return [_jsonable(x) for x in v]
+    return v
 
 
 def _budget_k(cfg: ScreenConfig, n: int, population: int) -> int:

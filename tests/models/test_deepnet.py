@@ -67,3 +67,33 @@ def test_state_is_safetensors(model):
     cfg, files = model.state()
     assert set(files) == {"safetensors"}
     assert cfg["hidden"] == [24, 8] and cfg["cards"] == model.cards_
+
+
+def test_ensemble_network_averages_member_probabilities():
+    torch.manual_seed(0)
+    net = TabularNet(n_num=3, cards=[5], dim=4, hidden=(16, 6), k=4).eval()
+    xn, xc = torch.randn(9, 3), torch.zeros(9, 1, dtype=torch.int64)
+    z = net.member_logits(xn, xc)
+    assert z.shape == (9, 4)
+    p = torch.sigmoid(z).mean(-1)
+    assert torch.allclose(torch.sigmoid(net(xn, xc)), p, atol=1e-5)
+    assert net.embed(xn, xc).shape == (9, 6)
+    # members differ: their adapters start as different random signs
+    assert not torch.allclose(z[:, 0], z[:, 1])
+    assert set(net.adapter.detach().unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_ensemble_learner_fits_round_trips_and_is_seeded(data):
+    train, valid, cards = data
+    ctx = FitContext(seed=3, threads=1, cat_cardinalities=cards)
+
+    def fit():
+        return DeepLearner(hidden=(16, 8), k=4, max_epochs=4, patience=2).fit(train, valid, ctx)
+
+    a, b = fit(), fit()
+    np.testing.assert_array_equal(a.predict_logit(valid), b.predict_logit(valid))
+    cfg, files = a.state()
+    assert cfg["k"] == 4
+    again = DeepLearner.from_state(cfg, files)
+    np.testing.assert_allclose(again.predict_logit(valid), a.predict_logit(valid), rtol=1e-6)
+    assert again.embed(valid).shape == (len(valid), 8)

@@ -64,3 +64,34 @@ def test_constant_logits_do_not_divide_by_zero():
     y = np.array([0, 1, 0, 1])
     f = fit_fusion(y, {"c": np.zeros(4), "v": np.array([0.0, 1.0, 0.0, 1.0])})
     assert np.isfinite(f.probability({"c": np.zeros(4), "v": np.array([0.0, 1.0, 0.0, 1.0])})).all()
+
+
+def test_isotonic_calibration_when_the_data_allow_and_it_wins():
+    """A score whose true probability is not a sigmoid of it: isotonic wins, the ranking stays."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=20_000)
+    p_true = np.where(z > 1.0, 0.6, np.where(z > -0.5, 0.15, 0.02))  # a staircase
+    y = (rng.random(z.size) < p_true).astype(np.int64)
+    f = fit_fusion(y, {"m": z})
+    assert f.calibration == "isotonic"
+    assert f.calibration_log_loss["isotonic"] < f.calibration_log_loss["platt"]
+    p = f.probability({"m": z})
+    # strictly increasing in the fused logit: no ties created, same ranking as the model
+    order = np.argsort(z)
+    assert (np.diff(p[order]) > 0).all()
+    # closer to the truth than a sigmoid can be
+    top = z > 1.5
+    assert abs(p[top].mean() - 0.6) < 0.03
+    again = Fusion.from_json(json.loads(json.dumps(f.to_json())))
+    np.testing.assert_array_equal(again.probability({"m": z}), p)
+
+
+def test_platt_on_small_data_and_old_manifests_load(logits):
+    y, z = logits
+    small = fit_fusion(y[:300], {k: v[:300] for k, v in z.items()})
+    assert small.calibration == "platt" and small.calibration_log_loss is None
+    # a fusion saved before calibration choices existed
+    old = {"names": ["a"], "weights": [1.0], "centers": [0.0], "scales": [1.0], "a": 1.0, "b": 0.0}
+    f = Fusion.from_json(old)
+    assert f.calibration == "platt"
+    assert f.probability({"a": np.array([0.0])})[0] == pytest.approx(0.5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +41,21 @@ class FitContext:
     threads: int = 1
     deadline: float | None = None
     cat_cardinalities: tuple[int, ...] = ()
+    #: called as ``report(step, validation AUC-PR)`` while early-stopped fits train (the search
+    #: uses it to prune hopeless trials; it may raise to stop the fit)
+    report: Callable[[int, float], None] | None = None
 
     def seconds_left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
 
 class Learner(ABC):
-    """A binary scorer: ``fit`` returns self, ``predict_logit`` gives log-odds."""
+    """A binary scorer: ``fit`` returns self, ``predict_logit`` gives log-odds.
+
+    ``name`` is the learner's kind (``lightgbm``, ``deep``, ...). A screener holds several
+    *members*, each a learner under its own member name (``lightgbm``, ``lightgbm_2``, ``tabm``);
+    the manifest records each member's kind.
+    """
 
     name: str = ""
 
@@ -80,7 +89,7 @@ class Learner(ABC):
 
 
 def make_learner(name: str, **kwargs: Any) -> Learner:
-    """The learner registered under ``name`` (``lightgbm``, ``linear``, ``deep``)."""
+    """A new learner of kind ``name`` (``lightgbm``, ``linear``, ``deep``, ``onnx``)."""
     if name == "lightgbm":
         from winnow.models.gbdt import LightGBMLearner
 
@@ -93,8 +102,18 @@ def make_learner(name: str, **kwargs: Any) -> Learner:
         from winnow.models.deepnet import DeepLearner
 
         return DeepLearner(**kwargs)
+    if name == "onnx":
+        from winnow.models.onnx_model import OnnxLearner
+
+        return OnnxLearner(**kwargs)
     raise ValueError(f"unknown model {name!r}")
 
 
 def learner_class(name: str) -> type[Learner]:
     return type(make_learner(name))
+
+
+def explains_as(learner: Learner) -> str:
+    """Which reason-code path applies: ``lightgbm`` (TreeSHAP ``contributions``), ``linear``, or
+    another kind (not attributed). A compiled stand-in for a model sets ``explains_as``."""
+    return str(getattr(learner, "explains_as", learner.name))

@@ -5,6 +5,11 @@ learned frequencies, then a per-feature linear layer and ReLU; Gorishniy et al.,
 categorical features an ``nn.Embedding``. The concatenation feeds an MLP whose last hidden layer
 is the learned row representation (:meth:`DeepLearner.embed`). Trained with AdamW on log-loss,
 early-stopped on validation; weights are stored as safetensors.
+
+With ``k > 1`` the network is an ensemble of ``k`` MLPs in one, in the spirit of TabM-mini
+(Gorishniy et al., 2024): the embeddings and the MLP are shared, member ``i`` sees the features
+multiplied by its own adapter ``r_i`` (initialised to random signs) and has its own output unit.
+Each member is trained on its own loss; the prediction averages the members' probabilities.
 """
 
 from __future__ import annotations
@@ -39,7 +44,11 @@ class PeriodicEmbedding(nn.Module):
 
 
 class TabularNet(nn.Module):
-    """Embeddings -> MLP -> logit. ``hidden`` gives the widths; the last is the embedding."""
+    """Embeddings -> MLP -> logit. ``hidden`` gives the widths; the last is the embedding.
+
+    ``mlp`` is a Sequential of ``[Linear, ReLU, Dropout]`` blocks and ``head`` a
+    ``Linear(hidden[-1], k)``: member ``i`` of ``k`` reads output ``i`` of the head.
+    """
 
     def __init__(
         self,
@@ -48,28 +57,55 @@ class TabularNet(nn.Module):
         dim: int = 16,
         hidden: tuple[int, ...] = (256, 128),
         dropout: float = 0.15,
+        k: int = 1,
     ) -> None:
         super().__init__()
+        self.k = k
         self.num_emb = PeriodicEmbedding(n_num, dim) if n_num else None
         self.cat_emb = nn.ModuleList(nn.Embedding(c, dim) for c in cards)
         width = (n_num + len(cards)) * dim
+        # TabM-mini adapters: one multiplicative vector per member, random signs at the start
+        self.adapter = nn.Parameter(torch.randint(0, 2, (k, width)).float() * 2 - 1) if k > 1 else None
         layers: list[nn.Module] = []
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
             width = h
         self.mlp = nn.Sequential(*layers)
-        self.head = nn.Linear(width, 1)
+        self.head = nn.Linear(width, k)
 
-    def embed(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+    def features(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
         parts = []
         if self.num_emb is not None:
             parts.append(self.num_emb(x_num).flatten(1))
         for j, emb in enumerate(self.cat_emb):
             parts.append(emb(x_cat[:, j]))
-        return self.mlp(torch.cat(parts, dim=1))
+        return torch.cat(parts, dim=1)
+
+    def hidden_states(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer, (n, width) or, for k > 1, (n, k, width)."""
+        f = self.features(x_num, x_cat)
+        if self.adapter is not None:
+            f = f.unsqueeze(1) * self.adapter  # (n, k, width)
+        return self.mlp(f)
+
+    def member_logits(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        """(n, k) logits, one per member."""
+        h = self.hidden_states(x_num, x_cat)
+        if self.adapter is None:
+            return self.head(h)
+        return (h * self.head.weight).sum(-1) + self.head.bias
+
+    def embed(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        h = self.hidden_states(x_num, x_cat)
+        return h if self.adapter is None else h.mean(1)
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x_num, x_cat)).squeeze(-1)
+        """The ensemble's logit: log-odds of the members' mean probability."""
+        z = self.member_logits(x_num, x_cat)
+        if self.k == 1:
+            return z.squeeze(-1)
+        p = torch.sigmoid(z).mean(-1).clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
 
 
 class DeepLearner(Learner):
@@ -88,8 +124,9 @@ class DeepLearner(Learner):
         batch_size: int | None = None,
         max_epochs: int = 60,
         patience: int = 6,
+        k: int = 1,
     ) -> None:
-        self.dim, self.hidden, self.dropout = dim, tuple(hidden), dropout
+        self.dim, self.hidden, self.dropout, self.k = dim, tuple(hidden), dropout, k
         self.lr, self.weight_decay = lr, weight_decay
         self.batch_size, self.max_epochs, self.patience = batch_size, max_epochs, patience
         self.net_: TabularNet | None = None
@@ -97,7 +134,7 @@ class DeepLearner(Learner):
         self.n_num_: int = 0
 
     def _build(self) -> TabularNet:
-        return TabularNet(self.n_num_, self.cards_, self.dim, self.hidden, self.dropout)
+        return TabularNet(self.n_num_, self.cards_, self.dim, self.hidden, self.dropout, self.k)
 
     def fit(
         self, train: Inputs, valid: Inputs | None, ctx: FitContext, rounds: int | None = None
@@ -131,14 +168,16 @@ class DeepLearner(Learner):
                 if len(idx) < 2:
                     continue
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(net(xn[idx], xc[idx]), yt[idx])
+                # every member learns on its own loss (for k = 1: the plain log-loss)
+                z = net.member_logits(xn[idx], xc[idx])
+                loss = loss_fn(z, yt[idx].unsqueeze(1).expand_as(z))
                 loss.backward()
                 opt.step()
             t_epoch = time.monotonic() - t0
             if valid is None or rounds is not None:
                 best_epoch = epoch
                 continue
-            vloss = self._loss(net, valid)
+            vloss = self._loss(net, valid, ctx, epoch)
             if vloss < best_loss - 1e-5:
                 best_loss, best_epoch, bad = vloss, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -154,11 +193,15 @@ class DeepLearner(Learner):
         return self
 
     @staticmethod
-    def _loss(net: TabularNet, x: Inputs) -> float:
+    def _loss(net: TabularNet, x: Inputs, ctx: FitContext | None = None, epoch: int = 0) -> float:
         net.eval()
         with torch.no_grad():
             z = _forward_batched(net, x)
         y = torch.from_numpy(x.y.astype(np.float32))  # type: ignore[union-attr]
+        if ctx is not None and ctx.report is not None:
+            from sklearn.metrics import average_precision_score
+
+            ctx.report(epoch, float(average_precision_score(x.y, z.numpy())))
         return float(nn.functional.binary_cross_entropy_with_logits(z, y))
 
     def predict_logit(self, x: Inputs) -> np.ndarray:
@@ -194,6 +237,7 @@ class DeepLearner(Learner):
             "batch_size": self.batch_size,
             "max_epochs": self.max_epochs,
             "patience": self.patience,
+            "k": self.k,
             "n_num": self.n_num_,
             "cards": self.cards_,
             "best_rounds": self.best_rounds_,
@@ -214,6 +258,7 @@ class DeepLearner(Learner):
             batch_size=config["batch_size"],
             max_epochs=config["max_epochs"],
             patience=config["patience"],
+            k=config.get("k", 1),
         )
         obj.n_num_, obj.cards_ = config["n_num"], list(config["cards"])
         obj.best_rounds_ = config.get("best_rounds")

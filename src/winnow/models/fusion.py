@@ -2,8 +2,12 @@
 
 Weights come from greedy ensemble selection with replacement (Caruana et al., 2004) on
 out-of-fold/validation predictions, maximising average precision; so a linear model that beats
-the trees on a small table gets the weight it earns. A Platt scaling on the fused logit then
-makes the score a probability.
+the trees on a small table gets the weight it earns. A calibration on the fused logit then makes
+the score a probability: Platt scaling, or isotonic regression when there is enough data
+(at least ``ISOTONIC_MIN_POSITIVES`` high-value rows) and it has the lower cross-validated
+log-loss on the out-of-fold predictions. The isotonic map is mixed with a millionth of the Platt
+probability so that the score stays strictly increasing in the fused logit: calibration does not
+create ties, and the ranking (what screening acts on) is the fused logit's.
 """
 
 from __future__ import annotations
@@ -24,9 +28,13 @@ def _standardise(z: np.ndarray) -> tuple[float, float]:
     return float(z.mean()), s if s > 0 else 1.0
 
 
+ISOTONIC_MIN_POSITIVES = 200
+_TIE_BREAK = 1e-6
+
+
 @dataclass
 class Fusion:
-    """score = sigmoid(a * sum_m w_m (z_m - mu_m) / sd_m + b)."""
+    """z = sum_m w_m (z_m - mu_m) / sd_m; score = sigmoid(a z + b), or isotonic(z) when chosen."""
 
     names: list[str]
     weights: list[float]
@@ -34,6 +42,13 @@ class Fusion:
     scales: list[float]
     a: float = 1.0
     b: float = 0.0
+    #: "platt" or "isotonic"
+    calibration: str = "platt"
+    #: isotonic map: fused-logit breakpoints and their probabilities (interpolated linearly)
+    iso_x: list[float] | None = None
+    iso_y: list[float] | None = None
+    #: cross-validated log-loss of each calibration on the out-of-fold predictions
+    calibration_log_loss: dict[str, float] | None = None
 
     def fused_logit(self, logits: dict[str, np.ndarray]) -> np.ndarray:
         z = np.zeros_like(next(iter(logits.values())), dtype=np.float64)
@@ -43,7 +58,14 @@ class Fusion:
         return z
 
     def probability(self, logits: dict[str, np.ndarray]) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.a * self.fused_logit(logits) + self.b)))
+        return self.calibrate(self.fused_logit(logits))
+
+    def calibrate(self, z: np.ndarray) -> np.ndarray:
+        platt = 1.0 / (1.0 + np.exp(-(self.a * z + self.b)))
+        if self.calibration != "isotonic" or not self.iso_x:
+            return platt
+        iso = np.interp(z, self.iso_x, self.iso_y)  # type: ignore[arg-type]
+        return (1.0 - _TIE_BREAK) * iso + _TIE_BREAK * platt
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -72,4 +94,30 @@ def fit_fusion(y: np.ndarray, logits: dict[str, np.ndarray], rounds: int = 30) -
     z = fusion.fused_logit(logits)
     platt = LogisticRegression(C=1e4, max_iter=1000).fit(z.reshape(-1, 1), y)
     fusion.a, fusion.b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    if int(y.sum()) >= ISOTONIC_MIN_POSITIVES and int(len(y) - y.sum()) >= ISOTONIC_MIN_POSITIVES:
+        losses = _calibration_losses(z, y)
+        fusion.calibration_log_loss = {k: round(v, 6) for k, v in losses.items()}
+        if losses["isotonic"] < losses["platt"]:
+            from sklearn.isotonic import IsotonicRegression
+
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(z, y)
+            fusion.calibration = "isotonic"
+            fusion.iso_x = [float(v) for v in iso.X_thresholds_]
+            fusion.iso_y = [float(v) for v in iso.y_thresholds_]
     return fusion
+
+
+def _calibration_losses(z: np.ndarray, y: np.ndarray, folds: int = 5) -> dict[str, float]:
+    """5-fold cross-validated log-loss of Platt and isotonic calibration of ``z``."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    p = {"platt": np.zeros(len(z)), "isotonic": np.zeros(len(z))}
+    for a, b in StratifiedKFold(folds, shuffle=True, random_state=0).split(z, y):
+        lr = LogisticRegression(C=1e4, max_iter=1000).fit(z[a].reshape(-1, 1), y[a])
+        p["platt"][b] = lr.predict_proba(z[b].reshape(-1, 1))[:, 1]
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(z[a], y[a])
+        p["isotonic"][b] = iso.predict(z[b])
+    return {k: float(log_loss(y, np.clip(v, 1e-4, 1 - 1e-4))) for k, v in p.items()}

@@ -63,7 +63,12 @@ class LightGBMLearner(Learner):
                 tree_matrix(valid), label=valid.y, reference=dtrain, categorical_feature=cats
             )
             valid_sets = [dvalid]
-            callbacks.append(lgb.early_stopping(self.early_stopping, verbose=False))
+            # early stopping watches the log-loss; AUC-PR is only computed for a search's reports
+            first = ctx.report is not None
+            if first:
+                params["metric"] = ["binary_logloss", "average_precision"]
+                callbacks.append(_report_callback(ctx))
+            callbacks.append(lgb.early_stopping(self.early_stopping, first_metric_only=first, verbose=False))
         self.booster_ = lgb.train(
             params,
             dtrain,
@@ -106,6 +111,17 @@ class LightGBMLearner(Learner):
         obj.best_rounds_ = config.get("best_rounds")
         obj.booster_ = lgb.Booster(model_str=files["txt"].decode())
         return obj
+
+
+def _report_callback(ctx: FitContext, every: int = 10) -> Any:
+    def callback(env: Any) -> None:
+        if (env.iteration + 1) % every == 0:
+            for _data, metric, value, _higher in env.evaluation_result_list:
+                if metric == "average_precision":
+                    ctx.report((env.iteration + 1) // every, float(value))  # type: ignore[misc]
+
+    callback.order = 40  # type: ignore[attr-defined]
+    return callback
 
 
 def _deadline_callback(ctx: FitContext) -> Any:

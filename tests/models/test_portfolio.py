@@ -1,0 +1,55 @@
+"""Portfolio members and presets: every member fits, the presets resolve, user choices win."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers import learner_inputs
+from winnow.config import MODEL_NAMES
+from winnow.models.base import FitContext
+from winnow.models.portfolio import DEFAULT_TRIALS, MEMBERS, PRESETS, member, plan_for
+
+
+@pytest.fixture(scope="module")
+def data():
+    return learner_inputs(300, seed=1)
+
+
+def test_catalogue_matches_the_config_names():
+    assert tuple(MEMBERS) == MODEL_NAMES
+    for preset in PRESETS.values():
+        assert set(preset.members) <= set(MEMBERS)
+
+
+@pytest.mark.parametrize("name", list(MEMBERS))
+def test_every_member_fits_and_predicts_finite_logits(data, name):
+    train, valid, cards = data
+    extra = {"max_epochs": 3} if MEMBERS[name].kind == "deep" else {}
+    learner = (
+        member(name).make(**extra).fit(train, valid, FitContext(seed=0, threads=1, cat_cardinalities=cards))
+    )
+    z = learner.predict_logit(valid)
+    assert z.shape == (len(valid),) and np.isfinite(z).all()
+    assert learner.name == MEMBERS[name].kind
+
+
+def test_presets_resolve_and_user_choices_win():
+    fast = plan_for("fast", None, None, None, None, None)
+    assert fast.members == ("lightgbm", "linear") and fast.folds == 3 and not fast.tune
+    best = plan_for("best", None, None, None, None, None)
+    assert best.tune == ("lightgbm", "deep") and best.time_limit == 600.0
+    own = plan_for("best", ["linear"], [], 4, 30.0, 2)
+    assert own.members == ("linear",) and own.tune == () and own.folds == 4
+    assert (own.time_limit, own.trials) == (30.0, 2)
+    # a search with neither a time limit nor a trial count is bounded by a default trial count
+    assert plan_for("balanced", None, ["lightgbm"], None, None, None).trials == DEFAULT_TRIALS
+
+
+def test_tuned_members_take_the_searched_parameters():
+    m = member("lightgbm_tuned", {"lightgbm": {"params": {"num_leaves": 7}}})
+    assert m.kind == "lightgbm" and m.make().params["num_leaves"] == 7
+    with pytest.raises(ValueError, match="unknown model"):
+        member("lightgbm_tuned")
+    with pytest.raises(ValueError, match="unknown model"):
+        member("forest")
