@@ -314,3 +314,27 @@ class TestExitCodes:
     def test_no_traceback_on_handled_errors(self, work, winnow_exe, tmp_path):
         r = run(winnow_exe, "score", tmp_path / "none", work / "new.csv", "--out", tmp_path / "o.csv")
         assert r.returncode == 4 and "Traceback" not in r.stderr and r.stderr.startswith("error:")
+
+
+def test_fit_with_preset_models_and_search(work, tmp_path):
+    out = tmp_path / "tuned"
+    args = [
+        "fit",
+        str(work / "train.parquet"),
+        "--target",
+        "churn",
+        "--positive",
+        "yes",
+        "--id",
+        "customer_id",
+    ]
+    args += ["--preset", "fast", "--model", "lightgbm", "--model", "linear", "--tune", "lightgbm"]
+    args += ["--tune-trials", "2", "--threads", "1", "--drop", "future_spend", "--out", str(out)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "preset fast" in r.output and "search lightgbm" in r.output and "2 trials" in r.output
+    r = runner.invoke(
+        app,
+        ["fit", str(work / "train.parquet"), "--target", "churn", "--positive", "yes", "--preset", "slow"],
+    )
+    assert r.exit_code == 2 and "preset" in r.output

@@ -97,7 +97,16 @@ def fit_report(manifest: dict[str, Any]) -> list[Any]:
     )
     fusion = manifest["fusion"]
     weights = ", ".join(f"{n} {w:.0%}" for n, w in zip(fusion["names"], fusion["weights"], strict=True) if w)
-    out.append(f"model weights: {weights}; split: {m['split']['mode']}")
+    port = m.get("portfolio", {})
+    preset = f"preset {port['preset']}; " if port.get("preset") else ""
+    calib = fusion.get("calibration", "platt")
+    out.append(f"{preset}model weights: {weights}; calibration: {calib}; split: {m['split']['mode']}")
+    for t in m.get("tuning", []):
+        out.append(
+            f"search {t['kind']}: validation AUC-PR {t['best_valid_auc_pr']:.4f} "
+            f"(defaults {t['default_valid_auc_pr']:.4f}), {t['trials']} trials, {t['pruned']} pruned, "
+            f"{t['seconds']:.0f}s"
+        )
     top = list(manifest["importance"].items())[:8]
     if top:
         out.append("most important columns: " + ", ".join(f"{k} ({v:.0%})" for k, v in top))
