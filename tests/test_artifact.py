@@ -29,7 +29,13 @@ def _rewrite_manifest(path: Path, change) -> None:
 class TestLayout:
     def test_files(self, artifact_dir):
         files = sorted(p.relative_to(artifact_dir).as_posix() for p in artifact_dir.rglob("*") if p.is_file())
-        assert files == ["manifest.json", "models/lightgbm.txt", "models/linear.json", "preprocess.json"]
+        assert files == [
+            "evaluation.safetensors",
+            "manifest.json",
+            "models/lightgbm.txt",
+            "models/linear.json",
+            "preprocess.json",
+        ]
 
     def test_no_pickle_anywhere(self, artifact_dir):
         for p in artifact_dir.rglob("*"):
@@ -209,3 +215,13 @@ def test_manifest_without_member_kinds_loads(artifact_copy):
     assert {n: type(v) for n, v in again.learners_.items()} == {
         n: type(v) for n, v in before.learners_.items()
     }
+
+
+def test_held_out_evaluation_rows_are_kept(artifact_copy):
+    s = Screener.load(artifact_copy)
+    ev = s.evaluation_
+    assert set(ev) >= {"y", "score", "logistic_regression"}
+    assert len(ev["y"]) == len(ev["score"]) == s.metrics_["split"]["test"]
+    from sklearn.metrics import average_precision_score
+
+    assert average_precision_score(ev["y"], ev["score"]) == pytest.approx(s.metrics_["winnow"]["auc_pr"])

@@ -90,6 +90,7 @@ class Screener:
         self.importance_: dict[str, float] = result.importance
         self.summary_: dict[str, Any] = result.summary
         self.warnings_: list[str] = result.warnings
+        self.evaluation_: dict[str, np.ndarray] = result.evaluation
         self.created_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.version_ = __version__
         self._fitted = True
@@ -268,6 +269,10 @@ class Screener:
             from safetensors.numpy import save
 
             files["preprocess.safetensors"] = save(arrays)
+        if getattr(self, "evaluation_", None):
+            from safetensors.numpy import save as save_arrays
+
+            files["evaluation.safetensors"] = save_arrays(self.evaluation_)
         models = {}
         for name, learner in self.learners_.items():
             cfg, payloads = learner.state()
@@ -307,6 +312,11 @@ class Screener:
             obj.importance_ = man["importance"]
             obj.summary_ = man["summary"]
             obj.warnings_ = man["warnings"]
+            obj.evaluation_ = {}
+            if "evaluation.safetensors" in files:
+                from safetensors.numpy import load as load_arrays
+
+                obj.evaluation_ = dict(load_arrays(files["evaluation.safetensors"]))
             obj.created_ = man["created"]
             obj.version_ = man["winnow_version"]
         except (KeyError, TypeError, ValueError) as e:

@@ -59,6 +59,9 @@ class FitResult:
     importance: dict[str, float]
     summary: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    #: held-out test rows: ``y`` (0/1), ``score`` (winnow), ``logistic_regression`` and ``rule``
+    #: scores when present, for reports and plots (curves need the rows, not only the metrics)
+    evaluation: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _threads(cfg: ScreenConfig) -> int:
@@ -347,11 +350,12 @@ def fit_pipeline(
         lin = learners["linear"]
     else:
         lin = make_learner("linear").fit(x_train, None, FitContext(**ctx_base), rounds=2)
-    metrics["logistic_regression"] = screening_report(
-        y_test, 1 / (1 + np.exp(-lin.predict_logit(x_test))), budget_k=budget_k
-    )
+    p_lin = 1 / (1 + np.exp(-lin.predict_logit(x_test)))
+    metrics["logistic_regression"] = screening_report(y_test, p_lin, budget_k=budget_k)
+    evaluation = {"y": np.asarray(y_test, np.int8), "score": p_test, "logistic_regression": p_lin}
     if baseline_expr is not None:
         rule = _rule_scores(baseline_expr, raw_kept.take(pa.array(te)))
+        evaluation["rule"] = rule
         metrics["rule"] = {
             "expression": cfg.baseline,
             **screening_report(y_test, rule, budget_k=budget_k, probabilities=False),
@@ -408,6 +412,7 @@ def fit_pipeline(
         importance=importance,
         summary=summary,
         warnings=warnings,
+        evaluation={k: np.ascontiguousarray(v) for k, v in evaluation.items()},
     )
 
 
