@@ -107,6 +107,31 @@ class TestCsv:
 
 
 class TestParquet:
+    def test_a_slow_consumer_does_not_make_the_reader_buffer_ahead(self, tmp_path):
+        """Memory is bounded by the batch, not by how far decoding runs ahead of scoring."""
+        import time
+
+        p = tmp_path / "big.parquet"
+        rng = np.random.default_rng(0)
+        table = pa.table({f"c{i}": rng.random(600_000) for i in range(6)})  # ~29 MB decoded
+        pq.write_table(table, p, row_group_size=20_000)
+        peak = 0
+        for _, batch in open_source(p).numbered_batches(10_000):
+            time.sleep(0.004)  # scoring is slower than decoding
+            peak = max(peak, pa.total_allocated_bytes())
+            del batch
+        assert peak < 8 * 2**20, f"reader held {peak / 2**20:.0f} MiB"
+
+    def test_folder_files_with_different_column_order_are_conformed(self, tmp_path):
+        d = tmp_path / "parts"
+        d.mkdir()
+        pq.write_table(pa.table({"a": [1, 2], "b": ["x", "y"]}), d / "part-0.parquet")
+        pq.write_table(pa.table({"b": ["z"], "a": [3]}), d / "part-1.parquet")
+        batches = list(open_source(d).numbered_batches(10))
+        assert [r for r, _ in batches] == [0, 2]
+        assert all(b.schema.names == ["a", "b"] for _, b in batches)
+        assert pa.Table.from_batches([b for _, b in batches]).column("a").to_pylist() == [1, 2, 3]
+
     def test_file_keeps_types(self, tmp_path):
         p = tmp_path / "d.parquet"
         _frame().to_parquet(p)

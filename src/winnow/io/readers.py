@@ -105,11 +105,34 @@ class ParquetSource(TableSource):
     def numbered_batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
     ) -> Iterator[tuple[int, pa.RecordBatch]]:
+        import pyarrow.parquet as pq
+
+        # File by file with ParquetFile.iter_batches, not Dataset.to_batches: the dataset scanner
+        # reads ahead without bound when the consumer (scoring) is slower than decoding, and held
+        # ~330 bytes per row consumed (1.8 GB peak on 10M rows); this reader stays flat.
+        schema = self.dataset.schema
         row = 0
-        for b in self.dataset.to_batches(batch_size=batch_rows, use_threads=True):
-            if b.num_rows:
-                yield row, b
-                row += b.num_rows
+        for path in self.dataset.files:
+            with pq.ParquetFile(path, pre_buffer=False) as f:
+                for b in f.iter_batches(batch_size=batch_rows, use_threads=True):
+                    if b.num_rows:
+                        yield row, _conform(b, schema)
+                        row += b.num_rows
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A file's batch in the folder's unified schema (same columns, order and types)."""
+    if batch.schema.equals(schema):
+        return batch
+    cols = []
+    for field in schema:
+        i = batch.schema.get_field_index(field.name)
+        if i < 0:
+            cols.append(pa.nulls(batch.num_rows, field.type))
+        else:
+            col = batch.column(i)
+            cols.append(col if col.type == field.type else col.cast(field.type))
+    return pa.RecordBatch.from_arrays(cols, schema=schema)
 
 
 class CsvSource(TableSource):
