@@ -301,11 +301,13 @@ def demo(
 def _register_services() -> None:
     """The service and the stream worker live in their own packages; their modules import only
     Typer at load time, so `winnow --help` stays fast."""
+    from winnow.optimise.cli import optimise as optimise_command
     from winnow.serve.cli import serve as serve_command
     from winnow.stream.cli import stream as stream_command
 
     app.command("serve")(serve_command)
     app.command("stream")(stream_command)
+    app.command("optimise")(optimise_command)
 
 
 def _default_rejects(out: Path) -> Path:
