@@ -34,6 +34,7 @@ class TestLayout:
             "manifest.json",
             "models/lightgbm.txt",
             "models/linear.json",
+            "monitor.json",
             "preprocess.json",
         ]
 

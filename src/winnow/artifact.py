@@ -5,6 +5,7 @@ Layout (format version 1)::
     manifest.json            versions, config, schema, fusion, threshold, metrics, file hashes
     preprocess.json          fitted preprocessing state
     evaluation.safetensors   the held-out test rows' labels and scores (for reports and curves)
+    monitor.json             the reference profile drift monitoring compares live data with
     models/lightgbm.txt      LightGBM text model
     models/linear.json       logistic-regression weights
     models/deep.safetensors  network weights (config in the manifest)

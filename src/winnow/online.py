@@ -26,6 +26,7 @@ from winnow.schema import FALSE_WORDS, TRUE_WORDS
 from winnow.select import budget_count
 
 if TYPE_CHECKING:
+    from winnow.monitor import DriftMonitor
     from winnow.screener import Screener
 
 _EXPECTED = {
@@ -189,8 +190,12 @@ _ARROW = {
 class OnlineScorer:
     """Validates and scores lists of records with one screener and one rule set."""
 
-    def __init__(self, screener: Screener, rules: RuleSet | None = None) -> None:
+    def __init__(
+        self, screener: Screener, rules: RuleSet | None = None, monitor: DriftMonitor | None = None
+    ) -> None:
         self.screener = screener
+        #: every scored record is also shown to the drift monitor (and its audit sampler)
+        self.monitor = monitor
         self.rules = rules if rules is not None else RuleSet(screener.config.rules)  # type: ignore[union-attr]
         self.fields = [(s.name, s.role) for s in screener.specs_ if s.used]
         self.id_column = screener.id_column
@@ -333,6 +338,8 @@ class OnlineScorer:
                 for r, c in zip(rows, sub, strict=True):
                     codes[int(r)] = c
         ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(good)
+        if self.monitor is not None:
+            self.monitor.observe(sb.inputs.m, scores, chosen, records=[records[i] for i in good], ids=ids)
         for j, i in enumerate(good):
             res = results[i]
             res.id = ids[j]

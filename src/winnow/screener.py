@@ -27,6 +27,7 @@ from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
 from winnow.models.base import Inputs, Learner, learner_class
 from winnow.models.fusion import Fusion
+from winnow.monitor import Reference
 from winnow.prep.preprocessor import Preprocessor
 from winnow.reasons import reason_codes
 from winnow.schema import ColumnSpec, check_columns, coerce
@@ -91,6 +92,7 @@ class Screener:
         self.summary_: dict[str, Any] = result.summary
         self.warnings_: list[str] = result.warnings
         self.evaluation_: dict[str, np.ndarray] = result.evaluation
+        self.reference_: Reference | None = result.reference
         self.created_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.version_ = __version__
         self._fitted = True
@@ -273,6 +275,8 @@ class Screener:
             from safetensors.numpy import save as save_arrays
 
             files["evaluation.safetensors"] = save_arrays(self.evaluation_)
+        if getattr(self, "reference_", None) is not None:
+            files["monitor.json"] = dumps(self.reference_.to_json()).encode()  # type: ignore[union-attr]
         models = {}
         for name, learner in self.learners_.items():
             cfg, payloads = learner.state()
@@ -312,6 +316,9 @@ class Screener:
             obj.importance_ = man["importance"]
             obj.summary_ = man["summary"]
             obj.warnings_ = man["warnings"]
+            obj.reference_ = None
+            if "monitor.json" in files:
+                obj.reference_ = Reference.from_json(json.loads(files["monitor.json"]))
             obj.evaluation_ = {}
             if "evaluation.safetensors" in files:
                 from safetensors.numpy import load as load_arrays

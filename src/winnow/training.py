@@ -29,6 +29,7 @@ from winnow.metrics import screening_report
 from winnow.models.base import FitContext, Inputs, Learner, make_learner
 from winnow.models.fusion import Fusion, fit_fusion
 from winnow.models.portfolio import member, plan_for
+from winnow.monitor import Reference, build_reference
 from winnow.prep.leakage import leakage_suspects
 from winnow.prep.preprocessor import Preprocessor
 from winnow.rules import RuleSet
@@ -62,6 +63,8 @@ class FitResult:
     #: held-out test rows: ``y`` (0/1), ``score`` (winnow), ``logistic_regression`` and ``rule``
     #: scores when present, for reports and plots (curves need the rows, not only the metrics)
     evaluation: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the reference profile drift monitoring compares live data with
+    reference: Reference | None = None
 
 
 def _threads(cfg: ScreenConfig) -> int:
@@ -413,6 +416,7 @@ def fit_pipeline(
         summary=summary,
         warnings=warnings,
         evaluation={k: np.ascontiguousarray(v) for k, v in evaluation.items()},
+        reference=build_reference(prep, x_all.m, p_test, threshold.fraction),
     )
 
 
