@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import fit_options, make_frame
 from winnow import Screener
-from winnow.monitor import DriftMonitor, Reference, psi, status
+from winnow.monitor import DriftMonitor, Reference, noise, psi, status
 from winnow.online import OnlineScorer
 
 
@@ -30,6 +30,16 @@ def test_psi_reading():
     assert psi(e, e) == pytest.approx(0.0)
     assert status(psi(np.array([0.24, 0.26, 0.25, 0.25]), e)) == "stable"
     assert status(psi(np.array([0.7, 0.1, 0.1, 0.1]), e)) == "major"
+
+
+def test_psi_noise_of_small_windows_matches_sampling():
+    """Samples from the reference itself: mean PSI is about (bins - 1) / n, the noise subtracted."""
+    rng = np.random.default_rng(0)
+    e = np.full(20, 0.05)
+    n = 200
+    draws = [psi(np.bincount(rng.integers(0, 20, n), minlength=20) / n, e) for _ in range(300)]
+    assert np.mean(draws) == pytest.approx(noise(e, n), rel=0.25)
+    assert status(np.mean(draws)) != "stable" and status(np.mean(draws) - noise(e, n)) == "stable"
 
 
 def test_reference_is_saved_with_the_artifact(screener, tmp_path):

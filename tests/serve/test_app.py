@@ -299,3 +299,38 @@ def test_integers_beyond_64_bits_are_handled(client: Any, records: list[dict]) -
     assert r.status_code == 200, r.text
     results = json.loads(r.text)["results"]
     assert len(results) == 2 and all(set(x) & {"score", "error", "errors"} for x in results)
+
+
+def test_monitor_reports_drift_and_keeps_an_audit_sample(
+    artifact: Any, resume_table: Any, records: list[dict], tmp_path: Any
+) -> None:
+    from winnow.serve.app import create_app
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    audit = tmp_path / "audit.jsonl"
+    settings = ServeSettings(artifact=artifact, monitor_window=300, audit_fraction=1.0, audit_file=audit)
+    with TestClient(create_app(settings, api_keys=ApiKeys()), raise_server_exceptions=False) as c:
+        assert c.get("/v1/monitor").json()["window_records"] == 0
+        table = resume_table.drop(["received_callback"])
+        spread = table.take(list(range(0, table.num_rows, table.num_rows // 200))[:200]).to_pylist()
+        r = c.post("/v1/screen", json={"records": spread})
+        selected = sum(x["selected"] for x in r.json()["results"])
+        rep = c.get("/v1/monitor").json()
+        assert rep["window_records"] == 200 and rep["records_seen"] == 200
+        assert rep["summary"]["features_major"] == 0, rep["features"][:2]  # the training distribution
+        assert {"psi", "status", "column"} <= set(rep["features"][0])
+        # a shifted feed: every job city never seen in training
+        shifted = [{**rec, "job_city": "Atlantis"} for rec in records[:300]]
+        c.post("/v1/score", json={"records": shifted})
+        rep = c.get("/v1/monitor").json()
+        city = next(f for f in rep["features"] if f["column"] == "job_city")
+        assert city["status"] == "major" and city["unseen_or_rare"] == 1.0
+        text = c.get("/metrics").text
+        assert 'winnow_drift_feature_psi{column="job_city"' in text
+        assert "winnow_drift_window_records 300.0" in text
+    # audit_fraction 1: every not-selected record of /v1/screen and /v1/score was kept
+    lines = audit.read_text().splitlines()
+    assert len(lines) >= 200 - selected
+    with pytest.raises(Exception, match="audit"):
+        ServeSettings(artifact=artifact, audit_fraction=0.1)

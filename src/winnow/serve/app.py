@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from winnow import __version__
+from winnow.monitor import DriftMonitor
 from winnow.online import RecordResult
 from winnow.serve.batcher import BatcherClosed, MicroBatcher
 from winnow.serve.metrics import ServeMetrics
@@ -84,6 +85,7 @@ class ServiceState:
             threads=settings.threads,
             on_swap=metrics.model_swapped,
             on_refused=metrics.reload_refused,
+            monitor=self._monitor_for,
         )
         self.batcher = MicroBatcher(
             max_wait_s=settings.batch_wait_ms / 1000,
@@ -92,6 +94,18 @@ class ServiceState:
         )
         self.ready = False
         self.started = time.time()
+
+    def _monitor_for(self, screener: Any) -> DriftMonitor | None:
+        """A drift monitor per model version (None for artifacts without a reference)."""
+        if screener.reference_ is None:
+            return None
+        st = self.settings
+        return DriftMonitor(
+            screener.reference_,
+            window=st.monitor_window,
+            audit_fraction=st.audit_fraction,
+            audit_path=st.audit_file,
+        )
 
 
 class _Observe:
@@ -428,8 +442,32 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
             return _json({"status": "ready", "model_version": model.version})
         return _json({"status": "not ready", "model_version": model.version}, 503)
 
+    @app.get(
+        "/v1/monitor",
+        dependencies=guarded,
+        response_model=None,
+        responses={401: _ERRORS[401]},
+        summary="Drift of the live records against the training reference",
+    )
+    async def monitor() -> Response:
+        """Per-feature PSI / Wasserstein / unseen share, score drift and selection rate of the
+        most recent records, against the serving model's training reference."""
+        model = registry.current
+        mon = model.scorer.monitor
+        if mon is None:
+            raise ClientError(
+                404,
+                "no_reference",
+                "the serving artifact has no monitoring reference",
+                "Refit it with this winnow version.",
+            )
+        return _json(_finite({"model_version": model.version, **mon.report()}))
+
     @app.get("/metrics", summary="Prometheus metrics", response_model=None)
     async def prometheus() -> Response:
+        mon = registry.current.scorer.monitor
+        if mon is not None:
+            metrics.observe_drift(mon.report())
         return Response(metrics.render(), media_type=metrics.content_type)
 
     _install_openapi(app, registry, settings.max_records)

@@ -59,10 +59,20 @@ def serve(
     allow_reload_path: Annotated[
         bool, typer.Option(help="Let POST /v1/admin/reload load another folder than ARTIFACT.")
     ] = True,
+    monitor_window: Annotated[
+        int, typer.Option(help="Most recent records GET /v1/monitor compares with the training reference.")
+    ] = 10_000,
+    audit_fraction: Annotated[
+        float, typer.Option(help="Share of not-selected records kept for audit (needs --audit-file).")
+    ] = 0.0,
+    audit_file: Annotated[
+        Path | None, typer.Option(help="JSON-lines file the audit sample is appended to.")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
 ) -> None:
-    """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score; GET /v1/model, /healthz, /readyz, /metrics."""
+    """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score; GET /v1/model, /v1/monitor, /healthz, /readyz,
+    /metrics."""
     from winnow.artifact import read_artifact
     from winnow.serve.security import ApiKeys
 
@@ -80,6 +90,9 @@ def serve(
             threads=threads,
             reasons=reasons,
             allow_reload_path=allow_reload_path,
+            monitor_window=monitor_window,
+            audit_fraction=audit_fraction,
+            audit_file=audit_file,
         )
         if workers < 1:
             from winnow.errors import ConfigError

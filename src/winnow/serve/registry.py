@@ -29,6 +29,7 @@ from typing import Any
 
 from winnow.artifact import dumps
 from winnow.errors import WinnowError
+from winnow.monitor import DriftMonitor
 from winnow.online import OnlineScorer
 from winnow.screener import Screener
 
@@ -114,8 +115,15 @@ def folder_signature(path: Path) -> Signature | None:
     return tuple(sorted(out)) if out else None
 
 
-def load_model(path: Path, *, threads: int = 1) -> LoadedModel:
-    """Load, verify and probe an artifact; raises :class:`ReloadRefused` if it cannot serve."""
+MonitorFactory = Callable[[Screener], DriftMonitor | None]
+
+
+def load_model(path: Path, *, threads: int = 1, monitor: MonitorFactory | None = None) -> LoadedModel:
+    """Load, verify and probe an artifact; raises :class:`ReloadRefused` if it cannot serve.
+
+    ``monitor`` builds the drift monitor of the new model (each version is compared with its own
+    training reference); it is attached after the probe, which it must not count.
+    """
     path = Path(path)
     try:
         screener = Screener.load(path)
@@ -124,6 +132,8 @@ def load_model(path: Path, *, threads: int = 1) -> LoadedModel:
         # a record of unknown (null) values must score: proves the models run end to end
         probe = scorer.score_records([dict.fromkeys(n for n, _ in scorer.fields)], threshold=0.0, reasons=1)
         manifest = screener.manifest()
+        if monitor is not None:
+            scorer.monitor = monitor(screener)
     except WinnowError as e:
         problem = str(e).removeprefix(f"artifact {str(path)!r}: ")
         raise ReloadRefused(path, problem) from e
@@ -161,8 +171,10 @@ class ModelRegistry:
         threads: int = 1,
         on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
         on_refused: Callable[[ReloadRefused], None] | None = None,
+        monitor: MonitorFactory | None = None,
     ) -> None:
         self.threads = threads
+        self.monitor = monitor
         self.on_swap, self.on_refused = on_swap, on_refused
         self._lock = threading.Lock()  # one reload at a time
         self._current: LoadedModel | None = None
@@ -184,7 +196,7 @@ class ModelRegistry:
         with self._lock:
             signature = folder_signature(target)  # taken first: a change during loading reloads again
             try:
-                new = load_model(target, threads=self.threads)
+                new = load_model(target, threads=self.threads, monitor=self.monitor)
             except ReloadRefused as refused:
                 serving = self._current.version if self._current is not None else None
                 e = ReloadRefused(refused.path, refused.problem, serving)

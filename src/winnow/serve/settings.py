@@ -39,6 +39,9 @@ class ServeSettings:
     threads : threads per model for scoring (1 suits small micro-batches; 0 = all cores).
     reasons : reasons per selected record when the request does not say.
     allow_reload_path : whether ``POST /v1/admin/reload`` may name another artifact folder.
+    monitor_window : the most recent records drift monitoring compares with the reference.
+    audit_fraction : share of the not-selected records kept in ``audit_file`` (0 = none).
+    audit_file : JSON-lines file the audit sample is appended to.
     """
 
     artifact: Path
@@ -53,11 +56,16 @@ class ServeSettings:
     threads: int = 1
     reasons: int = 3
     allow_reload_path: bool = True
+    monitor_window: int = 10_000
+    audit_fraction: float = 0.0
+    audit_file: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifact", Path(self.artifact))
         if self.api_key_file is not None:
             object.__setattr__(self, "api_key_file", Path(self.api_key_file))
+        if self.audit_file is not None:
+            object.__setattr__(self, "audit_file", Path(self.audit_file))
         checks: list[tuple[str, Any, bool, str]] = [
             (
                 "--max-records",
@@ -72,6 +80,20 @@ class ServeSettings:
                 "an integer >= 64",
             ),
             ("--timeout", self.request_timeout_s, _pos(self.request_timeout_s), "a number of seconds > 0"),
+            (
+                "--monitor-window",
+                self.monitor_window,
+                _int(self.monitor_window) and self.monitor_window >= 1,
+                "an integer >= 1",
+            ),
+            (
+                "--audit-fraction",
+                self.audit_fraction,
+                isinstance(self.audit_fraction, int | float)
+                and 0 <= self.audit_fraction <= 1
+                and (self.audit_fraction == 0 or self.audit_file is not None),
+                "a share in [0, 1], with --audit-file when above 0",
+            ),
             (
                 "--watch-interval",
                 self.watch_interval_s,
@@ -102,6 +124,7 @@ class ServeSettings:
         d = asdict(self)
         d["artifact"] = str(self.artifact)
         d["api_key_file"] = None if self.api_key_file is None else str(self.api_key_file)
+        d["audit_file"] = None if self.audit_file is None else str(self.audit_file)
         return json.dumps(d)
 
     @classmethod
