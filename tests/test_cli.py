@@ -338,3 +338,22 @@ def test_fit_with_preset_models_and_search(work, tmp_path):
         ["fit", str(work / "train.parquet"), "--target", "churn", "--positive", "yes", "--preset", "slow"],
     )
     assert r.exit_code == 2 and "preset" in r.output
+
+
+def test_monitor_command(work, cli_artifact, tmp_path):
+    import json
+
+    import pandas as pd
+
+    data = work / "train.parquet"
+    r = runner.invoke(app, ["monitor", str(cli_artifact), str(data)])
+    assert r.exit_code == 0, r.output
+    assert "Drift of" in r.output and "selection rate" in r.output
+    shifted = pd.read_parquet(data)
+    shifted["spend"] = shifted["spend"] * 10
+    shifted.to_parquet(tmp_path / "shifted.parquet")
+    r = runner.invoke(app, ["monitor", str(cli_artifact), str(tmp_path / "shifted.parquet"), "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.output)
+    assert next(f for f in rep["features"] if f["column"] == "spend")["status"] == "major"
+    assert runner.invoke(app, ["monitor", str(cli_artifact), str(data), "--window", "0"]).exit_code == 2

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from winnow import __version__
-from winnow.errors import WinnowError
+from winnow.errors import ConfigError, WinnowError
 
 app = typer.Typer(
     name="winnow",
@@ -162,6 +162,31 @@ def evaluate(
         f"artifact threshold {t['value']:.4f}: {t['selected']:,} selected, precision "
         f"{t['precision']:.1%}, recall {t['recall']:.1%}"
     )
+
+
+@app.command()
+def monitor(
+    artifact: DirArg,
+    data: DataArg,
+    window: Annotated[int, typer.Option(help="Compare the last N valid rows of DATA.")] = 100_000,
+    top: Annotated[int, typer.Option(help="Features shown, most drifted first.")] = 15,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+) -> None:
+    """Drift of DATA against the screener's training data: features, score and selection rate."""
+    from winnow.display import console, drift_report
+    from winnow.screener import Screener
+
+    try:
+        if window < 1:
+            raise ConfigError("--window", window, "an integer >= 1")
+        report = Screener.load(artifact).monitor(data, window=window)
+    except WinnowError as e:
+        _fail(e)
+    if json_out:
+        console.print_json(json.dumps(report))
+        return
+    for item in drift_report(report, top=top):
+        console.print(item)
 
 
 @app.command()

@@ -155,3 +155,53 @@ def rows_progress(enabled: bool = True) -> Iterator[Callable[[int, int | None, s
             prog.update(task, completed=done, total=total, description=phase)
 
         yield progress
+
+
+_STATUS_STYLE = {"stable": "green", "moderate": "yellow", "major": "bold red", "n/a": "dim"}
+
+
+def drift_report(report: dict[str, Any], top: int = 15) -> list[Any]:
+    """Renderables for a drift report: the most drifted features, the score, the selection rate."""
+    out: list[Any] = []
+    n = report["window_records"]
+    if not n:
+        return [f"no valid rows to compare ({report.get('rows_rejected', 0)} rejected)"]
+    t = Table(
+        title=f"Drift of {n:,} rows against {report['reference_rows']:,} training rows", title_justify="left"
+    )
+    for c in ("feature", "column", "PSI", "noise", "status", "Wasserstein/IQR", "missing", "unseen/rare"):
+        t.add_column(c, justify="left" if c in ("feature", "column", "status") else "right")
+
+    def pct(v: float | None) -> str:
+        return "" if v is None else f"{v:.1%}"
+
+    for r in report["features"][:top]:
+        w = r.get("wasserstein")
+        unseen = (
+            ""
+            if "unseen_or_rare" not in r
+            else f"{pct(r['unseen_or_rare'])} ({pct(r['unseen_or_rare_reference'])})"
+        )
+        t.add_row(
+            r["feature"],
+            r["column"],
+            f"{r['psi']:.3f}",
+            f"{r['psi_noise']:.3f}",
+            f"[{_STATUS_STYLE[r['status']]}]{r['status']}[/]",
+            "" if w is None else f"{w:.2f}",
+            f"{pct(r['missing'])} ({pct(r['missing_reference'])})",
+            unseen,
+        )
+    out.append(t)
+    s, sel = report["score"], report["selection"]
+    out.append(
+        f"score PSI {s['psi']:.3f} (noise {s['psi_noise']:.3f}): "
+        f"[{_STATUS_STYLE[s['status']]}]{s['status']}[/]; selection rate {sel['rate']:.2%} "
+        f"vs {sel['expected_rate']:.2%} expected"
+    )
+    summ = report["summary"]
+    out.append(
+        f"{summ['features_major']} features with a major shift (PSI net of noise > 0.25), "
+        f"{summ['features_moderate']} moderate (0.1-0.25); {report.get('rows_rejected', 0):,} rows rejected"
+    )
+    return out

@@ -347,3 +347,44 @@ class DriftMonitor:
             "features_moderate": sum(r["status"] == "moderate" for r in rows),
         }
         return out
+
+
+class DriftGauges:
+    """The drift report as Prometheus gauges (shared by the service and the stream worker)::
+
+    winnow_drift_feature_psi{feature,column}     PSI of each model input, window vs training
+    winnow_drift_unseen_share{feature,column}    share of rare/unseen categories in the window
+    winnow_drift_score_psi                       PSI of the score
+    winnow_drift_selection_rate{which}           live / expected selection rate
+    winnow_drift_window_records                  records in the live window
+    """
+
+    def __init__(self, registry: Any, multiprocess_mode: str = "liveall") -> None:
+        from prometheus_client import Gauge
+
+        kw = {"registry": registry, "multiprocess_mode": multiprocess_mode}
+        labels = ["feature", "column"]
+        self.psi = Gauge(
+            "winnow_drift_feature_psi", "PSI of a model input, window vs training.", labels, **kw
+        )
+        self.unseen = Gauge(
+            "winnow_drift_unseen_share", "Share of rare or unseen categories in the window.", labels, **kw
+        )
+        self.score = Gauge("winnow_drift_score_psi", "PSI of the score, window vs held-out rows.", **kw)
+        self.rate = Gauge(
+            "winnow_drift_selection_rate", "Selection rate: live window and expected.", ["which"], **kw
+        )
+        self.window = Gauge("winnow_drift_window_records", "Records in the live drift window.", **kw)
+
+    def set(self, report: dict[str, Any]) -> None:
+        """Set every gauge from a :meth:`DriftMonitor.report`."""
+        self.window.set(report["window_records"])
+        if not report["window_records"]:
+            return
+        for r in report["features"]:
+            self.psi.labels(r["feature"], r["column"]).set(r["psi"])
+            if "unseen_or_rare" in r:
+                self.unseen.labels(r["feature"], r["column"]).set(r["unseen_or_rare"])
+        self.score.set(report["score"]["psi"])
+        self.rate.labels("live").set(report["selection"]["rate"])
+        self.rate.labels("expected").set(report["selection"]["expected_rate"])

@@ -135,6 +135,27 @@ class Screener:
         p[~typed.ok] = np.nan
         return ScoredBatch(scores=p, inputs=x, ok=typed.ok, rejects=typed.rejects)
 
+    def monitor(self, data: Any, *, window: int = 100_000) -> dict[str, Any]:
+        """Drift of ``data`` against the training reference: per-feature PSI / Wasserstein /
+        unseen share, score drift and selection rate (over the last ``window`` valid rows)."""
+        self._check()
+        from winnow.monitor import DriftMonitor
+
+        if self.reference_ is None:
+            raise NotFittedError("a monitoring reference (refit the artifact with this winnow version)")
+        source = open_source(data)
+        self.check_columns(source.column_names())
+        mon = DriftMonitor(self.reference_, window=window)
+        thr = self.threshold_.value
+        rejected = 0
+        for row, batch in source.numbered_batches(DEFAULT_BATCH_ROWS):
+            sb = self.score_batch(batch, first_row=row)
+            ok = np.flatnonzero(sb.ok)
+            rejected += batch.num_rows - ok.size
+            scores = sb.scores[ok]
+            mon.observe(sb.inputs.m.take(ok), scores, scores >= thr)
+        return {**mon.report(), "rows_rejected": rejected}
+
     def reasons(self, x: Inputs, raw: pa.Table, top: int = 3) -> list[list[str]]:
         """Reason codes for prepared rows ``x`` (from :meth:`prepare`) and their raw values."""
         return reason_codes(self.prep_, self.learners_, self.fusion_, x, raw, top=top)

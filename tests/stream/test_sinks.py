@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,12 @@ def test_sink_equals_scorer_and_replay_adds_nothing(
     for name in ("winnow_stream_lag", "winnow_stream_pending", "winnow_stream_records_per_second"):
         assert name in metrics
     assert 'winnow_stream_records_total{outcome="selected"}' in metrics
+    # drift gauges follow within a second or two (set on the worker's once-a-second tick)
+    deadline = time.monotonic() + 10
+    while "winnow_drift_window_records 600.0" not in metrics and time.monotonic() < deadline:
+        time.sleep(0.2)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert "winnow_drift_window_records 600.0" in metrics and "winnow_drift_feature_psi{" in metrics
 
     # replay: the group delivers every entry again, as after a crash that lost all acks
     r.xgroup_setid(stream, "winnow", "0")

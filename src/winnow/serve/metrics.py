@@ -13,11 +13,7 @@ Exported at ``GET /metrics``::
     winnow_model_info{version,path,winnow_version}      1 for the serving model
     winnow_model_loaded_timestamp_seconds               when the serving model was loaded
     winnow_model_reloads_total{result}                  reloads: ok / refused
-    winnow_drift_feature_psi{feature,column}            PSI of each model input, live window vs training
-    winnow_drift_unseen_share{feature,column}           share of rare/unseen categories in the window
-    winnow_drift_score_psi                              PSI of the score
-    winnow_drift_selection_rate{which}                  live / expected selection rate
-    winnow_drift_window_records                         records in the live window
+    winnow_drift_*                                      drift of the live window (winnow.monitor.DriftGauges)
 
 With several uvicorn workers and ``PROMETHEUS_MULTIPROC_DIR`` set, every worker writes its
 values there and each scrape adds them up (prometheus-client's multiprocess mode).
@@ -31,6 +27,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from winnow.monitor import DriftGauges
 from winnow.serve.registry import LoadedModel
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -91,26 +88,7 @@ class ServeMetrics:
             multiprocess_mode="liveall",
         )
         self.reloads = Counter("winnow_model_reloads", "Model reloads by result.", ["result"], registry=reg)
-        drift = {"registry": reg, "multiprocess_mode": "liveall"}
-        self.drift_psi = Gauge(
-            "winnow_drift_feature_psi",
-            "PSI of a model input, live window vs training.",
-            ["feature", "column"],
-            **drift,
-        )
-        self.drift_unseen = Gauge(
-            "winnow_drift_unseen_share",
-            "Share of rare or unseen categories in the window.",
-            ["feature", "column"],
-            **drift,
-        )
-        self.drift_score = Gauge(
-            "winnow_drift_score_psi", "PSI of the score, live window vs held-out rows.", **drift
-        )
-        self.drift_rate = Gauge(
-            "winnow_drift_selection_rate", "Selection rate: live window and expected.", ["which"], **drift
-        )
-        self.drift_window = Gauge("winnow_drift_window_records", "Records in the live drift window.", **drift)
+        self.drift = DriftGauges(reg)
         if self.multiprocess:
             from prometheus_client import multiprocess
 
@@ -145,17 +123,7 @@ class ServeMetrics:
         self.model_loaded.set(new.loaded_at)
 
     def observe_drift(self, report: dict[str, Any]) -> None:
-        """Set the drift gauges from a :meth:`winnow.monitor.DriftMonitor.report`."""
-        self.drift_window.set(report["window_records"])
-        if not report["window_records"]:
-            return
-        for r in report["features"]:
-            self.drift_psi.labels(r["feature"], r["column"]).set(r["psi"])
-            if "unseen_or_rare" in r:
-                self.drift_unseen.labels(r["feature"], r["column"]).set(r["unseen_or_rare"])
-        self.drift_score.set(report["score"]["psi"])
-        self.drift_rate.labels("live").set(report["selection"]["rate"])
-        self.drift_rate.labels("expected").set(report["selection"]["expected_rate"])
+        self.drift.set(report)
 
     def reload_refused(self, _error: Exception) -> None:
         self.reloads.labels("refused").inc()

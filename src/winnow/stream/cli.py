@@ -77,6 +77,9 @@ def stream(
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics server binds.")] = "127.0.0.1",
     max_backoff: Annotated[float, typer.Option(help="Longest wait between reconnect attempts (s).")] = 10.0,
+    monitor_window: Annotated[
+        int, typer.Option(help="Recent records the drift gauges compare with the training reference.")
+    ] = 10_000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
 ) -> None:
     """Score a Redis stream as records arrive; write the high-value ones to SINK.
@@ -111,6 +114,7 @@ def stream(
             metrics_port=metrics_port,
             metrics_host=metrics_host,
             max_backoff=max_backoff,
+            monitor_window=monitor_window,
         )
     except WinnowError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -15,6 +15,8 @@ Exported (own registry, served on ``--metrics-port``):
 ``winnow_stream_reconnects_total``          Redis reconnects
 ``winnow_stream_sink_retries_total``        sink writes retried because the sink was unreachable
 ``winnow_stream_batch_failures_total``      batches that raised and were retried entry by entry
+``winnow_drift_*``                          drift of the last scored records vs the training
+                                            reference (:class:`winnow.monitor.DriftGauges`)
 ==========================================  ==================================================
 
 Counters count deliveries: an entry re-processed after a crash is counted again.
@@ -26,6 +28,8 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from winnow.monitor import DriftGauges
 
 
 @dataclass
@@ -76,6 +80,7 @@ class StreamMetrics:
         self.reconnects = Counter("winnow_stream_reconnects", "Redis reconnects.", registry=r)
         self.sink_retries = Counter("winnow_stream_sink_retries", "Sink writes retried.", registry=r)
         self.batch_failures = Counter("winnow_stream_batch_failures", "Batches that raised.", registry=r)
+        self.drift = DriftGauges(r)
         self._window: deque[tuple[float, int]] = deque()
         self._server: Any = None
 

@@ -270,6 +270,8 @@ class StreamWorker:
             if now >= self._next_backlog:
                 self.metrics.backlog(*self.source.backlog())
                 self.metrics.tick()
+                if self.scorer.monitor is not None:
+                    self.metrics.drift.set(self.scorer.monitor.report())
                 self._next_backlog = now + 1.0
             entries = self._read_new()
             if entries:
@@ -452,6 +454,7 @@ def run(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
     max_backoff: float = 10.0,
+    monitor_window: int = 10_000,
     handle_signals: bool = True,
     on_ready: Callable[[StreamWorker], None] | None = None,
 ) -> StreamSummary:
@@ -471,6 +474,7 @@ def run(
     _check("--reasons", reasons, 0, "an integer >= 0")
     _check("--threads", threads, 0, "an integer >= 0 (0 = all cores)")
     _check("--max-backoff", max_backoff, 0.01, "seconds >= 0.01")
+    _check("--monitor-window", monitor_window, 1, "an integer >= 1")
     the_sink = open_sink(sink, table, audit=audit)
     src = RedisSource(
         source,
@@ -486,8 +490,11 @@ def run(
     if metrics_port is not None:
         metrics.serve(metrics_port, metrics_host)
         log.info("metrics on http://%s:%d/metrics", metrics_host, metrics_port)
+    from winnow.monitor import DriftMonitor
+
+    monitor = DriftMonitor(screener.reference_, window=monitor_window) if screener.reference_ else None
     worker = StreamWorker(
-        OnlineScorer(screener),
+        OnlineScorer(screener, monitor=monitor),
         src,
         the_sink,
         batch_size=batch_size,
