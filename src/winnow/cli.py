@@ -190,6 +190,41 @@ def monitor(
 
 
 @app.command()
+def retrain(
+    artifact: DirArg,
+    data: Annotated[Path, typer.Option(help="The labelled data the artifact was trained on.")],
+    labels: Annotated[Path, typer.Option(help="Newly labelled records (same columns and target).")],
+    out: Annotated[Path, typer.Option(help="Folder for the challenger, written if it is promoted.")],
+    holdout: Annotated[
+        float, typer.Option(help="Share of the new labels held out to compare champion and challenger.")
+    ] = 0.3,
+    force: Annotated[bool, typer.Option(help="Write the challenger even if it does not win.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Fit a challenger with newly labelled records; promote it only if it beats the artifact."""
+    from winnow.display import console, metrics_table, stage_spinner
+    from winnow.retrain import retrain as run_retrain
+    from winnow.screener import Screener
+
+    _logging(quiet)
+    try:
+        champion = Screener.load(artifact)
+        with stage_spinner(not quiet) as on_stage:
+            result = run_retrain(champion, data, labels, holdout=holdout, on_stage=on_stage)
+        if result.promoted or force:
+            result.challenger.save(out)
+    except WinnowError as e:
+        _fail(e)
+    cols = {"champion": result.champion_metrics, "challenger": result.challenger_metrics}
+    console.print(metrics_table(cols, f"On {result.lineage['held_out']['rows']:,} held-out new labels"))
+    console.print(result.reason)
+    if result.promoted or force:
+        console.print(f"challenger written to [bold]{out}[/]" + ("" if result.promoted else " (--force)"))
+    else:
+        console.print(f"nothing written; keep serving {artifact}")
+
+
+@app.command()
 def score(
     artifact: DirArg,
     data: DataArg,

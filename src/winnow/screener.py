@@ -92,6 +92,8 @@ class Screener:
         self.summary_: dict[str, Any] = result.summary
         self.warnings_: list[str] = result.warnings
         self.evaluation_: dict[str, np.ndarray] = result.evaluation
+        #: set by :func:`winnow.retrain.retrain`: parent version, data added, metrics of both
+        self.lineage_: dict[str, Any] | None = None
         self.reference_: Reference | None = result.reference
         self.created_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.version_ = __version__
@@ -280,6 +282,7 @@ class Screener:
             "importance": self.importance_,
             "summary": self.summary_,
             "warnings": self.warnings_,
+            **({"lineage": self.lineage_} if getattr(self, "lineage_", None) else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -337,6 +340,7 @@ class Screener:
             obj.importance_ = man["importance"]
             obj.summary_ = man["summary"]
             obj.warnings_ = man["warnings"]
+            obj.lineage_ = man.get("lineage")
             obj.reference_ = None
             if "monitor.json" in files:
                 obj.reference_ = Reference.from_json(json.loads(files["monitor.json"]))
