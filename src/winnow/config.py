@@ -104,6 +104,9 @@ class ScreenConfig(BaseModel):
     tune_trials: int | None = Field(default=None, ge=1)
     time_limit: float | None = Field(default=None, gt=0)
     seed: int = 0
+    #: text columns reach the linear model as hashed TF-IDF n-grams, sentence-encoder embeddings,
+    #: or both
+    text: str = "both"
     #: cross-fitting folds on small data; None = the preset's
     folds: int | None = Field(default=None, ge=2, le=20)
     small_data_rows: int = Field(default=50_000, ge=0)
@@ -120,6 +123,8 @@ class ScreenConfig(BaseModel):
                 "high-value needs exactly one of `positive` (a label value) or `top_fraction` "
                 "(the top share of a numeric target)"
             )
+        if self.text not in ("tfidf", "encoder", "both"):
+            raise ValueError("text must be one of ['tfidf', 'encoder', 'both']")
         if self.preset not in PRESET_NAMES:
             raise ValueError(f"preset must be one of {list(PRESET_NAMES)}")
         if self.models is not None:

@@ -211,7 +211,9 @@ def fit_pipeline(
     tr, te, va = _split(y, cfg, split_values)
 
     stage("fitting preprocessing")
-    prep = Preprocessor().fit(table.take(pa.array(tr)), specs)
+    prep = Preprocessor(text=cfg.text).fit(table.take(pa.array(tr)), specs)
+    if prep.encoded_:
+        stage(f"embedding text columns {', '.join(prep.encoded_)} with the sentence encoder")
     m = prep.transform(table, specs)
     x_all = Inputs(m=m, dense=prep.dense(m), y=y)
     x_train, x_test = x_all.take(tr), x_all.take(te)

@@ -5,7 +5,8 @@ reasons can be named by the column the user knows:
 
 * numeric, boolean: the value (missing stays NaN for the trees; imputed + indicator for the nets);
 * datetime: year, month, day, weekday, hour (when times vary), epoch days;
-* text: length in characters and words (the deep text encoders are a separate stage);
+* text: length in characters and words; for the linear model also hashed TF-IDF word n-grams
+  and/or a pretrained sentence embedding (``text``: tfidf, encoder or both), in ``Matrices.text``;
 * categorical: an integer code; 0 = missing, 1 = rare or unseen, 2.. = frequent categories.
 """
 
@@ -20,11 +21,16 @@ import scipy.sparse as sp
 
 from winnow.config import Role
 from winnow.errors import NotFittedError
+from winnow.prep.encoder import DIM as ENCODER_DIM
+from winnow.prep.encoder import MODEL as ENCODER_MODEL
+from winnow.prep.encoder import TextEncoder
 from winnow.prep.text import TextHasher
 from winnow.schema import ColumnSpec
 
 MISSING_CODE = 0
 RARE_CODE = 1
+#: how text columns reach the models: hashed TF-IDF, sentence embeddings, or both
+TEXT_MODES = ("tfidf", "encoder", "both")
 _DAY = 86_400.0
 
 
@@ -100,12 +106,20 @@ class Preprocessor:
     max_categories : at most this many categories per column keep their own code.
     """
 
-    def __init__(self, *, min_category_count: int = 10, max_categories: int = 200) -> None:
+    def __init__(
+        self, *, min_category_count: int = 10, max_categories: int = 200, text: str = "tfidf"
+    ) -> None:
+        if text not in TEXT_MODES:
+            raise ValueError(f"text must be one of {TEXT_MODES}")
         self.min_category_count = min_category_count
         self.max_categories = max_categories
+        self.text = text
         self.features_: list[FeatureSpec] | None = None
         self.hour_columns_: list[str] = []
         self.text_: dict[str, TextHasher] = {}
+        #: text columns embedded by the sentence encoder (after the hashed blocks in ``Matrices.text``)
+        self.encoded_: list[str] = []
+        self._encoder: TextEncoder | None = None
 
     # ------------------------------------------------------------------ derivation
     def _derive(
@@ -169,12 +183,18 @@ class Preprocessor:
                 )
             )
         self.features_ = feats
-        self.text_ = {
-            s.name: TextHasher().fit(typed.column(s.name).combine_chunks())
-            for s in specs
-            if s.role == Role.TEXT
-        }
+        texts = [s.name for s in specs if s.role == Role.TEXT and s.used]
+        self.text_ = {}
+        if self.text in ("tfidf", "both"):
+            self.text_ = {name: TextHasher().fit(typed.column(name).combine_chunks()) for name in texts}
+        self.encoded_ = texts if self.text in ("encoder", "both") else []
         return self
+
+    @property
+    def encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = TextEncoder()
+        return self._encoder
 
     # ------------------------------------------------------------------ transform
     @property
@@ -212,14 +232,20 @@ class Preprocessor:
             codes = pc.if_else(arr.is_null(), MISSING_CODE, codes)
             C[:, j] = codes.to_numpy(zero_copy_only=False)
         text = None
-        if self.text_:
+        if self.text_ or self.encoded_:
             blocks = [h.transform(typed.column(name).combine_chunks()) for name, h in self.text_.items()]
+            for name in self.encoded_:
+                emb = self.encoder.encode(typed.column(name).to_pylist())
+                blocks.append(sp.csr_matrix(emb))
             text = sp.hstack(blocks, format="csr", dtype=np.float32)
         return Matrices(num=X, cat=C, text=text)
 
     def text_blocks(self) -> list[tuple[str, int]]:
-        """(source column, width) of each text block in ``Matrices.text``, in order."""
-        return [(name, h.n_features) for name, h in self.text_.items()]
+        """(source column, width) of each text block in ``Matrices.text``, in order: hashed
+        TF-IDF blocks, then sentence-embedding blocks."""
+        return [(name, h.n_features) for name, h in self.text_.items()] + [
+            (n, ENCODER_DIM) for n in self.encoded_
+        ]
 
     def dense(self, m: Matrices) -> np.ndarray:
         """Scaled, imputed numeric features plus missing indicators, for linear and deep models."""
@@ -251,6 +277,8 @@ class Preprocessor:
             "hour_columns": self.hour_columns_,
             "features": [asdict(f) for f in self.features],
             "text": {name: {"n_docs": h.n_docs_} for name, h in self.text_.items()},
+            "text_mode": self.text,
+            "encoded": {"columns": self.encoded_, "model": ENCODER_MODEL, "dim": ENCODER_DIM},
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -262,7 +290,15 @@ class Preprocessor:
 
     @classmethod
     def from_json(cls, d: dict, arrays: dict[str, np.ndarray] | None = None) -> Preprocessor:
-        p = cls(min_category_count=d["min_category_count"], max_categories=d["max_categories"])
+        p = cls(
+            min_category_count=d["min_category_count"],
+            max_categories=d["max_categories"],
+            text=d.get("text_mode", "tfidf"),
+        )
+        enc = d.get("encoded", {"columns": []})
+        if enc["columns"] and (enc["model"], enc["dim"]) != (ENCODER_MODEL, ENCODER_DIM):
+            raise ValueError(f"text encoder {enc['model']}/{enc['dim']} is not this winnow's {ENCODER_MODEL}")
+        p.encoded_ = list(enc["columns"])
         p.hour_columns_ = list(d["hour_columns"])
         p.features_ = [FeatureSpec(**f) for f in d["features"]]
         p.text_ = {
