@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,8 @@ import pytest
 from tests.helpers import fit_options, make_frame
 
 REPO = Path(__file__).resolve().parents[1]
+# the sentence encoder's embedding cache: one per test session, never the user's
+os.environ.setdefault("WINNOW_CACHE_DIR", tempfile.mkdtemp(prefix="winnow-test-cache-"))
 SHARED_DATA = REPO / ".." / "shared" / "data"
 
 
