@@ -1,0 +1,31 @@
+"""``winnow report``: the command (registered by :mod:`winnow.cli`); imports only Typer at load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from winnow.errors import WinnowError
+
+
+def report(
+    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Records to screen (CSV, Parquet, JSON lines): top rows with reasons."),
+    ] = None,
+    top: Annotated[int, typer.Option(help="Selected records listed with their reasons.")] = 20,
+) -> None:
+    """Write one self-contained HTML report: metrics, charts, budgets, importance, reasons."""
+    from winnow.display import console, err_console
+    from winnow.report.build import write_report
+
+    try:
+        path = write_report(artifact, out, data=data, top=top)
+    except WinnowError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(e.exit_code) from None
+    console.print(f"report written to [bold]{path}[/] ({path.stat().st_size:,} bytes)")
