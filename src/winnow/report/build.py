@@ -378,14 +378,13 @@ def _metrics(scorers: list[Scorer]) -> str:
         if higher is not None and len(finite) > 1:
             best = max(finite) if higher else min(finite)
         cells = [esc(label)]
-        for v in vals:
+        for sc, v in zip(scorers, vals, strict=True):
             if not isinstance(v, int | float):
                 cells.append('<td class="num muted">-</td>')
                 continue
             cls = "num best" if best is not None and v == best else "num"
-            cells.append(
-                f'<td class="{cls}" data-metric="{esc(key)}" data-value="{v!r}">{esc(fmt.format(v))}</td>'
-            )
+            data = f'data-scorer="{sc.key}" data-metric="{esc(key)}" data-value="{v!r}"'
+            cells.append(f'<td class="{cls}" {data}>{esc(fmt.format(v))}</td>')
         cells.append(f'<span class="muted">{esc(meaning)}</span>')
         rows.append(cells)
     numeric = [False] + [True] * len(scorers) + [False]
@@ -613,7 +612,7 @@ def _budgets(man: dict[str, Any], scorers: list[Scorer], y: np.ndarray | None) -
     rows, classes = [], []
     for f, k, configured in rows_spec:
         b = curves.budget_row(y, w.scores, f, k)
-        scaled = max(1, math.ceil(b.k / n * population))
+        scaled = max(1, math.ceil(f * population))
         cells = [
             f"top {svg.pct(f)}" + (" <strong>(configured)</strong>" if configured else ""),
             f"{b.k:,}",
