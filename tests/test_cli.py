@@ -333,6 +333,10 @@ def test_fit_with_preset_models_and_search(work, tmp_path):
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "preset fast" in r.output and "search lightgbm" in r.output and "2 trials" in r.output
+    # the HTML report is written beside the artifact unless --no-report
+    assert "search" in (tmp_path / "tuned.report.html").read_text()
+    r = runner.invoke(app, [*args[:-1], str(tmp_path / "quiet"), "--no-report"])
+    assert r.exit_code == 0 and not (tmp_path / "quiet.report.html").exists()
     r = runner.invoke(
         app,
         ["fit", str(work / "train.parquet"), "--target", "churn", "--positive", "yes", "--preset", "slow"],

@@ -93,6 +93,9 @@ def fit(
     threads: Annotated[int | None, typer.Option(help="CPU threads (0 = all cores).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
+    report: Annotated[
+        bool, typer.Option(help="Also write OUT.report.html, the HTML report, next to the artifact.")
+    ] = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Learn what high-value looks like from labelled DATA and write an artifact folder."""
@@ -124,6 +127,10 @@ def fit(
         with stage_spinner(not quiet) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)
         screener.save(out)
+        if report:
+            from winnow.report import write_report
+
+            html = write_report(screener, report_path(out))
     except WinnowError as e:
         _fail(e)
     for item in fit_report(screener.manifest()):
@@ -134,7 +141,7 @@ def fit(
         f"duplicates dropped {s['duplicates_dropped']:,}, rejected {s['rows_rejected']:,}, "
         f"missing target {s['rows_missing_target']:,}; fit in {s['fit_seconds']:.0f}s"
     )
-    console.print(f"artifact written to [bold]{out}[/]")
+    console.print(f"artifact written to [bold]{out}[/]" + (f", report to [bold]{html}[/]" if report else ""))
 
 
 @app.command()
@@ -362,12 +369,20 @@ def _register_services() -> None:
     """The service and the stream worker live in their own packages; their modules import only
     Typer at load time, so `winnow --help` stays fast."""
     from winnow.optimise.cli import optimise as optimise_command
+    from winnow.report.cli import report as report_command
     from winnow.serve.cli import serve as serve_command
     from winnow.stream.cli import stream as stream_command
 
     app.command("serve")(serve_command)
     app.command("stream")(stream_command)
     app.command("optimise")(optimise_command)
+    app.command("report")(report_command)
+
+
+def report_path(artifact: Path) -> Path:
+    """Where ``fit`` and the demo put the HTML report: ``<artifact>.report.html`` beside the folder."""
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".report.html")
 
 
 def _default_rejects(out: Path) -> Path:

@@ -42,6 +42,9 @@ def run_demo(out: Path, quiet: bool = False, seed: int = 0) -> dict:
         result = screener.screen(
             screen_path, out=selected_path, progress=progress, rejects=out / "rejects.jsonl"
         )
+    from winnow.report import write_report
+
+    report = write_report(screener, out / "screener.report.html", data=screen_path)
     s = result.summary
     console.print(
         f"screened {s.rows_scored:,} customers as of 1998-07-01: {s.rows_selected:,} selected "
@@ -70,6 +73,7 @@ def run_demo(out: Path, quiet: bool = False, seed: int = 0) -> dict:
         f"period's top spenders; ranking by past spend finds {r['recall']:.1%}.[/]"
     )
     console.print(
-        f"artifact: {artifact}\nselected customers: {selected_path}\ndone in {time.monotonic() - t0:.0f}s"
+        f"artifact: {artifact}\nreport: {report}\nselected customers: {selected_path}\n"
+        f"done in {time.monotonic() - t0:.0f}s"
     )
     return {"metrics": m, "summary": s.to_json(), "artifact": str(artifact)}

@@ -212,6 +212,8 @@ def test_demo_runs(winnow_exe, tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "demo" / "screener" / "manifest.json").exists()
+    report = (tmp_path / "demo" / "screener.report.html").read_text()
+    assert "<svg" in report and "http://" not in report and "https://" not in report
     top = pd.read_csv(tmp_path / "demo" / "high_value_customers.csv")
     assert len(top) > 0 and top["rank"].iloc[0] == 1
     assert "ranking by past spend finds" in r.stdout
