@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 from pathlib import Path
@@ -86,6 +87,10 @@ def test_sink_equals_scorer_and_replay_adds_nothing(
         "200",
         "--metrics-port",
         str(port),
+        "--audit-fraction",
+        "0.5",
+        "--audit-file",
+        str(tmp_path / "audit.jsonl"),
     )
     recs = records[:600]
     ids: list[str] = []
@@ -103,6 +108,9 @@ def test_sink_equals_scorer_and_replay_adds_nothing(
         time.sleep(0.2)
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert "winnow_drift_window_records 600.0" in metrics and "winnow_drift_feature_psi{" in metrics
+    # about half of the not-selected records were kept for audit, none of the selected
+    audited = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert 100 < len(audited) < 500 and all(0 <= a["score"] <= 1 for a in audited)
 
     # replay: the group delivers every entry again, as after a crash that lost all acks
     r.xgroup_setid(stream, "winnow", "0")

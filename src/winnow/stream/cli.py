@@ -80,6 +80,12 @@ def stream(
     monitor_window: Annotated[
         int, typer.Option(help="Recent records the drift gauges compare with the training reference.")
     ] = 10_000,
+    audit_fraction: Annotated[
+        float, typer.Option(help="Share of not-selected records kept for audit (needs --audit-file).")
+    ] = 0.0,
+    audit_file: Annotated[
+        Path | None, typer.Option(help="JSON-lines file the audit sample is appended to.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
 ) -> None:
     """Score a Redis stream as records arrive; write the high-value ones to SINK.
@@ -115,6 +121,8 @@ def stream(
             metrics_host=metrics_host,
             max_backoff=max_backoff,
             monitor_window=monitor_window,
+            audit_fraction=audit_fraction,
+            audit_file=audit_file,
         )
     except WinnowError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -455,6 +455,8 @@ def run(
     metrics_host: str = "127.0.0.1",
     max_backoff: float = 10.0,
     monitor_window: int = 10_000,
+    audit_fraction: float = 0.0,
+    audit_file: str | Path | None = None,
     handle_signals: bool = True,
     on_ready: Callable[[StreamWorker], None] | None = None,
 ) -> StreamSummary:
@@ -475,6 +477,11 @@ def run(
     _check("--threads", threads, 0, "an integer >= 0 (0 = all cores)")
     _check("--max-backoff", max_backoff, 0.01, "seconds >= 0.01")
     _check("--monitor-window", monitor_window, 1, "an integer >= 1")
+    _check("--audit-fraction", audit_fraction, 0.0, "a share in [0, 1]", 1.0)
+    if audit_fraction > 0 and audit_file is None:
+        raise ConfigError(
+            "--audit-fraction", audit_fraction, "a share in [0, 1], with --audit-file when above 0"
+        )
     the_sink = open_sink(sink, table, audit=audit)
     src = RedisSource(
         source,
@@ -492,7 +499,11 @@ def run(
         log.info("metrics on http://%s:%d/metrics", metrics_host, metrics_port)
     from winnow.monitor import DriftMonitor
 
-    monitor = DriftMonitor(screener.reference_, window=monitor_window) if screener.reference_ else None
+    monitor = None
+    if screener.reference_ is not None:
+        monitor = DriftMonitor(
+            screener.reference_, window=monitor_window, audit_fraction=audit_fraction, audit_path=audit_file
+        )
     worker = StreamWorker(
         OnlineScorer(screener, monitor=monitor),
         src,
