@@ -87,7 +87,10 @@ LABELS = {
 }
 TOP_FRACTION = 0.10
 TEST_FRACTION = 0.20
+#: threads of the LightGBM baselines (``--threads`` changes it and winnow's)
 THREADS = 2
+#: winnow's ``threads`` option; None = its default (all cores)
+WINNOW_THREADS: int | None = None
 BATCH_REPEATS = 3
 SINGLE_CALLS = 50
 #: median-over-seeds keys of every method
@@ -461,7 +464,9 @@ def fit_winnow(
 ) -> tuple[Predict, float, dict[str, Any]]:
     from winnow import Screener
 
-    extra = {"time_limit": time_limit} if time_limit is not None else {}
+    extra: dict[str, Any] = {"time_limit": time_limit} if time_limit is not None else {}
+    if WINNOW_THREADS is not None:
+        extra["threads"] = WINNOW_THREADS
     t0 = time.perf_counter()
     screener = Screener().fit(train, **options, seed=seed, preset=preset, **extra)
     seconds = time.perf_counter() - t0
@@ -902,7 +907,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} "
         "train/test split per seed, the same rows and feature columns for every method. "
         f"Time limit (winnow best, LightGBM tuned, AutoML): {meta['time_limit']:g} s. "
-        "Medians over seeds. Fit seconds and latencies are wall-clock on this machine, under whatever "
+        + (
+            f"Threads: {meta['threads']} for winnow (`threads={meta['threads']}`) and LightGBM. "
+            if meta.get("threads") is not None
+            else "Threads: winnow's default (all cores), LightGBM n_jobs=2. "
+        )
+        + "Medians over seeds. Fit seconds and latencies are wall-clock on this machine, under whatever "
         "else it was running.",
     ]
     am = meta.get("automl")
@@ -912,7 +922,9 @@ def markdown(report: dict[str, Any]) -> str:
                 "",
                 f"AutoML: {am.get('label')} ({am.get('framework')} {am.get('version')}), "
                 f"`{am.get('fit_call', '')}`; run separately: `{am.get('command', '')}`, "
-                f"started {am.get('started')}, load average {am.get('load_average_start')} at its start and "
+                + (f"num_cpus={am['num_cpus']}, " if am.get("num_cpus") is not None else "")
+                + f"started {am.get('started')}, load average {am.get('load_average_start')} at its start "
+                f"and "
                 f"{am.get('load_average_end')} at its end; time limit {am.get('time_limit')} s"
                 + (
                     " (**differs from this run's**)"
@@ -1196,6 +1208,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default: bench/out)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads for winnow (its `threads` option) and the LightGBM baselines; default: winnow's "
+        "default (all cores) and 2 for LightGBM. On a machine loaded by other work, 1 avoids thread "
+        "oversubscription",
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="quality.json files of earlier runs whose task/seed/method runs are reused (same split, "
+        "same --time-limit), like --resume",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="reuse the task/seed/method runs already in OUT/quality.json (same split) instead of "
@@ -1212,6 +1242,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.methods and args.export_splits is None:
         parser.error("no --methods and no --export-splits: nothing to do")
     methods = [m for m in METHODS if m in args.methods]  # fixed order, no duplicates
+    global THREADS, WINNOW_THREADS
+    if args.threads is not None:
+        THREADS = WINNOW_THREADS = args.threads
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     command = "python bench/quality.py " + " ".join(
@@ -1245,13 +1278,22 @@ def main(argv: list[str] | None = None) -> int:
             automl = {"meta": None, "results": {}}
     previous: dict[str, dict[int, dict[str, Any]]] = {}
     previous_commands: list[str] = []
+    reuse = list(args.reuse)
     if args.resume and (args.out / "quality.json").exists():
-        old = json.loads((args.out / "quality.json").read_text())
-        previous_commands = [*old["meta"].get("previous_commands", []), old["meta"]["command"]]
+        reuse.insert(0, args.out / "quality.json")
+    for f in reuse:
+        old = json.loads(f.read_text())
+        previous_commands += [*old["meta"].get("previous_commands", []), old["meta"]["command"]]
         if old["meta"].get("time_limit") != args.time_limit:
-            parser.error(f"--resume: the previous run used --time-limit {old['meta'].get('time_limit')}")
+            parser.error(f"{f}: its run used --time-limit {old['meta'].get('time_limit')}")
+        if old["meta"].get("threads") != args.threads:
+            parser.error(f"{f}: its run used --threads {old['meta'].get('threads')}")
         for r in old["results"]:
-            previous[r["task"]] = {run["seed"]: run for run in r["runs"]}
+            for run in r["runs"]:
+                previous.setdefault(r["task"], {}).setdefault(run["seed"], {}).update(
+                    {k: v for k, v in run.items() if k not in METHODS or "error" not in v}
+                )
+    previous_commands = list(dict.fromkeys(previous_commands))
     meta: dict[str, Any] = {
         "command": command.strip(),
         "previous_commands": previous_commands,
@@ -1269,6 +1311,7 @@ def main(argv: list[str] | None = None) -> int:
         "tasks": args.tasks,
         "methods": methods,
         "time_limit": args.time_limit,
+        "threads": args.threads,
         "automl": (automl or {}).get("meta"),
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
     }

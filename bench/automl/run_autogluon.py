@@ -43,7 +43,7 @@ from quality import score_metrics, timed_scoring  # bench/quality.py: the same m
 PRESET = "medium_quality"
 
 
-def fit_one(d: Path, time_limit: float, work: Path, log: Any) -> dict[str, Any]:
+def fit_one(d: Path, time_limit: float, work: Path, num_cpus: int | None) -> dict[str, Any]:
     from autogluon.tabular import TabularPredictor
 
     meta = json.loads((d / "meta.json").read_text())
@@ -67,7 +67,12 @@ def fit_one(d: Path, time_limit: float, work: Path, log: Any) -> dict[str, Any]:
             problem_type="binary",
             path=str(path),
             verbosity=1,
-        ).fit(train[[*features, label]], presets=PRESET, time_limit=time_limit)
+        ).fit(
+            train[[*features, label]],
+            presets=PRESET,
+            time_limit=time_limit,
+            **({"num_cpus": num_cpus} if num_cpus is not None else {}),
+        )
         fit_seconds = time.perf_counter() - t0
         if predictor.positive_class != 1:
             raise RuntimeError(f"positive class is {predictor.positive_class!r}, expected 1")
@@ -104,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all found)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds (default: all)")
     parser.add_argument(
+        "--num-cpus",
+        type=int,
+        default=None,
+        help="TabularPredictor.fit(num_cpus=...); default: AutoGluon's (all cores)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="keep the entries already in --out that have no error"
     )
     args = parser.parse_args(argv)
@@ -116,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         report = json.loads(args.out.read_text())
         if report["meta"].get("time_limit") != args.time_limit:
             parser.error(f"--resume: the previous run used --time-limit {report['meta'].get('time_limit')}")
+        if report["meta"].get("num_cpus") != args.num_cpus:
+            parser.error(f"--resume: the previous run used --num-cpus {report['meta'].get('num_cpus')}")
     previous_commands = [
         *report["meta"].get("previous_commands", []),
         *([report["meta"]["command"]] if "command" in report["meta"] else []),
@@ -125,11 +138,13 @@ def main(argv: list[str] | None = None) -> int:
         "version": autogluon.tabular.__version__,
         "label": f"AutoGluon {PRESET}",
         "fit_call": 'TabularPredictor(label="__label__", eval_metric="average_precision", '
-        f'problem_type="binary").fit(train, presets="{PRESET}", time_limit={args.time_limit:g})',
+        f'problem_type="binary").fit(train, presets="{PRESET}", time_limit={args.time_limit:g}'
+        + (f", num_cpus={args.num_cpus})" if args.num_cpus is not None else ")"),
         "command": "bench/.automl-venv/bin/python bench/automl/run_autogluon.py "
         + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
         "previous_commands": previous_commands,
         "time_limit": args.time_limit,
+        "num_cpus": args.num_cpus,
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "versions": {"pandas": pd.__version__, "numpy": np.__version__},
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -147,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             if old is not None and "error" not in old:
                 print(f"[{task}] seed {seed}: kept from the previous run", file=sys.stderr, flush=True)
                 continue
-            entry = fit_one(d, args.time_limit, work, print)
+            entry = fit_one(d, args.time_limit, work, args.num_cpus)
             report["results"].setdefault(task, {})[str(seed)] = entry
             if "error" in entry:
                 msg = f"FAILED: {entry['error']}"
