@@ -614,6 +614,7 @@ def run_task(
     export: Path | None = None,
     automl: dict[str, Any] | None = None,
     previous: dict[int, dict[str, Any]] | None = None,
+    fit: bool = True,
 ) -> dict[str, Any]:
     from sklearn.model_selection import train_test_split
 
@@ -674,6 +675,9 @@ def run_task(
                 continue
             if old is not None and method in old and "error" not in old[method]:
                 log(f"[{name}] seed {seed} {method}: reused from the previous run")
+                continue
+            if not fit:
+                run[method] = {"error": "not run (--merge-only: no earlier run to reuse)", "not_run": True}
                 continue
             run[method] = run_method(method, train, y_tr, x_te, y_te, roles, options, seed, time_limit)
             r = run[method]
@@ -886,8 +890,20 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Command: `{meta['command']}`",
     ]
-    for prev in meta.get("previous_commands", []):
-        lines.append(f"(runs reused from an earlier command: `{prev}`)")
+    if meta.get("reused"):
+        lines += [
+            "",
+            "Runs reused from earlier commands (each method's start time and load average are in the JSON):",
+        ]
+        for u in meta["reused"]:
+            lines.append(
+                f"- `{u['command']}`: started {u['started']}, {(u['total_seconds'] or 0) / 60:.1f} min, "
+                f"load average {u['load_average_start']} at the start, {u['load_average_end']} at the end"
+                + (f"; winnow source sha256 {u['winnow_source']['sha256']}" if u.get("winnow_source") else "")
+            )
+    else:
+        for prev in meta.get("previous_commands", []):
+            lines.append(f"(runs reused from an earlier command: `{prev}`)")
     lines += [
         "",
         f"Run {meta['started']} on {meta['machine']}; total {meta['total_seconds'] / 60:.1f} min. "
@@ -1226,6 +1242,12 @@ def main(argv: list[str] | None = None) -> int:
         "same --time-limit), like --resume",
     )
     parser.add_argument(
+        "--merge-only",
+        action="store_true",
+        help="fit nothing: report the runs of --reuse/--resume (and --automl-results); "
+        "the others are reported as not run",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="reuse the task/seed/method runs already in OUT/quality.json (same split) instead of "
@@ -1281,8 +1303,25 @@ def main(argv: list[str] | None = None) -> int:
     reuse = list(args.reuse)
     if args.resume and (args.out / "quality.json").exists():
         reuse.insert(0, args.out / "quality.json")
+    reused_meta = []
     for f in reuse:
         old = json.loads(f.read_text())
+        reused_meta.append(
+            {
+                "file": str(f),
+                **{
+                    k: old["meta"].get(k)
+                    for k in (
+                        "command",
+                        "started",
+                        "total_seconds",
+                        "load_average_start",
+                        "load_average_end",
+                        "winnow_source",
+                    )
+                },
+            }
+        )
         previous_commands += [*old["meta"].get("previous_commands", []), old["meta"]["command"]]
         if old["meta"].get("time_limit") != args.time_limit:
             parser.error(f"{f}: its run used --time-limit {old['meta'].get('time_limit')}")
@@ -1297,6 +1336,7 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "command": command.strip(),
         "previous_commands": previous_commands,
+        "reused": reused_meta,
         "started": started.isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "versions": {
@@ -1338,6 +1378,7 @@ def main(argv: list[str] | None = None) -> int:
                 export=args.export_splits,
                 automl=automl,
                 previous=previous.get(name),
+                fit=not args.merge_only,
             )
         )
         write()
