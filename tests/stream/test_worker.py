@@ -86,6 +86,7 @@ class _Exploding:
     def __init__(self, scorer: Any) -> None:
         self.inner = scorer
         self.id_column = scorer.id_column
+        self.monitor = None
 
     def score_records(self, records: list[Any], **kw: Any) -> Any:
         if any(r.get("firstname") == "BOOM" for r in records):
