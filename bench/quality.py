@@ -752,9 +752,12 @@ def run_method(
 
 
 def medians(runs: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Medians over the seeds on which every method ran, so all methods share the same splits;
+    if there is no such seed, over each method's own runs (the ``seeds`` count then differs)."""
+    common = [r for r in runs if all(m in r and "error" not in r[m] for m in methods)]
     out = {}
     for m in methods:
-        ok = [r[m] for r in runs if m in r and "error" not in r[m]]
+        ok = [r[m] for r in (common or runs) if m in r and "error" not in r[m]]
         out[m] = {k: _median([r.get(k) for r in ok]) for k in MEDIAN_KEYS}
         out[m]["seeds"] = len(ok)
     return out
@@ -928,7 +931,8 @@ def markdown(report: dict[str, Any]) -> str:
             if meta.get("threads") is not None
             else "Threads: winnow's default (all cores), LightGBM n_jobs=2. "
         )
-        + "Medians over seeds. Fit seconds and latencies are wall-clock on this machine, under whatever "
+        + "Medians over the seeds on which every method ran (column seeds). "
+        "Fit seconds and latencies are wall-clock on this machine, under whatever "
         "else it was running.",
     ]
     am = meta.get("automl")
