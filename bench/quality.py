@@ -1152,7 +1152,7 @@ def markdown(report: dict[str, Any]) -> str:
                     lines.append(f"  - seed {run['seed']} {label[m]}: {x['error'].splitlines()[0][:300]}")
     lines += [
         "",
-        "Methods: `LGBMClassifier(n_jobs=2)` with default parameters (string columns as pandas "
+        f"Methods: `LGBMClassifier(n_jobs={THREADS})` with default parameters (string columns as pandas "
         "category); LightGBM tuned = the same features, an Optuna TPE search (first trial = defaults) "
         "of learning_rate, num_leaves, min_child_samples, colsample_bytree, subsample (+ subsample_freq 1), "
         "reg_lambda, reg_alpha, min_split_gain on an inner stratified 80/20 split of the train part, "
