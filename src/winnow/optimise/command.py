@@ -80,8 +80,12 @@ class _Run:
             self.original, self.sample, self.base, screener.score(self.sample.table), self.base_auc
         )
 
-    def try_member(self, member: str, learner: Any, detail: dict[str, Any], limit: float) -> dict[str, Any]:
-        """Accept ``learner`` for ``member`` if the cumulative score change stays within ``limit``."""
+    def try_member(
+        self, member: str, learner: Any, detail: dict[str, Any], limit: float, *, timed: bool = False
+    ) -> dict[str, Any]:
+        """Accept ``learner`` for ``member`` if the cumulative score change stays within ``limit``;
+        with ``timed``, an accepted entry also gets the member's timings before and after."""
+        old = self.current.learners_[member]
         cand = _with(self.current, {member: learner})
         cost = self.cost(cand)
         entry = {"member": member, **detail, "cost": cost}
@@ -93,6 +97,9 @@ class _Run:
         else:
             entry["accepted"] = True
             self.current = cand
+            if timed:
+                entry["member_time_before"] = measure.member_time(old, self.x, repeats=self.repeats)
+                entry["member_time_after"] = measure.member_time(learner, self.x, repeats=self.repeats)
         return entry
 
 
@@ -106,12 +113,10 @@ def _step_prune(run: _Run, seed: int) -> list[dict[str, Any]]:
         tried = []
         for fraction in PRUNE_FRACTIONS:
             pruned, detail = prune_deep(learner, run.x, fraction)
-            entry = run.try_member(member, pruned, detail, limit)
+            entry = run.try_member(member, pruned, detail, limit, timed=True)
             change = entry["cost"]["max_abs_score_change"]
             tried.append({"fraction": fraction, "max_abs_score_change": change})
             if entry["accepted"]:
-                entry["member_time_before"] = measure.member_time(learner, run.x, repeats=run.repeats)
-                entry["member_time_after"] = measure.member_time(pruned, run.x, repeats=run.repeats)
                 break
         entry["tried"] = tried
         if not entry["accepted"]:
@@ -149,11 +154,7 @@ def _step_onnx(run: _Run, quantized: bool) -> list[dict[str, Any]]:
         learner = run.current.learners_[member]
         onnx_learner = _deep_to_onnx(learner, run.x, quantized)
         detail = {"precision": onnx_learner.config["precision"], "bytes": len(onnx_learner.model or b"")}
-        entry = run.try_member(member, onnx_learner, detail, run.tolerance)
-        if entry["accepted"]:
-            entry["member_time_before"] = measure.member_time(learner, run.x, repeats=run.repeats)
-            entry["member_time_after"] = measure.member_time(onnx_learner, run.x, repeats=run.repeats)
-        out.append(entry)
+        out.append(run.try_member(member, onnx_learner, detail, run.tolerance, timed=True))
     return out
 
 
@@ -173,11 +174,7 @@ def _step_quantize(run: _Run) -> list[dict[str, Any]]:
         q = OnnxLearner(config={**learner.config, "precision": "int8"}, model=quantize_int8(learner.model))
         q.threads = learner.threads
         detail = {"precision": "int8", "bytes_before": len(learner.model), "bytes": len(q.model or b"")}
-        entry = run.try_member(member, q, detail, run.tolerance)
-        if entry["accepted"]:
-            entry["member_time_before"] = measure.member_time(learner, run.x, repeats=run.repeats)
-            entry["member_time_after"] = measure.member_time(q, run.x, repeats=run.repeats)
-        out.append(entry)
+        out.append(run.try_member(member, q, detail, run.tolerance, timed=True))
     return out
 
 
