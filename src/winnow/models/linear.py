@@ -46,7 +46,10 @@ class LinearLearner(Learner):
     def _fit_one(self, X: sp.csr_matrix, y: np.ndarray, C: float, ctx: FitContext) -> Any:
         from sklearn.linear_model import LogisticRegression
 
-        model = LogisticRegression(C=C, max_iter=500, tol=1e-5, solver="lbfgs")
+        # liblinear's trust-region Newton solver: on 2^18 hashed text features it is ~13x faster
+        # than lbfgs at the same AUC-PR (bench/RESULTS.md); intercept_scaling=10 keeps the
+        # intercept, which liblinear penalises like a weight, practically unregularised.
+        model = LogisticRegression(C=C, max_iter=500, tol=1e-4, solver="liblinear", intercept_scaling=10.0)
         model.fit(X, y)
         return model
 
