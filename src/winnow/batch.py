@@ -10,8 +10,11 @@ threshold selects in a single pass.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,14 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.config import Budget
-from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
+from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.io.writers import TableWriter
 from winnow.rules import RuleSet
 from winnow.select import ScoreLog, budget_count, top_k_rows
 
 if TYPE_CHECKING:
-    from winnow.screener import Screener
+    from winnow.screener import ScoredBatch, Screener
 
 Progress = Callable[[int, "int | None", str], None]
 N_REASONS = 3
@@ -59,6 +62,54 @@ class ScreenResult:
     selected: pa.Table | None = None
 
 
+@dataclass
+class Scored:
+    """One input batch, its first row's position, its scores and every reject it produced."""
+
+    row: int
+    batch: pa.RecordBatch | None
+    result: ScoredBatch | None  # None: only rejects found after the last batch
+    rejects: list[Reject]
+
+
+def scored_batches(
+    screener: Screener, source: TableSource, batch_rows: int, workers: int = 1
+) -> Iterator[Scored]:
+    """Score ``source`` batch by batch, in input order, on ``workers`` threads.
+
+    The calling thread reads (and parses) batch i+1 while the workers score batch i; at most
+    ``workers + 1`` batches are in flight, so memory stays bounded by the batch size. With
+    several workers each scores with ``cores / workers`` model threads, so the machine is never
+    oversubscribed. Rejects found while parsing travel with their own batch.
+    """
+    workers = max(1, workers)
+    if workers > 1:
+        screener.set_threads(max(1, (os.cpu_count() or 1) // workers))
+    try:
+        yield from _pipelined(screener, source, batch_rows, workers)
+    finally:
+        if workers > 1:
+            screener.set_threads(screener.config.threads if screener.config is not None else 0)
+
+
+def _pipelined(screener: Screener, source: TableSource, batch_rows: int, workers: int) -> Iterator[Scored]:
+    read_rejects: list[Reject] = []
+    pending: deque[tuple[int, pa.RecordBatch, list[Reject], Future[ScoredBatch]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winnow-score") as pool:
+        for row, batch in source.numbered_batches(batch_rows, rejects=read_rejects):
+            mine, read_rejects[:] = list(read_rejects), []
+            pending.append((row, batch, mine, pool.submit(screener.score_batch, batch, row)))
+            while len(pending) > workers:
+                r, b, rej, fut = pending.popleft()
+                yield Scored(r, b, fut.result(), rej)
+        while pending:
+            r, b, rej, fut = pending.popleft()
+            yield Scored(r, b, fut.result(), rej)
+    if read_rejects:
+        # rejects after the last batch (a CSV's trailing bad lines)
+        yield Scored(-1, None, None, list(read_rejects))
+
+
 def _rejects_writer(path: str | Path | None) -> RejectsWriter:
     return RejectsWriter(Path(path) if path is not None else None)
 
@@ -82,6 +133,7 @@ def score_file(
     rejects_path: str | Path | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> ScreenSummary:
     """Write ``row``, the id column (if any), ``score`` and ``selected`` for every scored row."""
     t0 = time.monotonic()
@@ -89,37 +141,46 @@ def score_file(
     screener.check_columns(source.column_names())
     total = source.num_rows()
     thr = screener.threshold_.value
-    id_col = screener.id_column
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
-    read_rejects: list[Reject] = []
     with TableWriter(out) as writer, _rejects_writer(rejects_path) as rw:
-        for row, batch in source.numbered_batches(batch_rows, rejects=read_rejects):
-            rw.add(read_rejects)
-            read_rejects.clear()
-            sb = screener.score_batch(batch, first_row=row)
-            rw.add(sb.rejects)
-            idx = np.flatnonzero(sb.ok)
-            cols: dict[str, Any] = {"row": pa.array(row + idx, pa.int64())}
-            if id_col:
-                cols[id_col] = batch.column(id_col).take(pa.array(idx))
-            cols["score"] = pa.array(sb.scores[idx])
-            cols["selected"] = pa.array(sb.scores[idx] >= thr)
-            writer.write(pa.table(cols))
-            summary.rows_scored += len(idx)
-            summary.rows_selected += int(np.sum(sb.scores[idx] >= thr))
-            done = row + batch.num_rows
+        for item in scored_batches(screener, source, batch_rows, workers):
+            rw.add(item.rejects)
+            if item.result is None or item.batch is None:
+                continue
+            table = score_rows(screener, item.batch, item.row, item.result)
+            writer.write(table)
+            summary.rows_scored += table.num_rows
+            summary.rows_selected += int(pc.sum(table.column("selected")).as_py() or 0)
+            rw.add(item.result.rejects)
             if progress:
-                progress(done, total, "scoring")
-        rw.add(read_rejects)
-        summary.rows_rejected = rw.count
-        summary.reject_examples = [r.describe() for r in rw.examples[:5]]
-    summary.rows_read = summary.rows_scored + summary.rows_rejected
-    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
-    summary.seconds = round(time.monotonic() - t0, 3)
+                progress(item.row + item.batch.num_rows, total, "scoring")
+        _close_summary(summary, rw, rejects_path, t0)
     return summary
 
 
-def _selected_table(
+def score_rows(screener: Screener, batch: pa.RecordBatch, row: int, sb: ScoredBatch) -> pa.Table:
+    """``row``, the id column, ``score`` and ``selected`` for the scored rows of one batch."""
+    thr = screener.threshold_.value
+    idx = np.flatnonzero(sb.ok)
+    cols: dict[str, Any] = {"row": pa.array(row + idx, pa.int64())}
+    if screener.id_column:
+        cols[screener.id_column] = batch.column(screener.id_column).take(pa.array(idx))
+    cols["score"] = pa.array(sb.scores[idx])
+    cols["selected"] = pa.array(sb.scores[idx] >= thr)
+    return pa.table(cols)
+
+
+def _close_summary(
+    summary: ScreenSummary, rw: RejectsWriter, rejects_path: str | Path | None, t0: float
+) -> None:
+    summary.rows_rejected = rw.count
+    summary.reject_examples = [r.describe() for r in rw.examples[:5]]
+    summary.rows_read = summary.rows_scored + summary.rows_rejected
+    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
+    summary.seconds = round(time.monotonic() - t0, 3)
+
+
+def selected_table(
     screener: Screener,
     raw: pa.Table,
     first_row: int,
@@ -149,15 +210,94 @@ def _selected_table(
     return pa.table(cols)
 
 
-def _finish(selected: list[pa.Table], out: str | Path | None) -> pa.Table | None:
-    if not selected:
+def budget_scores(
+    rules: RuleSet, batch: pa.RecordBatch, row: int, sb: ScoredBatch, forced: dict[int, str]
+) -> np.ndarray:
+    """Pass 1 of a budget screen for one batch: its scores, NaN where rejected or excluded by a
+    rule (excluded rows never take a place in the budget); rows a rule decides go to ``forced``."""
+    scores = sb.scores.astype(np.float64)
+    if rules:
+        hits = rules.evaluate(pa.Table.from_batches([batch]))
+        for i in np.flatnonzero(hits.excluded() & sb.ok):
+            forced[row + int(i)] = hits.exclude[int(i)]  # type: ignore[assignment]
+        for i in np.flatnonzero(hits.forced() & ~hits.excluded() & sb.ok):
+            forced[row + int(i)] = hits.select[int(i)]  # type: ignore[assignment]
+        scores[hits.excluded()] = np.nan
+    return scores
+
+
+@dataclass
+class Choice:
+    """The rows a budget selects over the whole input: positions (in rank order) and ranks."""
+
+    rows: np.ndarray
+    threshold: float | None
+    description: str
+
+    def by_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows ascending, their ranks): what pass 2 looks up batch by batch."""
+        ranks = np.arange(1, self.rows.size + 1, dtype=np.int64)
+        order = np.argsort(self.rows, kind="stable")
+        return self.rows[order], ranks[order]
+
+
+def choose_rows(scores: np.ndarray, forced: dict[int, str], budget: Budget, rows_scored: int) -> Choice:
+    """The exact global top-k of ``scores`` (ties: earlier row first), plus the rows a rule
+    forces in on top of the budget."""
+    k = budget_count(budget, rows_scored) or 0
+    rows = top_k_rows(scores, k)
+    threshold = float(scores[rows[-1]]) if rows.size else None
+    in_budget = set(rows.tolist())
+    extra = [r for r in forced if not np.isnan(scores[r]) and r not in in_budget]
+    if extra:
+        rows = np.concatenate([rows, np.asarray(extra, np.int64)])
+        rows = rows[np.lexsort((rows, -scores[rows]))]
+    return Choice(rows, threshold, budget.describe() + f" of {rows_scored:,} scored rows")
+
+
+def threshold_selected(
+    screener: Screener, rules: RuleSet, batch: pa.RecordBatch, row: int, sb: ScoredBatch, reasons: int
+) -> pa.Table | None:
+    """The rows of one batch at or above the artifact's threshold (or forced in by a rule), with
+    provisional rank 0: :func:`rank_selected` fixes the order after the last batch."""
+    thr = screener.threshold_.value
+    raw = pa.Table.from_batches([batch])
+    hits = rules.evaluate(raw)
+    local = np.flatnonzero(((sb.scores >= thr) | hits.forced()) & ~hits.excluded() & sb.ok)
+    if not local.size:
         return None
-    table = pa.concat_tables(selected, promote_options="permissive")
-    table = table.take(pc.sort_indices(table, sort_keys=[("rank", "ascending")]))
+    names = [hits.name(int(i)) for i in local]
+    zeros = np.zeros(local.size, np.int64)
+    return selected_table(screener, raw, row, local, zeros, sb.scores[local], reasons, names)
+
+
+def rank_selected(parts: list[pa.Table]) -> pa.Table | None:
+    """Threshold-mode parts in one table ranked by score (ties: earlier row first)."""
+    if not parts:
+        return None
+    table = pa.concat_tables(parts, promote_options="permissive")
+    order = np.lexsort((table.column("row").to_numpy(), -table.column("score").to_numpy()))
+    table = table.take(pa.array(order))
+    return table.set_column(0, "rank", pa.array(np.arange(1, table.num_rows + 1)))
+
+
+def finish_selected(selected: list[pa.Table], out: str | Path | None) -> pa.Table | None:
+    """Concatenate the selected parts in rank order and write them to ``out`` (always a valid
+    file, with the right columns when nothing was selected)."""
+    table = None
+    if selected:
+        table = pa.concat_tables(selected, promote_options="permissive")
+        table = table.take(pc.sort_indices(table, sort_keys=[("rank", "ascending")]))
     if out is not None:
         with TableWriter(out) as w:
-            w.write(table)
+            if table is not None:
+                w.write(table)
+            else:
+                w.close(empty_schema=EMPTY_SELECTION)
     return table
+
+
+EMPTY_SELECTION = pa.schema([("rank", pa.int64()), ("row", pa.int64()), ("score", pa.float64())])
 
 
 def screen(
@@ -171,6 +311,7 @@ def screen(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
     reasons: int = N_REASONS,
+    workers: int = 1,
 ) -> ScreenResult:
     """Select the high-value rows of ``data`` by a budget (exact global top-k) or threshold."""
     t0 = time.monotonic()
@@ -180,100 +321,55 @@ def screen(
     budget = budget or screener.config.budget  # type: ignore[union-attr]
     threshold_mode = use_threshold or budget.min_precision is not None
     summary = ScreenSummary(out=str(out) if out else None)
-    read_rejects: list[Reject] = []
     selected: list[pa.Table] = []
     rules = RuleSet(screener.config.rules)  # type: ignore[union-attr]
     with _rejects_writer(rejects_path) as rw:
         if threshold_mode:
             thr = screener.threshold_.value
             summary.selection, summary.threshold = f"score >= {thr:.4f} (artifact threshold)", thr
-            for row, batch in source.numbered_batches(batch_rows, rejects=read_rejects):
-                rw.add(read_rejects)
-                read_rejects.clear()
-                raw = pa.Table.from_batches([batch])
-                sb = screener.score_batch(raw, first_row=row)
-                rw.add(sb.rejects)
-                summary.rows_scored += int(sb.ok.sum())
-                hits = rules.evaluate(raw)
-                local = np.flatnonzero(((sb.scores >= thr) | hits.forced()) & ~hits.excluded() & sb.ok)
-                if local.size:
-                    # provisional ranks: the final order is fixed after the last batch
-                    names = [hits.name(int(i)) for i in local]
-                    zeros = np.zeros(local.size, np.int64)
-                    selected.append(
-                        _selected_table(screener, raw, row, local, zeros, sb.scores[local], reasons, names)
-                    )
-                done = row + batch.num_rows
+            for item in scored_batches(screener, source, batch_rows, workers):
+                rw.add(item.rejects)
+                if item.result is None or item.batch is None:
+                    continue
+                rw.add(item.result.rejects)
+                summary.rows_scored += int(item.result.ok.sum())
+                part = threshold_selected(screener, rules, item.batch, item.row, item.result, reasons)
+                if part is not None:
+                    selected.append(part)
                 if progress:
-                    progress(done, total, "screening")
-            rw.add(read_rejects)
-            if selected:
-                table = pa.concat_tables(selected, promote_options="permissive")
-                order = np.lexsort((table.column("row").to_numpy(), -table.column("score").to_numpy()))
-                table = table.take(pa.array(order))
-                table = table.set_column(0, "rank", pa.array(np.arange(1, table.num_rows + 1)))
-                selected = [table]
+                    progress(item.row + item.batch.num_rows, total, "screening")
+            ranked = rank_selected(selected)
+            selected = [ranked] if ranked is not None else []
         else:
             log = ScoreLog()
             forced: dict[int, str] = {}
-            for row, batch in source.numbered_batches(batch_rows, rejects=read_rejects):
-                rw.add(read_rejects)
-                read_rejects.clear()
-                sb = screener.score_batch(batch, first_row=row)
-                rw.add(sb.rejects)
-                scores_b = sb.scores.astype(np.float64)
-                if rules:
-                    hits = rules.evaluate(pa.Table.from_batches([batch]))
-                    for i in np.flatnonzero(hits.excluded() & sb.ok):
-                        forced[row + int(i)] = hits.exclude[int(i)]  # type: ignore[assignment]
-                    for i in np.flatnonzero(hits.forced() & ~hits.excluded() & sb.ok):
-                        forced[row + int(i)] = hits.select[int(i)]  # type: ignore[assignment]
-                    # excluded rows never take a place in the budget
-                    scores_b[hits.excluded()] = np.nan
-                log.pad_to(row)
-                log.add(scores_b)
-                summary.rows_scored += int(sb.ok.sum())
-                done = row + batch.num_rows
+            for item in scored_batches(screener, source, batch_rows, workers):
+                rw.add(item.rejects)
+                if item.result is None or item.batch is None:
+                    continue
+                rw.add(item.result.rejects)
+                log.pad_to(item.row)
+                log.add(budget_scores(rules, item.batch, item.row, item.result, forced))
+                summary.rows_scored += int(item.result.ok.sum())
                 if progress:
-                    progress(done, total, "scoring (pass 1 of 2)")
-            rw.add(read_rejects)
+                    progress(item.row + item.batch.num_rows, total, "scoring (pass 1 of 2)")
             scores = log.all()
-            k = budget_count(budget, summary.rows_scored) or 0
-            rows = top_k_rows(scores, k)
-            summary.selection = budget.describe() + f" of {summary.rows_scored:,} scored rows"
-            summary.threshold = float(scores[rows[-1]]) if rows.size else None
-            # rows forced in by a rule come on top of the budget
-            in_budget = set(rows.tolist())
-            extra = [r for r in forced if not np.isnan(scores[r]) and r not in in_budget]
-            if extra:
-                rows = np.concatenate([rows, np.asarray(extra, np.int64)])
-                rows = rows[np.lexsort((rows, -scores[rows]))]
-            ranks = np.arange(1, rows.size + 1, dtype=np.int64)
-            order = np.argsort(rows, kind="stable")
-            rows_sorted, ranks_sorted = rows[order], ranks[order]
+            choice = choose_rows(scores, forced, budget, summary.rows_scored)
+            summary.selection, summary.threshold = choice.description, choice.threshold
+            rows_sorted, ranks_sorted = choice.by_row()
             for row, batch in source.numbered_batches(batch_rows):
                 lo, hi = np.searchsorted(rows_sorted, [row, row + batch.num_rows])
                 if hi > lo:
-                    raw = pa.Table.from_batches([batch])
                     glob = rows_sorted[lo:hi]
                     names = [forced.get(int(g)) for g in glob]
-                    selected.append(
-                        _selected_table(
-                            screener, raw, row, glob - row, ranks_sorted[lo:hi], scores[glob], reasons, names
-                        )
+                    raw = pa.Table.from_batches([batch])
+                    part = selected_table(
+                        screener, raw, row, glob - row, ranks_sorted[lo:hi], scores[glob], reasons, names
                     )
-                done = row + batch.num_rows
+                    selected.append(part)
                 if progress:
-                    progress(done, total, "writing selected rows (pass 2 of 2)")
-        summary.rows_rejected = rw.count
-        summary.reject_examples = [r.describe() for r in rw.examples[:5]]
-    table = _finish(selected, out)
-    if table is None and out is not None:
-        TableWriter(out).close(
-            empty_schema=pa.schema([("rank", pa.int64()), ("row", pa.int64()), ("score", pa.float64())])
-        )
-    summary.rows_selected = 0 if table is None else table.num_rows
-    summary.rows_read = summary.rows_scored + summary.rows_rejected
-    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
-    summary.seconds = round(time.monotonic() - t0, 3)
+                    progress(row + batch.num_rows, total, "writing selected rows (pass 2 of 2)")
+        table = finish_selected(selected, out)
+        summary.rows_selected = 0 if table is None else table.num_rows
+        _close_summary(summary, rw, rejects_path, t0)
     return ScreenResult(summary=summary, selected=table)

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 2 usage/configuration, 3 data or schema error, 4 artifact erro
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import sys
@@ -24,9 +25,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+class Engine(enum.StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 DataArg = Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")]
 DirArg = Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Local engine: scoring threads, each with cores/workers model threads (0 = 1: the "
+        "model already uses every core). Ray engine: actors (0 = one per CPU of the cluster).",
+    ),
+]
 
 
 def _fail(e: WinnowError) -> None:
@@ -238,6 +252,7 @@ def score(
     out: Annotated[Path, typer.Option(help="Output file (.parquet, .csv, .jsonl).")],
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
+    workers: WorkersOpt = 0,
     quiet: QuietOpt = False,
 ) -> None:
     """Score every row of DATA: row, id, score, selected."""
@@ -255,6 +270,7 @@ def score(
                 rejects_path=rejects or _default_rejects(out),
                 batch_rows=batch_rows,
                 progress=progress,
+                workers=max(workers, 1),
             )
     except WinnowError as e:
         _fail(e)
@@ -275,6 +291,22 @@ def screen(
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
     reasons: Annotated[int, typer.Option(help="Reason columns per selected row (0 = none).")] = 3,
+    engine: Annotated[
+        Engine, typer.Option(help="local: stream on this machine; ray: Ray Data over a cluster (Parquet).")
+    ] = Engine.local,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray engine: the cluster's head (host:port, or 'auto'); none = start a local Ray."),
+    ] = None,
+    workers: WorkersOpt = 0,
+    unit_rows: Annotated[
+        int, typer.Option(min=1, help="Ray engine: rows per unit of work (whole Parquet row groups).")
+    ] = 500_000,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="Ray engine: folder for the job's parts (default OUT.parts); a rerun resumes it."),
+    ] = None,
+    keep_parts: Annotated[bool, typer.Option(help="Ray engine: keep the job's parts after success.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write only the high-value rows of DATA, ranked, with score and top reasons."""
@@ -284,16 +316,31 @@ def screen(
     try:
         s = Screener.load(artifact)
         with rows_progress(not quiet) as progress:
-            result = s.screen(
-                data,
-                out=out,
-                budget=budget,
-                use_threshold=use_threshold,
-                rejects=rejects or _default_rejects(out),
-                batch_rows=batch_rows,
-                progress=progress,
-                reasons=reasons,
-            )
+            common: dict[str, Any] = {
+                "out": out,
+                "budget": budget,
+                "use_threshold": use_threshold,
+                "batch_rows": batch_rows,
+                "progress": progress,
+                "reasons": reasons,
+            }
+            if engine is Engine.ray:
+                from winnow.engines.ray_engine import screen_ray
+
+                result = screen_ray(
+                    artifact,
+                    data,
+                    rejects_path=rejects or _default_rejects(out),
+                    address=address,
+                    workers=workers or None,
+                    unit_rows=unit_rows,
+                    work_dir=work_dir,
+                    keep_parts=keep_parts,
+                    **common,
+                )
+            else:
+                rejects_path = rejects or _default_rejects(out)
+                result = s.screen(data, rejects=rejects_path, workers=max(workers, 1), **common)
     except WinnowError as e:
         _fail(e)
     _print_summary(result.summary.to_json())

@@ -214,6 +214,7 @@ class Screener:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         progress: Any = None,
         reasons: int = 3,
+        workers: int = 1,
     ) -> Any:
         """Select the high-value rows; see :func:`winnow.batch.screen`."""
         from winnow.batch import screen
@@ -231,6 +232,7 @@ class Screener:
             batch_rows=batch_rows,
             progress=progress,
             reasons=reasons,
+            workers=workers,
         )
 
     def evaluate(self, data: Any) -> dict[str, Any]:

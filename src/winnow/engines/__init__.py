@@ -1,0 +1,1 @@
+"""Where batches run: the local streaming engine lives in :mod:`winnow.batch`; Ray Data here."""
