@@ -105,6 +105,16 @@ def fit(
     time_limit: Annotated[float | None, typer.Option(help="Seconds for model fitting.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same model).")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (0 = all cores).")] = None,
+    sample_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Fit on a stratified sample of at most N rows read in one pass (data larger than "
+            "memory): every high-value row up to --sample-positives, the rest a uniform sample."
+        ),
+    ] = None,
+    sample_positives: Annotated[
+        int | None, typer.Option(help="High-value rows the sample keeps at most (default: half).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
     report: Annotated[
@@ -137,6 +147,8 @@ def fit(
             time_limit=time_limit,
             seed=seed,
             threads=threads,
+            sample_rows=sample_rows,
+            sample_positives=sample_positives,
         )
         with stage_spinner(not quiet) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)

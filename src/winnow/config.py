@@ -115,6 +115,11 @@ class ScreenConfig(BaseModel):
     #: after the test report, refit the weighted models on every labelled row
     refit_full: bool = True
     threads: int = Field(default=0, ge=0)
+    #: fit on a stratified reservoir sample of at most this many rows, read in one bounded pass
+    #: (data larger than memory); None = read every row
+    sample_rows: int | None = Field(default=None, ge=100)
+    #: positives the sample keeps at most (default: half of sample_rows); the rest are negatives
+    sample_positives: int | None = Field(default=None, ge=1)
     rules: list[Rule] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -33,26 +33,38 @@ def budget_count(budget: Budget, n_rows: int) -> int | None:
     return None
 
 
-def threshold_for(budget: Budget, scores: np.ndarray, y: np.ndarray, population: int) -> Threshold:
+def threshold_for(
+    budget: Budget,
+    scores: np.ndarray,
+    y: np.ndarray,
+    population: int,
+    weights: np.ndarray | None = None,
+) -> Threshold:
     """Turn a budget into a score threshold on validation ``scores``/``y``.
 
     A count budget is read against ``population`` (the rows the screener was fitted on): a
-    budget of 1,000 out of 20,000 customers is the top 5%.
+    budget of 1,000 out of 20,000 customers is the top 5%. ``weights`` (rows a sample stands
+    for) make shares and precision those of the data the sample was drawn from.
     """
     order = np.lexsort((np.arange(len(scores)), -scores))
     s, t = scores[order], y[order].astype(np.int64)
-    hits = np.cumsum(t)
-    k_all = np.arange(1, len(s) + 1)
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, np.float64)[order]
+    hits = np.cumsum(t * w)
+    k_all = np.cumsum(w)
     precision = hits / k_all
-    pos = max(int(t.sum()), 1)
+    pos = max(float(hits[-1]), 1.0)
     note = ""
     if budget.min_precision is None:
         frac = budget.fraction if budget.fraction is not None else budget.count / max(population, 1)  # type: ignore[operator]
         frac = min(frac, 1.0)
-        k = max(1, math.ceil(frac * len(s)))
+        if weights is None:
+            k = max(1, math.ceil(frac * len(s)))
+        else:
+            k = min(len(s), int(np.searchsorted(k_all, frac * k_all[-1] * (1 - 1e-12))) + 1)
     else:
         min_k = min(len(s), max(10, math.ceil(0.005 * len(s))))
-        ok = np.flatnonzero((precision >= budget.min_precision) & (k_all >= min_k))
+        ranks = np.arange(1, len(s) + 1)
+        ok = np.flatnonzero((precision >= budget.min_precision) & (ranks >= min_k))
         if ok.size:
             k = int(ok[-1]) + 1
         else:
@@ -66,8 +78,8 @@ def threshold_for(budget: Budget, scores: np.ndarray, y: np.ndarray, population:
     k_eff = int(np.sum(s >= value))
     return Threshold(
         value=value,
-        fraction=k_eff / len(s),
-        expected_precision=float(hits[k_eff - 1] / k_eff),
+        fraction=float(k_all[k_eff - 1] / k_all[-1]),
+        expected_precision=float(hits[k_eff - 1] / k_all[k_eff - 1]),
         expected_recall=float(hits[k_eff - 1] / pos),
         note=note,
     )

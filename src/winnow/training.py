@@ -33,6 +33,7 @@ from winnow.monitor import Reference, build_reference
 from winnow.prep.leakage import leakage_suspects
 from winnow.prep.preprocessor import Preprocessor
 from winnow.rules import RuleSet
+from winnow.sampling import Sample, stratified_sample
 from winnow.schema import ColumnSpec, coerce, infer_schema
 from winnow.select import Threshold, threshold_for
 from winnow.target import make_labels
@@ -137,13 +138,40 @@ def fit_pipeline(
     baseline_expr = Expression(cfg.baseline) if cfg.baseline else None
     stage("reading data")
     read_rejects: list[Reject] = []
-    raw = source.read_all(rejects=read_rejects)
-    n_read = raw.num_rows + len(read_rejects)
+    sample: Sample | None = None
+    if cfg.sample_rows is not None:
+        raw, sample = stratified_sample(
+            source,
+            target=cfg.target,
+            positive=cfg.positive,
+            top_fraction=cfg.top_fraction,
+            rows=cfg.sample_rows,
+            positives=cfg.sample_positives,
+            seed=cfg.seed,
+            rejects=read_rejects,
+        )
+        n_read = sample.rows_read + len(read_rejects)
+    else:
+        raw = source.read_all(rejects=read_rejects)
+        n_read = raw.num_rows + len(read_rejects)
     if raw.num_rows == 0:
         raise DataError(f"{source.name!r} has no data rows", hint="Give a table with rows.")
     if cfg.split_column and cfg.split_column not in raw.column_names:
         raise DataError("split column not found", column=cfg.split_column)
-    labels = make_labels(raw, cfg.target, positive=cfg.positive, top_fraction=cfg.top_fraction)
+    labels = make_labels(
+        raw,
+        cfg.target,
+        positive=cfg.positive,
+        top_fraction=cfg.top_fraction,
+        cutoff=sample.cutoff if sample is not None else None,
+    )
+    if sample is not None:
+        warn(
+            f"fitted on a stratified sample: {sample.positives_kept:,} of {sample.positives_read:,} "
+            f"high-value and {sample.negatives_kept:,} of {sample.negatives_read:,} other rows; "
+            "probabilities and the threshold are corrected to the data's rates, the held-out "
+            "metrics are the sample's (high-value rows over-represented)"
+        )
     drop = list(cfg.drop) + ([cfg.split_column] if cfg.split_column else [])
     specs = infer_schema(raw, target=cfg.target, id_column=cfg.id, drop=drop, overrides=cfg.roles)
     if baseline_expr is not None:
@@ -308,8 +336,13 @@ def fit_pipeline(
     stage("fusing models and choosing the threshold")
     y_oof = x_train.y[oof_rows]  # type: ignore[index]
     fusion = fit_fusion(y_oof, {n: oof[n][oof_rows] for n in members})
+    weights = None
+    if sample is not None:
+        fusion.log_odds_shift = sample.log_odds_shift
+        weights = sample.weights(y_oof)
     p_oof = fusion.probability({n: oof[n][oof_rows] for n in members})
-    threshold = threshold_for(cfg.budget, p_oof, y_oof, population=len(keep))
+    population = len(keep) if sample is None else sample.rows_read - sample.unlabelled_read
+    threshold = threshold_for(cfg.budget, p_oof, y_oof, population=population, weights=weights)
     if threshold.note:
         warn(threshold.note)
 
@@ -351,6 +384,8 @@ def fit_pipeline(
     }
     if tuning_report:
         metrics["tuning"] = tuning_report
+    if sample is not None:
+        metrics["sample"] = sample.to_json()
     if "linear" in learners:
         lin = learners["linear"]
     else:

@@ -49,6 +49,9 @@ class Fusion:
     iso_y: list[float] | None = None
     #: cross-validated log-loss of each calibration on the out-of-fold predictions
     calibration_log_loss: dict[str, float] | None = None
+    #: fitted on a class-stratified sample: log(rate+ / rate-) is taken off the calibrated
+    #: log-odds, so probabilities refer to the data, not the sample (the order is unchanged)
+    log_odds_shift: float = 0.0
 
     def fused_logit(self, logits: dict[str, np.ndarray]) -> np.ndarray:
         z = np.zeros_like(next(iter(logits.values())), dtype=np.float64)
@@ -63,9 +66,14 @@ class Fusion:
     def calibrate(self, z: np.ndarray) -> np.ndarray:
         platt = 1.0 / (1.0 + np.exp(-(self.a * z + self.b)))
         if self.calibration != "isotonic" or not self.iso_x:
-            return platt
-        iso = np.interp(z, self.iso_x, self.iso_y)  # type: ignore[arg-type]
-        return (1.0 - _TIE_BREAK) * iso + _TIE_BREAK * platt
+            p = platt
+        else:
+            iso = np.interp(z, self.iso_x, self.iso_y)  # type: ignore[arg-type]
+            p = (1.0 - _TIE_BREAK) * iso + _TIE_BREAK * platt
+        if self.log_odds_shift:
+            odds = p / np.maximum(1.0 - p, 1e-300) * np.exp(-self.log_odds_shift)
+            p = odds / (1.0 + odds)
+        return p
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
