@@ -92,8 +92,26 @@ def _parse_bools(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return out, bad
 
 
+_ZONE = re.compile(r"[+-]\d\d:?\d\d$")
+
+
 def _parse_datetimes(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Text to epoch seconds (float64, UTC); returns values and the unparsed mask."""
+    """Text to epoch seconds (float64, UTC); returns values and the unparsed mask.
+
+    Arrow's ISO-8601 cast first (naive text is read as UTC, text with ``Z`` or an offset is
+    converted to UTC): ~10x faster than pandas on a batch. Anything it refuses (a bad value,
+    naive and zoned text mixed) goes through pandas, which finds the bad records."""
+    valid = col.drop_null()
+    first = str(valid[0].as_py()) if len(valid) else ""
+    # a failed cast costs as much as a parse: try the form the first value has first
+    zoned = first.endswith(("Z", "z")) or _ZONE.search(first) is not None
+    targets = (pa.timestamp("us"), pa.timestamp("us", tz="UTC"))
+    for target in targets[::-1] if zoned else targets:
+        try:
+            parsed = pc.cast(col, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return _temporal_seconds(parsed), np.zeros(len(col), dtype=bool)
     s = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
     parsed = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601")
     secs = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
