@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from winnow.config import Budget
-from winnow.select import ScoreLog, Threshold, budget_count, threshold_for, top_k_rows
+from winnow.select import ScoreLog, Threshold, TopK, budget_count, threshold_for, top_k_rows
 
 
 @pytest.mark.parametrize(
@@ -112,3 +112,34 @@ class TestThreshold:
 
 def test_fraction_rounding_is_ceil():
     assert budget_count(Budget(fraction=0.1), 33) == math.ceil(3.3)
+
+
+class TestStreamingTopK:
+    """The bounded pass-1 selection is the exact top-k of the whole stream."""
+
+    def test_same_rows_as_a_full_sort_with_ties_nan_and_pruning(self):
+        rng = np.random.default_rng(0)
+        scores = np.round(rng.random(300_000), 3)  # many ties
+        scores[rng.random(300_000) < 0.01] = np.nan
+        for capacity, k in ((50, 50), (50, 7), (None, 1000)):
+            top = TopK(capacity)
+            for start in range(0, len(scores), 10_000):
+                top.add(start, scores[start : start + 10_000])
+            rows, got = top.top(k)
+            assert rows.tolist() == top_k_rows(scores, k).tolist()
+            np.testing.assert_array_equal(got, scores[rows])
+
+    def test_memory_stays_bounded(self):
+        top = TopK(100)
+        rng = np.random.default_rng(1)
+        for start in range(0, 2_000_000, 50_000):
+            top.add(start, rng.random(50_000))
+            assert top._held <= 2 * 32_768 + 50_000
+        assert top.top(100)[0].size == 100
+        with pytest.raises(ValueError):
+            top.top(101)
+
+    def test_pinned_scores_are_remembered_nan_is_not(self):
+        top = TopK(1)
+        top.pin(np.array([5, 6]), np.array([0.3, np.nan]))
+        assert top.pinned == {5: 0.3}

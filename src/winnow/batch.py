@@ -28,7 +28,7 @@ from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.io.writers import TableWriter
 from winnow.rules import RuleSet
-from winnow.select import ScoreLog, budget_count, top_k_rows
+from winnow.select import TopK, budget_count
 
 if TYPE_CHECKING:
     from winnow.screener import ScoredBatch, Screener
@@ -228,31 +228,40 @@ def budget_scores(
 
 @dataclass
 class Choice:
-    """The rows a budget selects over the whole input: positions (in rank order) and ranks."""
+    """The rows a budget selects over the whole input: positions and scores, in rank order."""
 
     rows: np.ndarray
+    scores: np.ndarray
     threshold: float | None
     description: str
 
-    def by_row(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rows ascending, their ranks): what pass 2 looks up batch by batch."""
+    def by_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows ascending, their ranks, their scores): what pass 2 looks up batch by batch."""
         ranks = np.arange(1, self.rows.size + 1, dtype=np.int64)
         order = np.argsort(self.rows, kind="stable")
-        return self.rows[order], ranks[order]
+        return self.rows[order], ranks[order], self.scores[order]
 
 
-def choose_rows(scores: np.ndarray, forced: dict[int, str], budget: Budget, rows_scored: int) -> Choice:
-    """The exact global top-k of ``scores`` (ties: earlier row first), plus the rows a rule
-    forces in on top of the budget."""
+def top_capacity(budget: Budget, total_rows: int | None) -> int | None:
+    """Candidates a pass-1 :class:`TopK` must keep: the budget of every row the input holds
+    (rejects only lower it); None keeps every score when the row count is not known."""
+    return None if total_rows is None else budget_count(budget, total_rows)
+
+
+def choose_rows(top: TopK, forced: dict[int, str], budget: Budget, rows_scored: int) -> Choice:
+    """The exact global top-k (ties: earlier row first), plus the rows a rule forces in on top
+    of the budget (their scores pinned in ``top``)."""
     k = budget_count(budget, rows_scored) or 0
-    rows = top_k_rows(scores, k)
-    threshold = float(scores[rows[-1]]) if rows.size else None
+    rows, scores = top.top(k)
+    threshold = float(scores[-1]) if rows.size else None
     in_budget = set(rows.tolist())
-    extra = [r for r in forced if not np.isnan(scores[r]) and r not in in_budget]
+    extra = [r for r in forced if r in top.pinned and r not in in_budget]
     if extra:
         rows = np.concatenate([rows, np.asarray(extra, np.int64)])
-        rows = rows[np.lexsort((rows, -scores[rows]))]
-    return Choice(rows, threshold, budget.describe() + f" of {rows_scored:,} scored rows")
+        scores = np.concatenate([scores, np.asarray([top.pinned[r] for r in extra])])
+        order = np.lexsort((rows, -scores))
+        rows, scores = rows[order], scores[order]
+    return Choice(rows, scores, threshold, budget.describe() + f" of {rows_scored:,} scored rows")
 
 
 def threshold_selected(
@@ -341,31 +350,34 @@ def screen(
             ranked = rank_selected(selected)
             selected = [ranked] if ranked is not None else []
         else:
-            log = ScoreLog()
+            top = TopK(top_capacity(budget, total))
             forced: dict[int, str] = {}
             for item in scored_batches(screener, source, batch_rows, workers):
                 rw.add(item.rejects)
                 if item.result is None or item.batch is None:
                     continue
                 rw.add(item.result.rejects)
-                log.pad_to(item.row)
-                log.add(budget_scores(rules, item.batch, item.row, item.result, forced))
+                mine: dict[int, str] = {}
+                scores_b = budget_scores(rules, item.batch, item.row, item.result, mine)
+                top.add(item.row, scores_b)
+                if mine:
+                    forced.update(mine)
+                    pinned = np.fromiter(mine, np.int64)
+                    top.pin(pinned, scores_b[pinned - item.row])
                 summary.rows_scored += int(item.result.ok.sum())
                 if progress:
                     progress(item.row + item.batch.num_rows, total, "scoring (pass 1 of 2)")
-            scores = log.all()
-            choice = choose_rows(scores, forced, budget, summary.rows_scored)
+            choice = choose_rows(top, forced, budget, summary.rows_scored)
             summary.selection, summary.threshold = choice.description, choice.threshold
-            rows_sorted, ranks_sorted = choice.by_row()
+            rows_sorted, ranks_sorted, scores_sorted = choice.by_row()
             for row, batch in source.numbered_batches(batch_rows):
                 lo, hi = np.searchsorted(rows_sorted, [row, row + batch.num_rows])
                 if hi > lo:
                     glob = rows_sorted[lo:hi]
                     names = [forced.get(int(g)) for g in glob]
                     raw = pa.Table.from_batches([batch])
-                    part = selected_table(
-                        screener, raw, row, glob - row, ranks_sorted[lo:hi], scores[glob], reasons, names
-                    )
+                    ranks, scores = ranks_sorted[lo:hi], scores_sorted[lo:hi]
+                    part = selected_table(screener, raw, row, glob - row, ranks, scores, reasons, names)
                     selected.append(part)
                 if progress:
                     progress(row + batch.num_rows, total, "writing selected rows (pass 2 of 2)")

@@ -105,6 +105,80 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return valid[cand][order]
 
 
+def _best(rows: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best (score desc, row asc) among candidates without NaN."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    if k < len(scores):
+        cut = np.partition(-scores, k - 1)[k - 1]
+        cand = np.flatnonzero(-scores <= cut)
+    else:
+        cand = np.arange(len(scores))
+    return cand[np.lexsort((rows[cand], -scores[cand]))[:k]]
+
+
+class TopK:
+    """The best ``capacity`` (score, row) pairs of a stream (ties: the earlier row), so an exact
+    global top-k for any k <= capacity in O(capacity) memory, however long the stream.
+
+    ``capacity`` None keeps every scored row (when the number of rows is not known up front).
+    NaN scores (rejected, or excluded by a rule) are never candidates. ``pin`` remembers the
+    score of a row outside the candidates (a row a rule forces in).
+    """
+
+    def __init__(self, capacity: int | None) -> None:
+        self.capacity = capacity
+        self._rows: list[np.ndarray] = []
+        self._scores: list[np.ndarray] = []
+        self._held = 0
+        self._cut: float | None = None
+        self.pinned: dict[int, float] = {}
+
+    def add(self, first_row: int, scores: np.ndarray) -> None:
+        scores = np.asarray(scores, dtype=np.float64)
+        keep = ~np.isnan(scores)
+        if self._cut is not None:
+            # full: a later row needs a strictly better score than the last candidate
+            keep &= scores > self._cut
+        idx = np.flatnonzero(keep)
+        if not idx.size or self.capacity == 0:
+            return
+        self._rows.append(first_row + idx.astype(np.int64))
+        self._scores.append(scores[idx])
+        self._held += idx.size
+        if self.capacity is not None and self._held >= 2 * max(self.capacity, 32_768):
+            self._prune()
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        if len(self._rows) != 1:
+            self._rows = [np.concatenate(self._rows) if self._rows else np.zeros(0, np.int64)]
+            self._scores = [np.concatenate(self._scores) if self._scores else np.zeros(0)]
+        return self._rows[0], self._scores[0]
+
+    def _prune(self) -> None:
+        assert self.capacity is not None
+        rows, scores = self._merged()
+        best = _best(rows, scores, self.capacity)
+        self._rows, self._scores = [rows[best]], [scores[best]]
+        self._held = best.size
+        if best.size == self.capacity:
+            self._cut = float(scores[best[-1]])
+
+    def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k best rows in rank order, and their scores."""
+        if self.capacity is not None and k > self.capacity:
+            raise ValueError(f"top({k}) of a TopK that keeps {self.capacity}")
+        rows, scores = self._merged()
+        best = _best(rows, scores, k)
+        return rows[best], scores[best]
+
+    def pin(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        for r, v in zip(rows.tolist(), scores.tolist(), strict=True):
+            if not np.isnan(v):
+                self.pinned[int(r)] = float(v)
+
+
 class ScoreLog:
     """Scores of every row of a stream, 8 bytes a row, for an exact global top-k."""
 

@@ -49,6 +49,7 @@ from winnow.batch import (
     rank_selected,
     selected_table,
     threshold_selected,
+    top_capacity,
 )
 from winnow.config import Budget
 from winnow.engines.units import DEFAULT_UNIT_ROWS, Plan, Unit, plan_units, unit_batches, write_atomic
@@ -57,6 +58,7 @@ from winnow.errors import ArtifactError, ConfigError
 from winnow.io.readers import DEFAULT_BATCH_ROWS
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.rules import RuleSet
+from winnow.select import TopK
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +266,13 @@ def _identity(artifact: Path, plan: Plan, **options: Any) -> dict[str, Any]:
     return {"artifact": checksum, "input": plan.fingerprint, "units": len(plan.units), **options}
 
 
+def _aligned(unit: Unit, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """A unit's scores by position (its rows are consecutive from ``first_row``)."""
+    out = np.full(unit.rows, np.nan)
+    out[rows - unit.first_row] = scores
+    return out
+
+
 def _merge_rejects(folder: Path, units: list[Unit], rw: RejectsWriter) -> None:
     for u in units:
         path = folder / f"{u.name}.rejects.jsonl"
@@ -369,20 +378,24 @@ def screen_ray(
                 selected = [ranked] if ranked is not None else []
             else:
                 markers = job.run_pass(SCORES, plan.units, pass1, "scoring on Ray (pass 1 of 2)")
-                scores = np.full(plan.rows, np.nan)
+                # the driver keeps only the budget's candidates, unit by unit: O(k) memory
+                top = TopK(top_capacity(budget, plan.rows))
                 forced: dict[int, str] = {}
-                for part in _read_parts(pass1, plan.units, "scores"):
+                for u in plan.units:
+                    part = pq.read_table(pass1 / f"{u.name}.scores.parquet")
                     rows = part.column("row").to_numpy()
-                    scores[rows] = part.column("score").to_numpy(zero_copy_only=False)
+                    scores = part.column("score").to_numpy(zero_copy_only=False)
+                    top.add(u.first_row, _aligned(u, rows, scores))
                     rule = part.column("rule")
                     if rule.null_count < len(rule):
-                        for r, name in zip(rows, rule.to_pylist(), strict=True):
-                            if name is not None:
-                                forced[int(r)] = name
+                        named = np.flatnonzero(rule.is_valid().to_numpy(zero_copy_only=False))
+                        names = rule.take(pa.array(named)).to_pylist()
+                        forced.update(zip(rows[named].tolist(), names, strict=True))
+                        top.pin(rows[named], scores[named])
                 rows_scored = sum(m["rows_scored"] for m in markers.values())
-                choice = choose_rows(scores, forced, budget, rows_scored)
+                choice = choose_rows(top, forced, budget, rows_scored)
                 summary.selection, summary.threshold = choice.description, choice.threshold
-                rows_sorted, ranks_sorted = choice.by_row()
+                rows_sorted, ranks_sorted, scores_sorted = choice.by_row()
                 digest = hashlib.sha256(rows_sorted.tobytes() + ranks_sorted.tobytes()).hexdigest()[:12]
                 pass2 = folder / f"pass2-{digest}"
                 pass2.mkdir(parents=True, exist_ok=True)
@@ -394,7 +407,7 @@ def screen_ray(
                             {
                                 "row": rows_sorted,
                                 "rank": ranks_sorted,
-                                "score": scores[rows_sorted],
+                                "score": scores_sorted,
                                 "rule": pa.array([forced.get(int(r)) for r in rows_sorted], pa.string()),
                             }
                         ),
