@@ -1,10 +1,10 @@
 """Batch scoring and screening of data of any size, in bounded memory.
 
 ``score_file`` writes every scored row in one pass. ``screen`` selects by a budget exactly
-over the whole input: pass 1 scores every batch and keeps only the scores (8 bytes a row);
-the global top-k is then known, and pass 2 re-reads the input and writes the selected rows with
-their rank and reasons. Memory is bounded by the batch size, the score log and the selected
-rows, never by the input. With ``use_threshold`` (or a min-precision budget) the artifact's
+over the whole input: pass 1 scores every batch and keeps only the candidates that can still
+make the budget (:class:`winnow.select.TopK`); the global top-k is then known, and pass 2
+re-reads the input and writes the selected rows with their rank and reasons. Memory is bounded
+by the batch size and the budget, never by the input. With ``use_threshold`` (or a min-precision budget) the artifact's
 threshold selects in a single pass.
 """
 
