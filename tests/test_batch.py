@@ -174,6 +174,25 @@ class TestOutput:
         assert [d for d, _, _ in calls][:4] == [250, 500, 750, 1000]
 
 
+class TestWorkers:
+    def test_threads_give_the_same_result_and_rejects_as_one(self, fitted, data, tmp_path):
+        f = data.copy()
+        f.loc[[3, 500], "spend"] = np.inf
+        threads = {n: lrn.threads for n, lrn in fitted.learners_.items()}
+        one = fitted.screen(f, batch_rows=97, rejects=tmp_path / "one.jsonl")
+        two = fitted.screen(f, batch_rows=97, rejects=tmp_path / "two.jsonl", workers=2)
+        assert one.selected.equals(two.selected)
+        assert (tmp_path / "one.jsonl").read_text() == (tmp_path / "two.jsonl").read_text()
+        assert one.summary.rows_rejected == two.summary.rows_rejected == 2
+        # the screener's own thread setting is restored afterwards
+        assert {n: lrn.threads for n, lrn in fitted.learners_.items()} == threads
+
+    def test_score_file_with_threads(self, fitted, data, tmp_path):
+        score_file(fitted, data, tmp_path / "a.parquet", batch_rows=128)
+        score_file(fitted, data, tmp_path / "b.parquet", batch_rows=128, workers=3)
+        assert pq.read_table(tmp_path / "a.parquet").equals(pq.read_table(tmp_path / "b.parquet"))
+
+
 class TestRejects:
     def test_every_record_is_counted(self, fitted, data, tmp_path):
         f = data.copy()
