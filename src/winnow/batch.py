@@ -4,8 +4,8 @@
 over the whole input: pass 1 scores every batch and keeps only the candidates that can still
 make the budget (:class:`winnow.select.TopK`); the global top-k is then known, and pass 2
 re-reads the input and writes the selected rows with their rank and reasons. Memory is bounded
-by the batch size and the budget, never by the input. With ``use_threshold`` (or a min-precision budget) the artifact's
-threshold selects in a single pass.
+by the batch size and the budget, never by the input. With ``use_threshold`` (or a
+min-precision budget) the artifact's threshold selects in a single pass.
 """
 
 from __future__ import annotations
