@@ -193,6 +193,44 @@ class TestWorkers:
         assert pq.read_table(tmp_path / "a.parquet").equals(pq.read_table(tmp_path / "b.parquet"))
 
 
+class TestRankedOutput:
+    """Many selected rows leave in rank order through disk, in bounded memory, unchanged."""
+
+    def test_spilled_output_is_the_same_file(self, fitted, data, tmp_path, monkeypatch):
+        import winnow.batch as batch
+
+        big = pd.concat([data] * 3, ignore_index=True)
+        whole = fitted.screen(big, out=tmp_path / "whole.parquet", budget=0.5, batch_rows=200)
+        assert whole.selected is not None and whole.head.num_rows == 20
+        monkeypatch.setattr(batch, "SPILL_ROWS", 64)
+        spilled = fitted.screen(big, out=tmp_path / "spilled.parquet", budget=0.5, batch_rows=200)
+        assert spilled.selected is None  # too many to return: they are in the file
+        assert spilled.head.equals(whole.head)
+        a, b = pq.read_table(tmp_path / "whole.parquet"), pq.read_table(tmp_path / "spilled.parquet")
+        assert a.num_rows == 1500 and a.equals(b)
+        assert a.column("rank").to_pylist() == list(range(1, 1501))
+
+    def test_in_memory_screen_never_spills(self, fitted, data, monkeypatch):
+        import winnow.batch as batch
+
+        monkeypatch.setattr(batch, "SPILL_ROWS", 10)
+        r = fitted.screen(data, budget=0.5)
+        assert r.selected is not None and r.selected.num_rows == 500
+
+    def test_types_of_later_parts_are_unified(self):
+        from winnow.batch import RankedOutput
+
+        out = RankedOutput(memory_rows=2)
+        out.add(pa.table({"rank": [3, 1], "x": pa.nulls(2)}))
+        out.add(pa.table({"rank": [2, 4], "x": ["b", "d"]}))
+        out.add(pa.table({"rank": [5], "x": ["e"]}))
+        tables = list(out.tables())
+        merged = pa.concat_tables(tables)
+        assert merged.column("rank").to_pylist() == [1, 2, 3, 4, 5]
+        assert merged.column("x").to_pylist() == [None, "b", None, "d", "e"]
+        out.close()
+
+
 class TestRejects:
     def test_every_record_is_counted(self, fitted, data, tmp_path):
         f = data.copy()

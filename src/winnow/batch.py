@@ -58,8 +58,92 @@ class ScreenSummary:
 
 @dataclass
 class ScreenResult:
+    """``selected``: every selected row, ranked, when they fit in memory (None when the ranked
+    output was spilled to disk on its way to ``out``); ``head``: the best-ranked rows, always."""
+
     summary: ScreenSummary
     selected: pa.Table | None = None
+    head: pa.Table | None = None
+
+
+#: selected rows the ranked output holds in memory; more are spilled to disk by rank range
+SPILL_ROWS = 262_144
+HEAD_ROWS = 20
+
+
+class RankedOutput:
+    """Selected rows arrive in input order with their final ranks and leave in rank order, in
+    bounded memory: beyond ``memory_rows`` buffered rows they are spilled to temporary Parquet
+    files by rank range (ranks 1..m, m+1..2m, ...), and read back one range at a time.
+    ``memory_rows`` None never spills (the caller wants the whole table in memory)."""
+
+    def __init__(self, memory_rows: int | None = SPILL_ROWS) -> None:
+        self.memory_rows = memory_rows
+        self.rows = 0
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._dir: Path | None = None
+        self._files: dict[int, list[Path]] = {}
+        self._schemas: list[pa.Schema] = []
+
+    @property
+    def spilled(self) -> bool:
+        return self._dir is not None
+
+    def add(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        if not self._schemas or not table.schema.equals(self._schemas[-1]):
+            self._schemas.append(table.schema)
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        self.rows += table.num_rows
+        if self.memory_rows is not None and self._buffered > self.memory_rows:
+            self._spill()
+
+    def _spill(self) -> None:
+        import tempfile
+
+        import pyarrow.parquet as pq
+
+        if not self._buffer:
+            return
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="winnow-ranked-"))
+        table = pa.concat_tables(self._buffer, promote_options="permissive")
+        self._buffer, self._buffered = [], 0
+        assert self.memory_rows is not None
+        ranges = (table.column("rank").to_numpy() - 1) // self.memory_rows
+        for r in np.unique(ranges).tolist():
+            files = self._files.setdefault(r, [])
+            path = self._dir / f"{r:09d}-{len(files):06d}.parquet"
+            pq.write_table(table.filter(pa.array(ranges == r)), path)
+            files.append(path)
+
+    def tables(self) -> Iterator[pa.Table]:
+        """The selected rows in rank order, one rank range at a time."""
+        import pyarrow.parquet as pq
+
+        if self._dir is None:
+            if self._buffer:
+                yield _by_rank(pa.concat_tables(self._buffer, promote_options="permissive"))
+            return
+        self._spill()
+        schema = pa.unify_schemas(self._schemas, promote_options="permissive")
+        for r in sorted(self._files):
+            parts = [pq.read_table(p) for p in self._files[r]]
+            yield _by_rank(pa.concat_tables(parts, promote_options="permissive")).cast(schema)
+
+    def close(self) -> None:
+        if self._dir is not None:
+            import shutil
+
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+def _by_rank(table: pa.Table) -> pa.Table:
+    return table.take(pc.sort_indices(table, sort_keys=[("rank", "ascending")]))
 
 
 @dataclass
@@ -290,20 +374,31 @@ def rank_selected(parts: list[pa.Table]) -> pa.Table | None:
     return table.set_column(0, "rank", pa.array(np.arange(1, table.num_rows + 1)))
 
 
-def finish_selected(selected: list[pa.Table], out: str | Path | None) -> pa.Table | None:
-    """Concatenate the selected parts in rank order and write them to ``out`` (always a valid
-    file, with the right columns when nothing was selected)."""
-    table = None
-    if selected:
-        table = pa.concat_tables(selected, promote_options="permissive")
-        table = table.take(pc.sort_indices(table, sort_keys=[("rank", "ascending")]))
-    if out is not None:
-        with TableWriter(out) as w:
-            if table is not None:
-                w.write(table)
-            else:
-                w.close(empty_schema=EMPTY_SELECTION)
-    return table
+def finish_selected(
+    selected: RankedOutput, out: str | Path | None
+) -> tuple[pa.Table | None, pa.Table | None]:
+    """Write the selected rows to ``out`` in rank order (always a valid file, with the right
+    columns when nothing was selected); returns (every selected row when they fit in memory,
+    the best-ranked rows)."""
+    whole: list[pa.Table] = []
+    head: pa.Table | None = None
+    writer = TableWriter(out) if out is not None else None
+    try:
+        for table in selected.tables():
+            if head is None:
+                head = table.slice(0, HEAD_ROWS)
+            if writer is not None:
+                writer.write(table)
+            if not selected.spilled:
+                whole.append(table)
+        if writer is not None and head is None:
+            writer.close(empty_schema=EMPTY_SELECTION)
+    finally:
+        if writer is not None:
+            writer.close()
+        selected.close()
+    table = pa.concat_tables(whole, promote_options="permissive") if whole else None
+    return table, head
 
 
 EMPTY_SELECTION = pa.schema([("rank", pa.int64()), ("row", pa.int64()), ("score", pa.float64())])
@@ -330,12 +425,14 @@ def screen(
     budget = budget or screener.config.budget  # type: ignore[union-attr]
     threshold_mode = use_threshold or budget.min_precision is not None
     summary = ScreenSummary(out=str(out) if out else None)
-    selected: list[pa.Table] = []
+    # written to a file: spill beyond SPILL_ROWS; in memory: the caller asked for the table
+    selected = RankedOutput(SPILL_ROWS if out is not None else None)
     rules = RuleSet(screener.config.rules)  # type: ignore[union-attr]
     with _rejects_writer(rejects_path) as rw:
         if threshold_mode:
             thr = screener.threshold_.value
             summary.selection, summary.threshold = f"score >= {thr:.4f} (artifact threshold)", thr
+            parts: list[pa.Table] = []
             for item in scored_batches(screener, source, batch_rows, workers):
                 rw.add(item.rejects)
                 if item.result is None or item.batch is None:
@@ -344,11 +441,13 @@ def screen(
                 summary.rows_scored += int(item.result.ok.sum())
                 part = threshold_selected(screener, rules, item.batch, item.row, item.result, reasons)
                 if part is not None:
-                    selected.append(part)
+                    parts.append(part)
                 if progress:
                     progress(item.row + item.batch.num_rows, total, "screening")
-            ranked = rank_selected(selected)
-            selected = [ranked] if ranked is not None else []
+            # ranks are only known after the last batch: threshold mode holds its selection
+            ranked = rank_selected(parts)
+            if ranked is not None:
+                selected.add(ranked)
         else:
             top = TopK(top_capacity(budget, total))
             forced: dict[int, str] = {}
@@ -378,10 +477,10 @@ def screen(
                     raw = pa.Table.from_batches([batch])
                     ranks, scores = ranks_sorted[lo:hi], scores_sorted[lo:hi]
                     part = selected_table(screener, raw, row, glob - row, ranks, scores, reasons, names)
-                    selected.append(part)
+                    selected.add(part)
                 if progress:
                     progress(row + batch.num_rows, total, "writing selected rows (pass 2 of 2)")
-        table = finish_selected(selected, out)
-        summary.rows_selected = 0 if table is None else table.num_rows
+        summary.rows_selected = selected.rows
+        table, head = finish_selected(selected, out)
         _close_summary(summary, rw, rejects_path, t0)
-    return ScreenResult(summary=summary, selected=table)
+    return ScreenResult(summary=summary, selected=table, head=head)

@@ -356,15 +356,15 @@ def screen(
     except WinnowError as e:
         _fail(e)
     _print_summary(result.summary.to_json())
-    if result.selected is not None and not quiet:
+    if result.head is not None and not quiet:
         from rich.table import Table
 
         t = Table(title="Top selected", title_justify="left")
         cols = ["rank", "score"] + ([s.id_column] if s.id_column else [])
-        cols += [c for c in ("reason_1", "reason_2") if c in result.selected.column_names]
+        cols += [c for c in ("reason_1", "reason_2") if c in result.head.column_names]
         for c in cols:
             t.add_column(c)
-        for rec in result.selected.slice(0, 5).select(cols).to_pylist():
+        for rec in result.head.slice(0, 5).select(cols).to_pylist():
             t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in rec.values()])
         console.print(t)
 

@@ -50,13 +50,13 @@ def run_demo(out: Path, quiet: bool = False, seed: int = 0) -> dict:
         f"screened {s.rows_scored:,} customers as of 1998-07-01: {s.rows_selected:,} selected "
         f"({s.selection}), {s.rows_rejected} rejected"
     )
-    if result.selected is not None:
+    if result.head is not None:
         from rich.table import Table
 
         t = Table(title="Top 5 customers to act on", title_justify="left")
         for c in ("rank", "customer_id", "score", "past_spend", "reason_1", "reason_2"):
             t.add_column(c)
-        for rec in result.selected.slice(0, 5).to_pylist():
+        for rec in result.head.slice(0, 5).to_pylist():
             t.add_row(
                 str(rec["rank"]),
                 str(rec["customer_id"]),

@@ -40,7 +40,9 @@ import pyarrow.parquet as pq
 
 from winnow.batch import (
     N_REASONS,
+    SPILL_ROWS,
     Progress,
+    RankedOutput,
     ScreenResult,
     ScreenSummary,
     budget_scores,
@@ -366,6 +368,7 @@ def screen_ray(
         progress=progress,
     )
     summary = ScreenSummary(out=str(out) if out else None)
+    selected = RankedOutput(SPILL_ROWS if out is not None else None)
     shutdown = connect(address, workers)
     try:
         with RejectsWriter(Path(rejects_path) if rejects_path else None) as rw:
@@ -375,7 +378,8 @@ def screen_ray(
                 summary.selection, summary.threshold = f"score >= {thr:.4f} (artifact threshold)", thr
                 markers = job.run_pass(THRESHOLD, plan.units, pass1, "screening on Ray")
                 ranked = rank_selected(_read_parts(pass1, plan.units, "selected"))
-                selected = [ranked] if ranked is not None else []
+                if ranked is not None:
+                    selected.add(ranked)
             else:
                 markers = job.run_pass(SCORES, plan.units, pass1, "scoring on Ray (pass 1 of 2)")
                 # the driver keeps only the budget's candidates, unit by unit: O(k) memory
@@ -416,10 +420,13 @@ def screen_ray(
                 hit = np.unique(np.searchsorted(starts, rows_sorted, side="right") - 1)
                 units2 = [plan.units[i] for i in hit]
                 job.run_pass(SELECT, units2, pass2, "writing selected rows on Ray (pass 2 of 2)")
-                selected = _read_parts(pass2, units2, "selected")
+                for u in units2:  # one unit's part at a time: the driver's memory stays bounded
+                    path = pass2 / f"{u.name}.selected.parquet"
+                    if path.exists():
+                        selected.add(pq.read_table(path))
             summary.rows_scored = sum(m["rows_scored"] for m in markers.values())
-            table = finish_selected(selected, out)
-            summary.rows_selected = 0 if table is None else table.num_rows
+            summary.rows_selected = selected.rows
+            table, head = finish_selected(selected, out)
             _merge_rejects(pass1, plan.units, rw)
             summary.rows_rejected = rw.count
             summary.reject_examples = [r.describe() for r in rw.examples[:5]]
@@ -431,4 +438,4 @@ def screen_ray(
     if not keep_parts:
         shutil.rmtree(folder, ignore_errors=True)
     log.info("Ray screen: %d units, %d resumed", len(plan.units), job.resumed)
-    return ScreenResult(summary=summary, selected=table)
+    return ScreenResult(summary=summary, selected=table, head=head)

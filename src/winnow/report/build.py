@@ -695,7 +695,7 @@ def _screening(s: Screener, data: Any, top: int, imp: dict[str, float]) -> str:
         items.append(("lowest selected score", f"{summ.threshold:.4f}"))
     body = facts(items)
     body += "".join(f'<div class="warn">rejected: {esc(e)}</div>' for e in summ.reject_examples)
-    sel = result.selected
+    sel = result.selected if result.selected is not None else result.head
     if sel is None or sel.num_rows == 0 or top == 0:
         body += '<p class="muted">No rows selected.</p>'
         return section("screening", TITLES["screening"], body)
