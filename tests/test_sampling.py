@@ -45,6 +45,12 @@ def test_positives_cap_and_small_data(big):
     assert table.num_rows == 500  # fewer rows than the sample: all of them
 
 
+def test_batches_without_a_positive(big):
+    ordered = big.sort_values("churn", kind="stable")  # 4,800 "no" first: whole batches without "yes"
+    _, s = _sample(ordered, batch_rows=500)
+    assert s.positives_read == 1200 and s.positives_kept == 1000 and s.negatives_kept == 1000
+
+
 def test_seeded_and_independent_of_batch_size(big):
     a, _ = _sample(big, batch_rows=1000)
     b, _ = _sample(big, batch_rows=333)

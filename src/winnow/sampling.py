@@ -142,15 +142,10 @@ def stratified_sample(
         table = pa.Table.from_batches([batch])
         read += table.num_rows
         keys = rng.random(table.num_rows)
-        try:
-            labels = make_labels(table, target, positive=positive, top_fraction=top_fraction, cutoff=cutoff)
-            y, known = labels.y.astype(bool), labels.known
-        except DataError as e:
-            if "never occurs" not in str(e):
-                raise
-            # this batch has no positive: every labelled row is a negative
-            known = table.column(target).is_valid().to_numpy(zero_copy_only=False)
-            y = np.zeros(table.num_rows, bool)
+        labels = make_labels(
+            table, target, positive=positive, top_fraction=top_fraction, cutoff=cutoff, partial=True
+        )
+        y, known = labels.y.astype(bool), labels.known
         unlabelled += int((~known).sum())
         for res, mask in ((pos, y & known), (neg, ~y & known)):
             idx = np.flatnonzero(mask)

@@ -82,11 +82,13 @@ def make_labels(
     positive: list[str] | None = None,
     top_fraction: float | None = None,
     cutoff: float | None = None,
+    partial: bool = False,
 ) -> Labels:
     """1 for high-value rows: the target equals a positive value, or is in the top fraction.
 
     ``cutoff`` (from fitting) fixes the top-fraction threshold so evaluation data is labelled
-    by the same rule as the training data.
+    by the same rule as the training data. ``partial``: ``table`` is one batch of a larger
+    input, where the positive value may well be absent.
     """
     if target not in table.column_names:
         raise DataError(
@@ -100,7 +102,7 @@ def make_labels(
     known = col.is_valid().to_numpy(zero_copy_only=False)
     if positive is not None:
         hits, _ = _match_values(col, positive)
-        if not hits.any():
+        if not hits.any() and not partial:
             counts = pc.value_counts(col.drop_null()).to_pylist()
             counts.sort(key=lambda d: -d["counts"])
             shown = ", ".join(f"{d['values']!r} ({d['counts']})" for d in counts[:20])
