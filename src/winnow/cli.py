@@ -428,6 +428,7 @@ def _register_services() -> None:
     """The service and the stream worker live in their own packages; their modules import only
     Typer at load time, so `winnow --help` stays fast."""
     from winnow.optimise.cli import optimise as optimise_command
+    from winnow.quality.cli import profile as profile_command
     from winnow.report.cli import report as report_command
     from winnow.serve.cli import serve as serve_command
     from winnow.stream.cli import stream as stream_command
@@ -436,6 +437,7 @@ def _register_services() -> None:
     app.command("stream")(stream_command)
     app.command("optimise")(optimise_command)
     app.command("report")(report_command)
+    app.command("profile")(profile_command)
 
 
 def report_path(artifact: Path) -> Path:

@@ -20,7 +20,12 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def leakage_suspects(prep: Preprocessor, train: Inputs, valid: Inputs) -> dict[str, float]:
-    """Source columns whose single-column validation ROC-AUC is at least ``LEAK_AUC``.
+    """Source columns whose single-column validation ROC-AUC is at least ``LEAK_AUC``."""
+    return {k: v for k, v in single_column_auc(prep, train, valid).items() if v >= LEAK_AUC}
+
+
+def single_column_auc(prep: Preprocessor, train: Inputs, valid: Inputs) -> dict[str, float]:
+    """Each source column's best single-feature validation ROC-AUC (folded to >= 0.5), highest first.
 
     Numeric features rank by value (missing as its own lowest value); categorical features by
     the positive rate of their category on the training rows.
@@ -37,4 +42,4 @@ def leakage_suspects(prep: Preprocessor, train: Inputs, valid: Inputs) -> dict[s
         hits = np.bincount(train.m.cat[:, j], weights=train.y, minlength=card)
         rate = (hits + train.y.mean()) / (counts + 1)
         best[f.source] = max(best.get(f.source, 0.0), _auc(valid.y, rate[valid.m.cat[:, j]]))
-    return {k: v for k, v in sorted(best.items(), key=lambda kv: -kv[1]) if v >= LEAK_AUC}
+    return dict(sorted(best.items(), key=lambda kv: -kv[1]))

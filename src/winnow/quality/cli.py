@@ -1,0 +1,132 @@
+"""The data-quality commands (registered by :mod:`winnow.cli`); they import only Typer at load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from winnow.errors import WinnowError
+
+DataArg = Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")]
+TargetOpt = Annotated[str | None, typer.Option(help="Column that defines high-value.")]
+PositiveOpt = Annotated[list[str] | None, typer.Option(help="Value(s) of the target that mean high-value.")]
+TopFractionOpt = Annotated[
+    float | None, typer.Option(help="High-value = this top share of a numeric target.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (same seed, same result).")]
+
+
+def _fail(e: WinnowError) -> None:
+    from winnow.display import err_console
+
+    err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+    raise typer.Exit(e.exit_code) from None
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}"
+    return str(v)
+
+
+def profile_report(p: dict[str, Any]) -> list[Any]:
+    """Renderables for a profile: the overview, one line per column, then the warnings."""
+    from rich.table import Table
+
+    out: list[Any] = []
+    head = f"[bold]{p['source']}[/]: {p['rows']:,} rows, {len(p['columns'])} columns"
+    if p["sample_rows"] < p["rows"]:
+        head += f" (sample of {p['sample_rows']:,} for distributions)"
+    out.append(head)
+    nd = p["near_duplicates"]
+    out.append(
+        f"exact duplicate rows: {p['exact_duplicates']:,}; near-duplicates: {nd['rows']:,} rows in "
+        f"{nd['clusters']:,} clusters ({nd['redundant_rows']:,} redundant)"
+    )
+    if p["target"]:
+        t = p["target"]
+        out.append(
+            f"high-value ({t['rule']}): {t['high_value']:,} of {t['labelled']:,} labelled rows "
+            f"({t['rate']:.2%})"
+        )
+    table = Table(title="columns", show_lines=False)
+    for c in ("column", "role", "missing", "distinct", "summary", "outliers"):
+        right = c in ("missing", "distinct", "outliers")
+        table.add_column(c, justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
+    for c in p["columns"]:
+        s = c["summary"] or {}
+        if "median" in s:
+            summ = f"{_fmt(s.get('min'))} .. {_fmt(s['median'])} .. {_fmt(s.get('max'))}"
+        elif "top" in s:
+            summ = ", ".join(f"{v} ({n:,})" for v, n in s["top"][:3])
+        elif "length_median" in s:
+            summ = f"length median {s['length_median']:.0f}, max {s['length_max']:.0f}"
+        elif "true_share" in s and s["true_share"] is not None:
+            summ = f"true {s['true_share']:.1%}"
+        else:
+            summ = ""
+        distinct = f"{c['distinct']:,}" + ("" if c["distinct_exact"] else "+")
+        outl = "" if c["outlier_rate"] is None else f"{c['outlier_rate']:.1%}"
+        table.add_row(c["name"], c["role"], f"{c['missing_rate']:.1%}", distinct, summ[:60], outl)
+    out.append(table)
+    if p["leakage"]:
+        top = ", ".join(f"{d['column']} {d['auc']:.3f}" for d in p["leakage"][:5])
+        out.append(f"single-column ROC-AUC (leakage check): {top}")
+    if p["drift"]:
+        moved = [d for d in p["drift"]["columns"] if d["status"] != "stable"]
+        out.append(
+            f"drift ({p['drift']['by']}): "
+            + (", ".join(f"{d['column']} PSI {d['psi']:.2f}" for d in moved[:8]) or "every column stable")
+        )
+    for w in p["warnings"]:
+        out.append(f"[yellow]![/] {w}")
+    return out
+
+
+def profile(
+    data: DataArg,
+    target: TargetOpt = None,
+    positive: PositiveOpt = None,
+    top_fraction: TopFractionOpt = None,
+    id: Annotated[str | None, typer.Option("--id", help="Record id column.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the profile as JSON here.")] = None,
+    sample_rows: Annotated[
+        int, typer.Option(min=100, help="Distributions, near-duplicates and leakage use this many rows.")
+    ] = 1_000_000,
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Profile a table: columns, missing values, outliers, duplicates, class balance, leakage, drift."""
+    from winnow.display import console, rows_progress
+    from winnow.quality.profile import profile as run_profile
+
+    try:
+        with rows_progress(not quiet) as progress:
+            p = run_profile(
+                data,
+                target=target,
+                positive=positive,
+                top_fraction=top_fraction,
+                id_column=id,
+                sample_rows=sample_rows,
+                seed=seed,
+                progress=progress,
+            )
+    except WinnowError as e:
+        _fail(e)
+    j = p.to_json()
+    if json_out is not None:
+        _write_json(json_out, j)
+    for r in profile_report(j):
+        console.print(r)
+    if json_out is not None:
+        console.print(f"profile written to [bold]{json_out}[/]")
