@@ -115,6 +115,14 @@ def fit(
     sample_positives: Annotated[
         int | None, typer.Option(help="High-value rows the sample keeps at most (default: half).")
     ] = None,
+    drop_label_issues: Annotated[
+        bool | None,
+        typer.Option(
+            "--drop-label-issues",
+            help="Train without the rows whose label is probably wrong (cross-validated confident "
+            "learning); they are listed in OUT.label-issues.csv.",
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
     report: Annotated[
@@ -149,6 +157,7 @@ def fit(
             threads=threads,
             sample_rows=sample_rows,
             sample_positives=sample_positives,
+            drop_label_issues=drop_label_issues,
         )
         with stage_spinner(not quiet) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)
@@ -168,6 +177,16 @@ def fit(
         f"missing target {s['rows_missing_target']:,}; fit in {s['fit_seconds']:.0f}s"
     )
     console.print(f"artifact written to [bold]{out}[/]" + (f", report to [bold]{html}[/]" if report else ""))
+    issues = screener.metrics_.get("label_issues")
+    if issues is not None:
+        log_path = out.with_name(out.name + ".label-issues.csv")
+        lines = ["row,given_label,p_high_value,reason"]
+        cols = (issues["rows_dropped"], issues["given_label"], issues["p_high_value"])
+        for r, g, p in zip(*cols, strict=True):
+            lines.append(f"{r},{g},{p},label probably wrong: dropped from training")
+        log_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        console.print(f"{len(issues['rows_dropped']):,} training rows with a probably wrong label dropped, "
+                      f"listed in [bold]{log_path}[/]")
 
 
 @app.command()

@@ -121,6 +121,9 @@ class ScreenConfig(BaseModel):
     #: positives the sample keeps at most (default: half of sample_rows); the rest are negatives
     sample_positives: int | None = Field(default=None, ge=1)
     rules: list[Rule] = Field(default_factory=list)
+    #: before fitting, drop training rows whose label cross-validated confident learning finds
+    #: probably wrong (winnow.quality.label_issues); the test rows are never dropped
+    drop_label_issues: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> ScreenConfig:

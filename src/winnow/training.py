@@ -247,6 +247,29 @@ def fit_pipeline(
     x_train, x_test = x_all.take(tr), x_all.take(te)
     threads = _threads(cfg)
     ctx_base = dict(seed=cfg.seed, threads=threads, cat_cardinalities=tuple(prep.cardinalities()))
+    label_issues: dict[str, Any] | None = None
+    refit_rows = np.arange(len(y))
+    if cfg.drop_label_issues:
+        # checked on the training part only, so the held-out test labels stay the truth we report on
+        from winnow.quality.label_issues import find_label_issues, out_of_fold
+
+        stage("looking for mislabelled training rows (cross-validated confident learning)")
+        cards = ctx_base["cat_cardinalities"]
+        p_oof_issues = out_of_fold(
+            x_train, x_train.y, seed=cfg.seed, threads=threads, cat_cardinalities=cards
+        )
+        found = find_label_issues(x_train.y, p_oof_issues)  # type: ignore[arg-type]
+        flagged = tr[found.issue]
+        label_issues = {
+            **found.summary(),
+            "rows_dropped": [int(keep[r]) for r in flagged],
+            "given_label": [int(y[r]) for r in flagged],
+            "p_high_value": [round(float(v), 4) for v in found.p[found.issue]],
+        }
+        warn(f"{len(flagged)} training rows with a probably wrong label dropped (--drop-label-issues)")
+        tr = tr[~found.issue]
+        x_train = x_train.take(np.flatnonzero(~found.issue))
+        refit_rows = np.setdiff1d(refit_rows, flagged)
 
     plan = plan_for(cfg.preset, cfg.models, cfg.tune, cfg.folds, cfg.time_limit, cfg.tune_trials)
     t_limit_start = time.monotonic()
@@ -386,6 +409,8 @@ def fit_pipeline(
         metrics["tuning"] = tuning_report
     if sample is not None:
         metrics["sample"] = sample.to_json()
+    if label_issues is not None:
+        metrics["label_issues"] = label_issues
     if "linear" in learners:
         lin = learners["linear"]
     else:
@@ -411,6 +436,7 @@ def fit_pipeline(
         # the report above is honest (test rows unseen); the screener users deploy then learns
         # from every labelled row, with the rounds cross-fitting chose and the same fusion
         refitted = []
+        x_refit = x_all if len(refit_rows) == len(x_all) else x_all.take(refit_rows)
         for name, w in zip(fusion.names, fusion.weights, strict=True):
             left = (
                 float("inf")
@@ -418,15 +444,15 @@ def fit_pipeline(
                 else plan.time_limit - (time.monotonic() - t_limit_start)
             )
             # under a time limit, refit only what fits in the time left (never a truncated model)
-            if not w or left < 1.5 * fit_seconds.get(name, 0.0) * len(x_all) / max(len(x_train), 1):
+            if not w or left < 1.5 * fit_seconds.get(name, 0.0) * len(x_refit) / max(len(x_train), 1):
                 continue
             stage(f"refitting {name} on all labelled rows")
             rounds = learners[name].best_rounds_ or 1
             learners[name] = (
-                member(name, tuned).make().fit(x_all, None, FitContext(**ctx_base), rounds=rounds)
+                member(name, tuned).make().fit(x_refit, None, FitContext(**ctx_base), rounds=rounds)
             )
             refitted.append(name)
-        metrics["refit_full"] = {"rows": len(x_all), "models": refitted}
+        metrics["refit_full"] = {"rows": len(x_refit), "models": refitted}
     importance = _importance(prep, learners, fusion)
     summary = {
         "rows_read": int(n_read),
