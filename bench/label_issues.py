@@ -10,7 +10,7 @@ each seed and each noise rate (5% and 20%):
 3. out-of-fold probabilities of the noisy training labels come from
    ``winnow.quality.label_issues.out_of_fold`` (5 folds, LightGBM + linear; preprocessing fitted
    on the training part). On the *same* probabilities:
-   - winnow's ``find_label_issues`` (method ``both``, the default, and ``prune_by_noise_rate``);
+   - winnow's ``find_label_issues`` (``prune_by_noise_rate``, the default, and ``confident_joint``);
    - cleanlab's ``cleanlab.filter.find_label_issues(labels, pred_probs)`` with its defaults;
    precision and recall of the flagged rows against the flipped ones;
 4. AUC-PR on the clean test part of ``Screener().fit(train, preset="fast")`` fitted on: the clean
@@ -80,10 +80,10 @@ def _auc_pr(train: pd.DataFrame, test: pd.DataFrame, options: dict[str, Any], **
 
 def run_one(task: str, seed: int) -> list[dict[str, Any]]:
     from cleanlab.filter import find_label_issues as cleanlab_find
-    from sklearn.model_selection import train_test_split
-
     from quality import make_y
+    from sklearn.model_selection import train_test_split
     from tasks import TASKS
+
     from winnow.quality.label_issues import find_label_issues
 
     table, options = TASKS[task]()
@@ -100,7 +100,7 @@ def run_one(task: str, seed: int) -> list[dict[str, Any]]:
     for rate in RATES:
         rng = np.random.default_rng(1000 + seed)
         flip = np.zeros(len(tr), bool)
-        flip[rng.choice(len(tr), int(round(rate * len(tr))), replace=False)] = True
+        flip[rng.choice(len(tr), round(rate * len(tr)), replace=False)] = True
         y_noisy = np.where(flip, 1 - y[tr], y[tr])
         train = df.iloc[tr].copy()
         train[label] = y_noisy.astype(str)
@@ -110,7 +110,7 @@ def run_one(task: str, seed: int) -> list[dict[str, Any]]:
         t0 = time.monotonic()
         ours = find_label_issues(y_noisy, p)
         ours_s = time.monotonic() - t0
-        ours_prune = find_label_issues(y_noisy, p, method="prune_by_noise_rate")
+        ours_cj = find_label_issues(y_noisy, p, method="confident_joint")
         t0 = time.monotonic()
         theirs = cleanlab_find(y_noisy, np.column_stack([1 - p, p]))
         theirs_s = time.monotonic() - t0
@@ -126,7 +126,7 @@ def run_one(task: str, seed: int) -> list[dict[str, Any]]:
             "positives_train": int(y[tr].sum()),
             "oof_seconds": round(oof_s, 2),
             "winnow": _pr(ours.issue, flip),
-            "winnow_prune_by_noise_rate": _pr(ours_prune.issue, flip),
+            "winnow_confident_joint": _pr(ours_cj.issue, flip),
             "cleanlab": _pr(theirs, flip),
             "find_seconds": {"winnow": round(ours_s, 4), "cleanlab": round(theirs_s, 4)},
             "auc_pr": {
@@ -153,7 +153,7 @@ def _median(rows: list[dict], *path: str) -> float:
 
 def report(rows: list[dict]) -> str:
     lines = [
-        "| task | noise | flipped | winnow P | winnow R | winnow prune P | winnow prune R | cleanlab P "
+        "| task | noise | flipped | winnow P | winnow R | winnow cj P | winnow cj R | cleanlab P "
         "| cleanlab R | AUC-PR clean | noisy | --drop-label-issues | minus cleanlab's |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -164,8 +164,8 @@ def report(rows: list[dict]) -> str:
         lines.append(
             f"| {task} | {rate:.0%} | {_median(rs, 'flipped'):,.0f} "
             f"| {_median(rs, 'winnow', 'precision'):.3f} | {_median(rs, 'winnow', 'recall'):.3f} "
-            f"| {_median(rs, 'winnow_prune_by_noise_rate', 'precision'):.3f} "
-            f"| {_median(rs, 'winnow_prune_by_noise_rate', 'recall'):.3f} "
+            f"| {_median(rs, 'winnow_confident_joint', 'precision'):.3f} "
+            f"| {_median(rs, 'winnow_confident_joint', 'recall'):.3f} "
             f"| {_median(rs, 'cleanlab', 'precision'):.3f} | {_median(rs, 'cleanlab', 'recall'):.3f} "
             f"| {_median(rs, 'auc_pr', 'clean_labels'):.4f} | {_median(rs, 'auc_pr', 'noisy'):.4f} "
             f"| {_median(rs, 'auc_pr', 'noisy_drop_label_issues'):.4f} "

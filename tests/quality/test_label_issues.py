@@ -33,7 +33,7 @@ def test_confident_learning_rules_on_known_probabilities() -> None:
     assert li.issue.tolist() == [False] * 8 + [True, True]
     assert li.self_confidence[8] == pytest.approx(0.05)
     assert li.summary()["flagged"] == 2
-    assert find_label_issues(y, p, method="prune_by_noise_rate").issue[8:].all()
+    assert find_label_issues(y, p, method="confident_joint").issue[8:].all()
     with pytest.raises(ValueError):
         find_label_issues(y, p, method="nope")
 
@@ -99,3 +99,20 @@ def test_fit_drops_label_issues_from_training_only(tmp_path, winnow_exe) -> None
     assert r.returncode == 0, r.stderr
     log = pd.read_csv(tmp_path / "s.label-issues.csv")
     assert len(log) == li["flagged"] and (log["reason"].str.contains("probably wrong")).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_same_rows_as_cleanlab_on_the_same_probabilities(seed: int) -> None:
+    cleanlab = pytest.importorskip("cleanlab.filter")
+    rng = np.random.default_rng(seed)
+    n = 3000
+    y = (rng.random(n) < 0.15).astype(np.int64)
+    logit = np.where(y == 1, 1.0, -2.0) + rng.normal(0, 1.3, n)
+    y[rng.choice(n, 150, replace=False)] ^= 1  # noise
+    p = 1 / (1 + np.exp(-logit))
+    ours = find_label_issues(y, p)
+    theirs = cleanlab.find_label_issues(y, np.column_stack([1 - p, p]))
+    assert ours.issue.sum() > 20
+    assert np.array_equal(ours.issue, theirs)
+    cl = cleanlab.find_label_issues(y, np.column_stack([1 - p, p]), filter_by="confident_learning")
+    assert np.array_equal(find_label_issues(y, p, method="confident_joint").issue, cl)
