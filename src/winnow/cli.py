@@ -447,6 +447,7 @@ def _register_services() -> None:
     """The service and the stream worker live in their own packages; their modules import only
     Typer at load time, so `winnow --help` stays fast."""
     from winnow.optimise.cli import optimise as optimise_command
+    from winnow.quality.cli import clean as clean_command
     from winnow.quality.cli import profile as profile_command
     from winnow.report.cli import report as report_command
     from winnow.serve.cli import serve as serve_command
@@ -457,6 +458,7 @@ def _register_services() -> None:
     app.command("optimise")(optimise_command)
     app.command("report")(report_command)
     app.command("profile")(profile_command)
+    app.command("clean")(clean_command)
 
 
 def report_path(artifact: Path) -> Path:

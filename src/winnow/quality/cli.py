@@ -130,3 +130,35 @@ def profile(
         console.print(r)
     if json_out is not None:
         console.print(f"profile written to [bold]{json_out}[/]")
+
+
+def clean(
+    data: DataArg,
+    out: Annotated[Path, typer.Option("--out", help="Cleaned data to write (.parquet, .csv, .jsonl).")],
+    policy: Annotated[Path | None, typer.Option(help="TOML cleaning policy (see the README).")] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option(help="Log of every removed or changed row (default: beside OUT, NAME.log.csv)."),
+    ] = None,
+    id: Annotated[str | None, typer.Option("--id", help="Record id column (not compared).")] = None,
+    target: Annotated[str | None, typer.Option(help="Label column: never changed, not compared.")] = None,
+    outliers: Annotated[str | None, typer.Option(help="cap (default), drop or keep.")] = None,
+    invalid: Annotated[str | None, typer.Option(help="drop (default), null or keep.")] = None,
+    near_duplicates: Annotated[str | None, typer.Option(help="keep_first (default) or keep.")] = None,
+) -> None:
+    """Clean DATA by a policy: invalid values, outliers, exact and near-duplicates; log every change."""
+    from winnow.display import console
+    from winnow.quality.clean import Policy
+    from winnow.quality.clean import clean as run_clean
+
+    try:
+        pol = Policy.load(policy, outliers=outliers, invalid=invalid, near_duplicates=near_duplicates)
+        res = run_clean(data, out, policy=pol, log=log, id_column=id, target=target)
+    except WinnowError as e:
+        _fail(e)
+    parts = [f"{k.replace('_', ' ')} {v:,}" for k, v in res.dropped.items()]
+    console.print(f"{res.rows_in:,} rows in, {res.rows_out:,} written to [bold]{res.out}[/]")
+    console.print("dropped: " + (", ".join(parts) or "none"))
+    changed = [f"{k.replace('_', ' ')} {v:,}" for k, v in res.changed.items()]
+    console.print("values changed: " + (", ".join(changed) or "none"))
+    console.print(f"every removed row and changed value is in [bold]{res.log}[/]")

@@ -92,9 +92,7 @@ def find_label_issues(y: np.ndarray, p: np.ndarray, method: str = DEFAULT_METHOD
     y = np.asarray(y, dtype=np.int64)
     probs = np.column_stack([1 - p, p])
     n = len(y)
-    thresholds = tuple(
-        float(probs[y == j, j].mean()) if (y == j).any() else 1.0 for j in (0, 1)
-    )
+    thresholds = tuple(float(probs[y == j, j].mean()) if (y == j).any() else 1.0 for j in (0, 1))
     above = probs >= np.asarray(thresholds)
     # the confident class: the one above its threshold (the more probable one when both are)
     confident = np.where(above.any(axis=1), np.where(above[:, 1] & (~above[:, 0] | (p >= 0.5)), 1, 0), -1)
