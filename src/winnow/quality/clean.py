@@ -154,7 +154,8 @@ def clean(
     id_column: str | None = None,
     target: str | None = None,
 ) -> CleanResult:
-    """Clean ``data`` into ``out`` by ``policy``; the log goes to ``log`` (default: beside ``out``, ``NAME.log.csv``)."""
+    """Clean ``data`` into ``out`` by ``policy``; the log goes to ``log`` (default ``NAME.log.csv``
+    beside ``out``)."""
     policy = policy or Policy()
     out = Path(out)
     log_path = Path(log) if log is not None else out.with_name(out.name.split(".")[0] + ".log.csv")
