@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.config import Budget
+from winnow.diverse import candidate_capacity, distinct_in_rank_order, read_rows
 from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.io.writers import TableWriter
@@ -51,6 +52,8 @@ class ScreenSummary:
     rejects: str | None = None
     seconds: float = 0.0
     reject_examples: list[str] = field(default_factory=list)
+    #: --diverse: candidates left out as near-duplicates of a better-ranked selected row
+    near_duplicates_skipped: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -332,11 +335,23 @@ def top_capacity(budget: Budget, total_rows: int | None) -> int | None:
     return None if total_rows is None else budget_count(budget, total_rows)
 
 
-def choose_rows(top: TopK, forced: dict[int, str], budget: Budget, rows_scored: int) -> Choice:
+def choose_rows(
+    top: TopK,
+    forced: dict[int, str],
+    budget: Budget,
+    rows_scored: int,
+    pick: Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Choice:
     """The exact global top-k (ties: earlier row first), plus the rows a rule forces in on top
-    of the budget (their scores pinned in ``top``)."""
+    of the budget (their scores pinned in ``top``). ``pick(rows, scores, k)``, when given, gets
+    :func:`winnow.diverse.candidate_capacity` candidates in rank order and returns the k (or
+    fewer) to select."""
     k = budget_count(budget, rows_scored) or 0
-    rows, scores = top.top(k)
+    if pick is None:
+        rows, scores = top.top(k)
+    else:
+        n = candidate_capacity(k) or 0
+        rows, scores = pick(*top.top(n if top.capacity is None else min(n, top.capacity)), k)
     threshold = float(scores[-1]) if rows.size else None
     in_budget = set(rows.tolist())
     extra = [r for r in forced if r in top.pinned and r not in in_budget]
@@ -416,8 +431,10 @@ def screen(
     progress: Progress | None = None,
     reasons: int = N_REASONS,
     workers: int = 1,
+    diverse: bool = False,
 ) -> ScreenResult:
-    """Select the high-value rows of ``data`` by a budget (exact global top-k) or threshold."""
+    """Select the high-value rows of ``data`` by a budget (exact global top-k) or threshold;
+    ``diverse``: no near-duplicates among them (:mod:`winnow.diverse`)."""
     t0 = time.monotonic()
     source = open_source(data)
     screener.check_columns(source.column_names())
@@ -446,10 +463,17 @@ def screen(
                     progress(item.row + item.batch.num_rows, total, "screening")
             # ranks are only known after the last batch: threshold mode holds its selection
             ranked = rank_selected(parts)
+            if ranked is not None and diverse:
+                keep, skipped = distinct_in_rank_order(ranked, screener.specs_, _seed(screener))
+                ranked = ranked.filter(pa.array(keep))
+                ranked = ranked.set_column(0, "rank", pa.array(np.arange(1, ranked.num_rows + 1)))
+                ranked = ranked.append_column("similar_skipped", pa.array(skipped[keep], pa.int64()))
+                summary.near_duplicates_skipped = int((~keep).sum())
             if ranked is not None:
                 selected.add(ranked)
         else:
-            top = TopK(top_capacity(budget, total))
+            capacity = top_capacity(budget, total)
+            top = TopK(candidate_capacity(capacity) if diverse else capacity)
             forced: dict[int, str] = {}
             for item in scored_batches(screener, source, batch_rows, workers):
                 rw.add(item.rejects)
@@ -466,8 +490,23 @@ def screen(
                 summary.rows_scored += int(item.result.ok.sum())
                 if progress:
                     progress(item.row + item.batch.num_rows, total, "scoring (pass 1 of 2)")
-            choice = choose_rows(top, forced, budget, summary.rows_scored)
+            skipped_of: dict[int, int] = {}
+            pick = None
+            if diverse:
+
+                def pick(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+                    records = read_rows(source, rows, batch_rows)
+                    keep, skipped = distinct_in_rank_order(records, screener.specs_, _seed(screener))
+                    take = np.flatnonzero(keep)[:k]
+                    last = take[-1] if take.size else -1
+                    summary.near_duplicates_skipped = int((~keep[: last + 1]).sum())
+                    skipped_of.update(zip(rows[take].tolist(), skipped[take].tolist(), strict=True))
+                    return rows[take], scores[take]
+
+            choice = choose_rows(top, forced, budget, summary.rows_scored, pick)
             summary.selection, summary.threshold = choice.description, choice.threshold
+            if diverse:
+                summary.selection += f", no near-duplicates ({summary.near_duplicates_skipped:,} skipped)"
             rows_sorted, ranks_sorted, scores_sorted = choice.by_row()
             for row, batch in source.numbered_batches(batch_rows):
                 lo, hi = np.searchsorted(rows_sorted, [row, row + batch.num_rows])
@@ -477,6 +516,9 @@ def screen(
                     raw = pa.Table.from_batches([batch])
                     ranks, scores = ranks_sorted[lo:hi], scores_sorted[lo:hi]
                     part = selected_table(screener, raw, row, glob - row, ranks, scores, reasons, names)
+                    if diverse:
+                        n_skipped = [skipped_of.get(int(g), 0) for g in glob]
+                        part = part.append_column("similar_skipped", pa.array(n_skipped, pa.int64()))
                     selected.add(part)
                 if progress:
                     progress(row + batch.num_rows, total, "writing selected rows (pass 2 of 2)")
@@ -484,3 +526,7 @@ def screen(
         table, head = finish_selected(selected, out)
         _close_summary(summary, rw, rejects_path, t0)
     return ScreenResult(summary=summary, selected=table, head=head)
+
+
+def _seed(screener: Screener) -> int:
+    return int(screener.config.seed) if screener.config is not None else 0

@@ -338,6 +338,10 @@ def screen(
         typer.Option(help="Ray engine: folder for the job's parts (default OUT.parts); a rerun resumes it."),
     ] = None,
     keep_parts: Annotated[bool, typer.Option(help="Ray engine: keep the job's parts after success.")] = False,
+    diverse: Annotated[
+        bool,
+        typer.Option(help="No near-duplicates among the selected rows: each cluster's best-ranked row only."),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write only the high-value rows of DATA, ranked, with score and top reasons."""
@@ -358,6 +362,9 @@ def screen(
             if engine is Engine.ray:
                 from winnow.engines.ray_engine import screen_ray
 
+                if diverse:
+                    raise ConfigError("--diverse", "with --engine ray", "the local engine (--engine local)")
+
                 result = screen_ray(
                     artifact,
                     data,
@@ -371,7 +378,9 @@ def screen(
                 )
             else:
                 rejects_path = rejects or _default_rejects(out)
-                result = s.screen(data, rejects=rejects_path, workers=max(workers, 1), **common)
+                result = s.screen(
+                    data, rejects=rejects_path, workers=max(workers, 1), diverse=diverse, **common
+                )
     except WinnowError as e:
         _fail(e)
     _print_summary(result.summary.to_json())

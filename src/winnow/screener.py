@@ -215,6 +215,7 @@ class Screener:
         progress: Any = None,
         reasons: int = 3,
         workers: int = 1,
+        diverse: bool = False,
     ) -> Any:
         """Select the high-value rows; see :func:`winnow.batch.screen`."""
         from winnow.batch import screen
@@ -233,6 +234,7 @@ class Screener:
             progress=progress,
             reasons=reasons,
             workers=workers,
+            diverse=diverse,
         )
 
     def evaluate(self, data: Any) -> dict[str, Any]:
