@@ -162,3 +162,34 @@ def clean(
     changed = [f"{k.replace('_', ' ')} {v:,}" for k, v in res.changed.items()]
     console.print("values changed: " + (", ".join(changed) or "none"))
     console.print(f"every removed row and changed value is in [bold]{res.log}[/]")
+
+
+def suggest(
+    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    data: Annotated[str, typer.Argument(help="Unlabelled records (CSV, Parquet, JSON lines).")],
+    budget: Annotated[int, typer.Option(min=1, help="How many rows to suggest for labelling.")],
+    out: Annotated[Path, typer.Option("--out", help="Suggested rows to write (.parquet, .csv, .jsonl).")],
+    strategy: Annotated[
+        str, typer.Option(help="diverse (informative and different), uncertainty, or random.")
+    ] = "diverse",
+    seed: SeedOpt = 0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pick the unlabelled rows whose labels would help the screener most."""
+    from winnow.display import console, rows_progress
+    from winnow.io.writers import TableWriter
+    from winnow.quality.suggest import suggest as run_suggest
+    from winnow.screener import Screener
+
+    try:
+        s = Screener.load(artifact)
+        with rows_progress(not quiet) as progress:
+            res = run_suggest(s, data, budget, strategy=strategy, seed=seed, progress=progress)
+        with TableWriter(out) as w:
+            w.write(res.table)
+    except WinnowError as e:
+        _fail(e)
+    console.print(
+        f"{res.table.num_rows:,} of {res.rows_scored:,} rows suggested for labelling ({res.strategy}); "
+        f"{res.rows_rejected:,} rows could not be scored; written to [bold]{out}[/]"
+    )
