@@ -459,6 +459,7 @@ def _register_services() -> None:
     from winnow.quality.cli import clean as clean_command
     from winnow.quality.cli import profile as profile_command
     from winnow.quality.cli import suggest as suggest_command
+    from winnow.quality.cli import value as value_command
     from winnow.report.cli import report as report_command
     from winnow.serve.cli import serve as serve_command
     from winnow.stream.cli import stream as stream_command
@@ -470,6 +471,7 @@ def _register_services() -> None:
     app.command("profile")(profile_command)
     app.command("clean")(clean_command)
     app.command("suggest")(suggest_command)
+    app.command("value")(value_command)
 
 
 def report_path(artifact: Path) -> Path:

@@ -193,3 +193,59 @@ def suggest(
         f"{res.table.num_rows:,} of {res.rows_scored:,} rows suggested for labelling ({res.strategy}); "
         f"{res.rows_rejected:,} rows could not be scored; written to [bold]{out}[/]"
     )
+
+
+def value(
+    data: DataArg,
+    target: Annotated[str, typer.Option(help="Column that defines high-value.")],
+    out: Annotated[Path, typer.Option("--out", help="Records with their value (.parquet, .csv, .jsonl).")],
+    positive: PositiveOpt = None,
+    top_fraction: TopFractionOpt = None,
+    id: Annotated[str | None, typer.Option("--id", help="Record id column.")] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Columns not to use (repeatable).")] = None,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Part weight as NAME=W (uncertainty, rarity, label_noise, redundancy); repeatable."
+        ),
+    ] = None,
+    seed: SeedOpt = 0,
+) -> None:
+    """Score every labelled record's value for training: hard and rare up, noisy and redundant down."""
+    from winnow.display import console
+    from winnow.errors import ConfigError
+    from winnow.io.writers import TableWriter
+    from winnow.quality.value import DEFAULT_WEIGHTS, record_values
+
+    try:
+        weights: dict[str, float] = {}
+        for item in weight or []:
+            name, _, w = item.partition("=")
+            if name not in DEFAULT_WEIGHTS:
+                raise ConfigError("--weight", item, "NAME=W with NAME one of " + ", ".join(DEFAULT_WEIGHTS))
+            try:
+                weights[name] = float(w)
+            except ValueError:
+                raise ConfigError("--weight", item, "NAME=W with W a number") from None
+        table = record_values(
+            data,
+            target=target,
+            positive=positive,
+            top_fraction=top_fraction,
+            id_column=id,
+            drop=drop,
+            weights=weights,
+            seed=seed,
+        )
+        with TableWriter(out) as w:
+            w.write(table)
+    except WinnowError as e:
+        _fail(e)
+    noise = sum(table.column("label_noise").to_pylist())
+    dup = sum(table.column("redundancy").to_pylist())
+    console.print(
+        f"{table.num_rows:,} records valued: {noise:,} with a probably wrong label, {dup:,} near-duplicates "
+        f"of an earlier record; written to [bold]{out}[/] (highest value first)"
+    )
+    for rec in table.slice(0, 3).select(["rank", "row", "value", "why"]).to_pylist():
+        console.print(f"  #{rec['rank']} row {rec['row']}: value {rec['value']:.2f}, {rec['why']}")

@@ -1,0 +1,199 @@
+"""``winnow value``: one explained score per training record: keep the rare, hard, clean cases.
+
+For users who screen data to train their own models: every labelled record gets
+
+* **uncertainty** (0..1): how unsure a cross-validated model is about the record,
+  ``exp(-|logit p - logit prior|)`` with ``p`` its out-of-fold probability
+  (:func:`winnow.quality.label_issues.out_of_fold`) and ``prior`` the high-value rate: 1 where
+  the model learns nothing beyond the base rate, near 0 for the easy cases;
+* **rarity** (0..1): how far the record lies from its neighbours: the mean distance to its 10
+  nearest neighbours in the standardised model inputs, as a percentile of the same distance for
+  a seeded reference sample of ``REFERENCE_ROWS`` records (exact search against the sample);
+* **label_noise** (0 or 1): confident learning flags its label as probably wrong
+  (:func:`winnow.quality.label_issues.find_label_issues`);
+* **redundancy** (0 or 1): the record repeats an earlier near-duplicate
+  (:mod:`winnow.quality.neardup`), so it adds nothing the first copy does not.
+
+``value = w_u * uncertainty + w_r * rarity - w_n * label_noise - w_d * redundancy`` (weights
+1, 0.5, 1, 1 by default), and ``why`` names the parts that made it. ``bench/value.py`` trains on
+the top-valued x% against a random x% of the same size to show what the score is worth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from winnow.errors import DataError
+from winnow.io.readers import open_source
+from winnow.models.base import Inputs
+from winnow.prep.preprocessor import Preprocessor
+from winnow.quality.label_issues import find_label_issues, out_of_fold
+from winnow.quality.neardup import near_duplicates
+from winnow.schema import ColumnSpec, coerce, infer_schema
+from winnow.target import make_labels
+
+REFERENCE_ROWS = 5_000
+NEIGHBOURS = 10
+DEFAULT_WEIGHTS = {"uncertainty": 1.0, "rarity": 0.5, "label_noise": 1.0, "redundancy": 1.0}
+
+
+@dataclass
+class Labelled:
+    """Labelled rows ready for models: input positions, roles, fitted preprocessing, inputs."""
+
+    rows: np.ndarray
+    raw: pa.Table
+    specs: list[ColumnSpec]
+    typed: pa.Table
+    prep: Preprocessor
+    x: Inputs
+    y: np.ndarray
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def labelled_inputs(
+    data: Any,
+    *,
+    target: str,
+    positive: list[str] | None = None,
+    top_fraction: float | None = None,
+    id_column: str | None = None,
+    drop: list[str] | None = None,
+) -> Labelled:
+    """Read ``data``, keep the rows with a label and valid values, type and transform them."""
+    source = open_source(data)
+    rejects: list[Any] = []
+    parts, rows = [], []
+    for first, batch in source.numbered_batches(rejects=rejects):
+        parts.append(batch)
+        rows.append(np.arange(first, first + batch.num_rows, dtype=np.int64))
+    if not parts:
+        raise DataError(f"{source.name!r} has no data rows", hint="Give a table with rows.")
+    raw = pa.Table.from_batches(parts)
+    positions = np.concatenate(rows)
+    labels = make_labels(raw, target, positive=positive, top_fraction=top_fraction)
+    specs = infer_schema(raw, target=target, id_column=id_column, drop=drop or [])
+    typed = coerce(raw, specs)
+    usable = typed.ok & labels.known.astype(bool)
+    keep = np.flatnonzero(usable)
+    y = labels.y[keep].astype(np.int64)
+    if y.sum() < 10 or len(y) - y.sum() < 10:
+        raise DataError(
+            "at least 10 rows of each class are needed to judge records with cross-validation",
+            column=target,
+            hint="Check --positive / --top-fraction.",
+        )
+    table = typed.table.take(pa.array(keep))
+    prep = Preprocessor().fit(table, specs)
+    m = prep.transform(table, specs)
+    return Labelled(
+        rows=positions[keep],
+        raw=raw.take(pa.array(keep)),
+        specs=specs,
+        typed=table,
+        prep=prep,
+        x=Inputs(m, prep.dense(m), y),
+        y=y,
+        skipped={
+            "unreadable": len(rejects),
+            "invalid": int((~typed.ok).sum()),
+            "no_label": int((typed.ok & ~labels.known.astype(bool)).sum()),
+        },
+    )
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    x = np.where(np.isfinite(x), x, 0.0).astype(np.float64)
+    sd = x.std(axis=0)
+    keep = sd > 0
+    return ((x[:, keep] - x[:, keep].mean(axis=0)) / sd[keep]).astype(np.float32)
+
+
+def rarity(x: np.ndarray, seed: int = 0, reference: int = REFERENCE_ROWS, k: int = NEIGHBOURS) -> np.ndarray:
+    """Percentile (0..1) of each row's mean distance to its k nearest reference rows."""
+    n = len(x)
+    z = _standardised(x)
+    rng = np.random.default_rng(seed)
+    ref_idx = np.sort(rng.choice(n, min(reference, n), replace=False))
+    ref = z[ref_idx]
+    ref_sq = (ref * ref).sum(axis=1)
+    k_eff = min(k, len(ref) - 1)
+    dist = np.empty(n, dtype=np.float64)
+    for lo in range(0, n, 4096):
+        q = z[lo : lo + 4096]
+        d2 = (q * q).sum(axis=1)[:, None] + ref_sq[None, :] - 2 * q @ ref.T
+        d2 = np.maximum(d2, 0)
+        # a reference row is not its own neighbour
+        own = np.flatnonzero((ref_idx >= lo) & (ref_idx < lo + len(q)))
+        d2[ref_idx[own] - lo, own] = np.inf
+        part = np.partition(d2, k_eff - 1, axis=1)[:, :k_eff]
+        dist[lo : lo + len(q)] = np.sqrt(part).mean(axis=1)
+    ref_dist = np.sort(dist[ref_idx])
+    return np.searchsorted(ref_dist, dist, side="right") / len(ref_dist)
+
+
+def _why(u: float, r: float, noise: bool, dup: bool) -> str:
+    parts = []
+    if noise:
+        parts.append("label probably wrong")
+    if dup:
+        parts.append("near-duplicate of an earlier record")
+    if u >= 0.5:
+        parts.append(f"hard case (uncertainty {u:.2f})")
+    if r >= 0.9:
+        parts.append(f"rare (rarer than {r:.0%} of records)")
+    if not parts:
+        parts.append("easy, common case" if u < 0.2 and r < 0.5 else "ordinary case")
+    return "; ".join(parts)
+
+
+def record_values(
+    data: Any,
+    *,
+    target: str,
+    positive: list[str] | None = None,
+    top_fraction: float | None = None,
+    id_column: str | None = None,
+    drop: list[str] | None = None,
+    weights: dict[str, float] | None = None,
+    seed: int = 0,
+    threads: int = 1,
+) -> pa.Table:
+    """Every labelled record's value and its parts, highest value first (see the module docstring)."""
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    lab = labelled_inputs(
+        data, target=target, positive=positive, top_fraction=top_fraction, id_column=id_column, drop=drop
+    )
+    p = out_of_fold(
+        lab.x, lab.y, seed=seed, threads=threads, cat_cardinalities=tuple(lab.prep.cardinalities())
+    )
+    prior = float(np.clip(lab.y.mean(), 1e-6, 1 - 1e-6))
+    pc = np.clip(p, 1e-6, 1 - 1e-6)
+    unc = np.exp(-np.abs(np.log(pc / (1 - pc)) - np.log(prior / (1 - prior))))
+    rare = rarity(lab.x.dense, seed=seed)
+    noise = find_label_issues(lab.y, p).issue
+    nd = near_duplicates(lab.typed, lab.specs, seed=seed)
+    dup = nd.redundant
+    value = w["uncertainty"] * unc + w["rarity"] * rare - w["label_noise"] * noise - w["redundancy"] * dup
+    order = np.lexsort((lab.rows, -value))
+    cols: dict[str, Any] = {
+        "rank": pa.array(np.arange(1, len(order) + 1), pa.int64()),
+        "row": pa.array(lab.rows[order], pa.int64()),
+        "value": pa.array(value[order], pa.float64()),
+        "uncertainty": pa.array(unc[order], pa.float64()),
+        "rarity": pa.array(rare[order], pa.float64()),
+        "label_noise": pa.array(noise[order].astype(np.int8), pa.int8()),
+        "redundancy": pa.array(dup[order].astype(np.int8), pa.int8()),
+        "p_high_value": pa.array(p[order], pa.float64()),
+        "label": pa.array(lab.y[order].astype(np.int8), pa.int8()),
+        "why": pa.array([_why(unc[i], rare[i], bool(noise[i]), bool(dup[i])) for i in order], pa.string()),
+    }
+    raw = lab.raw.take(pa.array(order))
+    for name in raw.column_names:
+        if name not in cols:
+            cols[name] = raw.column(name)
+    return pa.table(cols)
