@@ -26,7 +26,13 @@ def _data() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 def test_parts_and_order() -> None:
     df, flip, copies = _data()
     t = record_values(df, target="churn", positive=["yes"], id_column="customer_id").to_pandas()
-    assert len(t) == 1240 and (np.diff(t["value"]) <= 1e-12).all()
+    assert len(t) == 1240
+    # value descends within each class; every prefix keeps the data's class balance
+    for _, part in t.groupby("label"):
+        assert (np.diff(part["value"].to_numpy()) <= 1e-12).all()
+    share = t["label"].mean()
+    for n in (100, 310, 620):
+        assert abs(t["label"].head(n).mean() - share) <= 1 / n + 1e-9
     by_row = t.set_index("row")
     assert by_row.loc[copies, "redundancy"].all()
     assert by_row.loc[copies, "why"].str.contains("near-duplicate").all()

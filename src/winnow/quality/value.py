@@ -15,7 +15,9 @@ For users who screen data to train their own models: every labelled record gets
   (:mod:`winnow.quality.neardup`), so it adds nothing the first copy does not.
 
 ``value = w_u * uncertainty + w_r * rarity - w_n * label_noise - w_d * redundancy`` (weights
-1, 0.5, 1, 1 by default), and ``why`` names the parts that made it. ``bench/value.py`` trains on
+1, 0.5, 1, 1 by default), and ``why`` names the parts that made it. The ranking orders each class
+by value and interleaves the classes (:func:`balanced_order`), so any top-x% keeps the data's
+share of high-value records. ``bench/value.py`` trains on
 the top-valued x% against a random x% of the same size to show what the score is worth.
 """
 
@@ -136,6 +138,18 @@ def rarity(x: np.ndarray, seed: int = 0, reference: int = REFERENCE_ROWS, k: int
     return np.searchsorted(ref_dist, dist, side="right") / len(ref_dist)
 
 
+def balanced_order(value: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Highest value first *within each class*, interleaved so that every top-x% of the ranking
+    holds each class in its share of the data: a subset cut from the top keeps the class balance
+    (the rare high-value class is not crowded out by hard negatives)."""
+    key = np.empty(len(value))
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        within = idx[np.lexsort((rows[idx], -value[idx]))]
+        key[within] = (np.arange(len(within)) + 0.5) / len(within)
+    return np.lexsort((rows, -value, key))
+
+
 def _why(u: float, r: float, noise: bool, dup: bool) -> str:
     parts = []
     if noise:
@@ -179,7 +193,7 @@ def record_values(
     nd = near_duplicates(lab.typed, lab.specs, seed=seed)
     dup = nd.redundant
     value = w["uncertainty"] * unc + w["rarity"] * rare - w["label_noise"] * noise - w["redundancy"] * dup
-    order = np.lexsort((lab.rows, -value))
+    order = balanced_order(value, lab.y, lab.rows)
     cols: dict[str, Any] = {
         "rank": pa.array(np.arange(1, len(order) + 1), pa.int64()),
         "row": pa.array(lab.rows[order], pa.int64()),
