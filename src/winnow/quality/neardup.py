@@ -16,9 +16,9 @@ candidates only need to be complete:
    has text, one MinHash band of each text column (64 permutations in 16 bands of 4). Rows that
    share a key in any of the tables are candidates. A copy with noise of 0.05 standard deviations
    in 16 columns shares a key in one table with probability >= 0.44, in one of 8 tables >= 0.99.
-2. *Sorted neighbourhood*: within a key, rows are sorted by their first numeric value and each is
-   compared with its next ``window`` rows, so one crowded key costs ``n * window`` checks, not
-   ``n**2``.
+2. *Sorted neighbourhood*: within a key, rows are sorted along a random direction of the scaled
+   numbers (a new one per table) and each is compared with its next ``window`` rows, so one
+   crowded key costs ``n * window`` checks, not ``n**2``.
 3. The verified pairs are joined into clusters (connected components). Exact duplicates are
    near-duplicates too.
 """
@@ -174,8 +174,7 @@ def _candidates(cols: _Columns, tables: int, window: int, seed: int) -> tuple[np
     rng = np.random.default_rng(seed)
     sigs = [minhash(t, seed + 1 + k) for k, t in enumerate(cols.text)]
     width = np.where(cols.scale > 0, cols.scale, 1.0)
-    order_key = cols.num[:, 0] if cols.num.shape[1] else np.zeros(n)
-    order_key = np.where(np.isnan(order_key), -np.inf, order_key)
+    scaled = np.where(np.isnan(cols.num), 0.0, cols.num / width) if cols.num.shape[1] else np.zeros((n, 0))
     pairs_i, pairs_j = [], []
     for t in range(tables):
         h = np.full(n, np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
@@ -192,6 +191,8 @@ def _candidates(cols: _Columns, tables: int, window: int, seed: int) -> tuple[np
             part = sig[:, band * _BAND_ROWS : (band + 1) * _BAND_ROWS]
             for r in range(_BAND_ROWS):
                 h = _mix(h, part[:, r].astype(np.int64), 9000 + 97 * k + r)
+        # within a key, rows sorted along a random direction: near rows end up next to each other
+        order_key = scaled @ rng.normal(size=scaled.shape[1]) if scaled.shape[1] else np.zeros(n)
         o = np.lexsort((order_key, h))
         hs = h[o]
         for w in range(1, window + 1):
@@ -205,7 +206,9 @@ def _candidates(cols: _Columns, tables: int, window: int, seed: int) -> tuple[np
     i = np.concatenate(pairs_i)
     j = np.concatenate(pairs_j)
     lo, hi = np.minimum(i, j), np.maximum(i, j)
-    packed = np.unique(lo.astype(np.int64) * n + hi)
+    # sort + neighbour test (np.unique's hashing was far slower on millions of pairs)
+    packed = np.sort(lo.astype(np.int64) * n + hi)
+    packed = packed[np.r_[True, packed[1:] != packed[:-1]]]
     return packed // n, packed % n
 
 
