@@ -94,6 +94,8 @@ def test_cli_writes_json(tmp_path, winnow_exe) -> None:
             "yes",
             "--json",
             str(tmp_path / "p.json"),
+            "--html",
+            str(tmp_path / "p.html"),
             "-q",
         ],
         capture_output=True,
@@ -103,3 +105,6 @@ def test_cli_writes_json(tmp_path, winnow_exe) -> None:
     assert r.returncode == 0, r.stderr
     assert "alone separates" in r.stdout and "columns" in r.stdout
     assert json.loads((tmp_path / "p.json").read_text())["rows"] == 1000
+    page = (tmp_path / "p.html").read_text()
+    assert page.startswith("<!doctype html>") and "Leakage check" in page and "alone separates" in page
+    assert "<script" not in page and "http" not in page  # self-contained

@@ -99,6 +99,9 @@ def profile(
     top_fraction: TopFractionOpt = None,
     id: Annotated[str | None, typer.Option("--id", help="Record id column.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the profile as JSON here.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the profile as an HTML page here.")
+    ] = None,
     sample_rows: Annotated[
         int, typer.Option(min=100, help="Distributions, near-duplicates and leakage use this many rows.")
     ] = 1_000_000,
@@ -126,10 +129,16 @@ def profile(
     j = p.to_json()
     if json_out is not None:
         _write_json(json_out, j)
+    if html is not None:
+        from winnow.report.profile_page import profile_html
+
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(profile_html(j), encoding="utf-8")
     for r in profile_report(j):
         console.print(r)
-    if json_out is not None:
-        console.print(f"profile written to [bold]{json_out}[/]")
+    for path in (json_out, html):
+        if path is not None:
+            console.print(f"profile written to [bold]{path}[/]")
 
 
 def clean(
