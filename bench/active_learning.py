@@ -6,7 +6,7 @@ sample) whose labels are revealed only when a strategy asks for them, the 20% pa
 20,000 rows) is the test set. The loop starts from 50 labelled rows drawn at random from the pool
 but holding at least 10 of each class (the least a winnow fit accepts), then, per round: fit
 ``Screener(preset="fast", threads=1)`` on the labelled rows, record AUC-PR and recall in the top
-10% on the test set, and ask the strategy for 50 more rows (``winnow.quality.suggest.suggest``:
+10% on the test set, and ask the strategy for 50 more rows (``winnow.quality.active.suggest``:
 ``diverse``, ``uncertainty`` or ``random``), up to 500 labels. All three strategies start from
 the same 50 rows.
 
@@ -52,7 +52,7 @@ def run_one(task: str, seed: int) -> list[dict[str, Any]]:
     from tasks import TASKS
 
     from winnow import Screener
-    from winnow.quality.suggest import suggest
+    from winnow.quality.active import suggest
 
     table, options = TASKS[task]()
     y_all, known, _ = make_y(table, options)

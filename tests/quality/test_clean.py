@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import make_frame
 from winnow.errors import ConfigError
-from winnow.quality.clean import Policy, clean
+from winnow.quality.cleaning import Policy, clean
 
 
 def _dirty(n: int = 400) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import make_frame
 from winnow.errors import DataError
-from winnow.quality.profile import profile
+from winnow.quality.profiling import profile
 
 
 def _frame() -> pd.DataFrame:
@@ -108,3 +108,12 @@ def test_cli_writes_json(tmp_path, winnow_exe) -> None:
     page = (tmp_path / "p.html").read_text()
     assert page.startswith("<!doctype html>") and "Leakage check" in page and "alone separates" in page
     assert "<script" not in page and "http" not in page  # self-contained
+
+
+def test_quality_package_exports_resolve() -> None:
+    import winnow.quality as q
+
+    for name in q.__all__:
+        assert callable(getattr(q, name))
+    with pytest.raises(AttributeError):
+        q.nope  # noqa: B018

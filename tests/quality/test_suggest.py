@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import make_frame
 from winnow.errors import ConfigError
-from winnow.quality.suggest import suggest
+from winnow.quality.active import suggest
 
 
 def _unlabelled(n: int = 1500) -> pd.DataFrame:

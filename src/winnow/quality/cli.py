@@ -110,7 +110,7 @@ def profile(
 ) -> None:
     """Profile a table: columns, missing values, outliers, duplicates, class balance, leakage, drift."""
     from winnow.display import console, rows_progress
-    from winnow.quality.profile import profile as run_profile
+    from winnow.quality.profiling import profile as run_profile
 
     try:
         with rows_progress(not quiet) as progress:
@@ -157,8 +157,8 @@ def clean(
 ) -> None:
     """Clean DATA by a policy: invalid values, outliers, exact and near-duplicates; log every change."""
     from winnow.display import console
-    from winnow.quality.clean import Policy
-    from winnow.quality.clean import clean as run_clean
+    from winnow.quality.cleaning import Policy
+    from winnow.quality.cleaning import clean as run_clean
 
     try:
         pol = Policy.load(policy, outliers=outliers, invalid=invalid, near_duplicates=near_duplicates)
@@ -187,7 +187,7 @@ def suggest(
     """Pick the unlabelled rows whose labels would help the screener most."""
     from winnow.display import console, rows_progress
     from winnow.io.writers import TableWriter
-    from winnow.quality.suggest import suggest as run_suggest
+    from winnow.quality.active import suggest as run_suggest
     from winnow.screener import Screener
 
     try:

@@ -44,7 +44,7 @@ def _summary(c: dict[str, Any]) -> str:
 
 
 def profile_html(p: dict[str, Any]) -> str:
-    """The page for a profile's JSON (:meth:`winnow.quality.profile.Profile.to_json`)."""
+    """The page for a profile's JSON (:meth:`winnow.quality.profiling.Profile.to_json`)."""
     nd = p["near_duplicates"]
     cards = [
         kpi("rows", f"{p['rows']:,}", f"{len(p['columns'])} columns"),
