@@ -430,12 +430,14 @@ def _register_services() -> None:
     from winnow.optimise.cli import optimise as optimise_command
     from winnow.report.cli import report as report_command
     from winnow.serve.cli import serve as serve_command
+    from winnow.similar_cli import similar as similar_command
     from winnow.stream.cli import stream as stream_command
 
     app.command("serve")(serve_command)
     app.command("stream")(stream_command)
     app.command("optimise")(optimise_command)
     app.command("report")(report_command)
+    app.command("similar")(similar_command)
 
 
 def report_path(artifact: Path) -> Path:
