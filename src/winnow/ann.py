@@ -241,9 +241,17 @@ class VectorIndex:
         # the search list must be at least k long to return k neighbours
         g.expansion_search = max(self.expansion_search, k)
         m = g.search(q, k, threads=self._threads())
-        keys = np.asarray(m.keys).reshape(len(q), -1)[:, :k].astype(np.int64)
-        dist = np.asarray(m.distances).reshape(len(q), -1)[:, :k].astype(np.float32)
-        counts = np.asarray(m.counts).reshape(len(q))
+        keys = np.zeros((len(q), k), np.int64)
+        dist = np.zeros((len(q), k), np.float32)
+        if hasattr(m, "counts"):  # several queries: (q, k) arrays and a count per query
+            counts = np.asarray(m.counts, np.int64).reshape(len(q))
+            keys[:] = np.asarray(m.keys).reshape(len(q), -1)[:, :k]
+            dist[:] = np.asarray(m.distances).reshape(len(q), -1)[:, :k]
+        else:  # one query: only the neighbours found
+            found_keys = np.asarray(m.keys).ravel()[:k]
+            counts = np.array([found_keys.size])
+            keys[0, : found_keys.size] = found_keys
+            dist[0, : found_keys.size] = np.asarray(m.distances).ravel()[:k]
         found = np.arange(k)[None, :] < counts[:, None]
         s = -dist if self.metric == "l2" else 1.0 - dist
         # graph order can tie-break differently from exact search: sort by (similarity, id)
