@@ -7,6 +7,7 @@ two perturbed copies (scheduled times moved by up to +-45 min, day by up to +-3,
 +-3%), 1,010,328 rows of 128 dims. A seeded permutation puts 1,000,000 in the index and 1,000
 of the rest are the queries (cosine similarity: vectors L2-normalised, inner product).
 
+    pip install faiss-cpu hnswlib             # the candidates winnow does not depend on
     python bench/ann.py embed                 # once: fit + embed, cached in bench/out/ann/
     python bench/ann.py run --repeats 3       # every candidate, one process each, 1 thread
     python bench/ann.py stream                # embed vs exact scoring vs index query per row
@@ -22,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +50,17 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any], list[dict[str, Any]]]] = {
     "usearch-M16-f32": (
         "usearch",
         {"M": 16, "expansion_add": 128, "dtype": "f32"},
+        [{"ef": e} for e in (16, 32, 64, 128)],
+    ),
+    # matched graph settings (M=16, 100 candidates when adding) for the three HNSW libraries
+    "faiss-hnsw16-efc100": (
+        "faiss-hnsw",
+        {"M": 16, "efConstruction": 100},
+        [{"ef": e} for e in (16, 32, 64, 128)],
+    ),
+    "usearch-M16-f32-add100": (
+        "usearch",
+        {"M": 16, "expansion_add": 100, "dtype": "f32"},
         [{"ef": e} for e in (16, 32, 64, 128)],
     ),
     "usearch-M16-f16": (
@@ -262,15 +273,24 @@ def search(lib: str, index: Any, queries: np.ndarray, setting: dict[str, Any]) -
     raise ValueError(lib)
 
 
+def rss_mib() -> float:
+    """Resident memory now (not the peak: the split's temporary copies would hide the index)."""
+    import gc
+
+    gc.collect()
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def one(name: str, repeats: int) -> dict[str, Any]:
     lib, params, settings = CANDIDATES[name]
     base, queries = split()
     truth = ground_truth()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = rss_mib()
     t = time.perf_counter()
     index, nbytes = build(lib, params, base)
     build_s = time.perf_counter() - t
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss1 = rss_mib()
     log(f"{name}: built in {build_s:.0f}s, {nbytes / 2**20:.0f} MiB serialised")
     rows = []
     for setting in settings:
@@ -288,7 +308,7 @@ def one(name: str, repeats: int) -> dict[str, Any]:
         "params": params,
         "build_seconds": round(build_s, 1),
         "index_mib": round(nbytes / 2**20, 1),
-        "peak_rss_growth_mib": round(rss1 - rss0),
+        "rss_growth_mib": round(rss1 - rss0),
         "searches": rows,
     }
 
@@ -314,7 +334,7 @@ def exact(repeats: int) -> dict[str, Any]:
         "params": {},
         "build_seconds": 0.0,
         "index_mib": round(base.nbytes / 2**20, 1),
-        "peak_rss_growth_mib": None,
+        "rss_growth_mib": None,
         "searches": [
             {
                 "setting": {},
@@ -359,7 +379,7 @@ def machine() -> str:
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| candidate | search setting | recall@10 | queries/s (1 thread) | build s | index MiB "
-        "| RSS growth MiB | load avg |",
+        "| RSS growth MiB (build) | load avg |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -367,10 +387,65 @@ def table(results: list[dict[str, Any]]) -> str:
             setting = ", ".join(f"{k}={v}" for k, v in s["setting"].items()) or "-"
             lines.append(
                 f"| {r['candidate']} | {setting} | {s['recall_at_10']:.4f} | {s['queries_per_s']:,} "
-                f"| {r['build_seconds']:.0f} | {r['index_mib']:.0f} | {r['peak_rss_growth_mib'] or '-'} "
+                f"| {r['build_seconds']:.0f} | {r['index_mib']:.0f} | {r.get('rss_growth_mib') or '-'} "
                 f"| {r.get('load_average_1min', '-')} |"
             )
     return "\n".join(lines)
+
+
+def stream(args: argparse.Namespace) -> None:
+    """Which default for `winnow similar`: stream + exact cosine, or a saved index?"""
+    import pyarrow.parquet as pq
+
+    from winnow import Screener
+    from winnow.similar import normalise
+
+    path = OUT / "flights_1m.parquet"
+    if not path.exists():
+        pq.write_table(widened_flights(), path, row_group_size=100_000, compression="zstd")
+    s = Screener.load(OUT / "screener")
+    s.set_threads(1)
+    x = np.load(OUT / "embeddings.npy", mmap_mode="r")
+    rng = np.random.default_rng(SEED)
+    examples_rows = np.sort(rng.choice(x.shape[0], args.examples, replace=False))
+    examples = pq.read_table(path).take(examples_rows)
+    ex = normalise(np.asarray(x[examples_rows]))
+    res: dict[str, Any] = {
+        "rows": int(x.shape[0]),
+        "examples": args.examples,
+        "top": args.top,
+        "load_average_start": round(os.getloadavg()[0], 2),
+    }
+    times = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        for i in range(0, x.shape[0], 65_536):
+            (normalise(np.asarray(x[i : i + 65_536])) @ ex.T).max(axis=1)
+        times.append(time.perf_counter() - t)
+    res["exact_scoring_seconds"] = round(statistics.median(times), 2)
+    log(
+        f"exact cosine of {x.shape[0]:,} stored embeddings with {args.examples} examples: "
+        f"{res['exact_scoring_seconds']}s"
+    )
+    runs = {"streamed": {}, "index build": {"index": OUT / "flights.index"}, "index reuse": {}}
+    runs["index reuse"]["index"] = runs["index build"]["index"]
+    for name, extra in runs.items():
+        if name == "index build" and (OUT / "flights.index").exists():
+            import shutil
+
+            shutil.rmtree(OUT / "flights.index")
+        t = time.perf_counter()
+        r = s.similar(
+            path, examples, top=args.top, out=OUT / f"similar-{name.replace(' ', '-')}.parquet", **extra
+        )
+        res[f"{name} seconds"] = round(time.perf_counter() - t, 1)
+        log(f"winnow similar, {name}: {res[f'{name} seconds']}s ({r.summary.method})")
+    a = pq.read_table(OUT / "similar-streamed.parquet").column("row").to_pylist()
+    b = pq.read_table(OUT / "similar-index-reuse.parquet").column("row").to_pylist()
+    res["index_top_overlap"] = len(set(a) & set(b)) / max(len(a), 1)
+    res["load_average_end"] = round(os.getloadavg()[0], 2)
+    (OUT / "stream.json").write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
 
 
 def main() -> int:
@@ -382,6 +457,10 @@ def main() -> int:
     r.add_argument("--repeats", type=int, default=3)
     r.add_argument("--only", nargs="*")
     r.add_argument("--resume", action="store_true")
+    st = sub.add_parser("stream")
+    st.add_argument("--examples", type=int, default=10)
+    st.add_argument("--top", type=int, default=1000)
+    st.add_argument("--repeats", type=int, default=3)
     o = sub.add_parser("one")
     o.add_argument("name")
     o.add_argument("--repeats", type=int, default=3)
@@ -391,6 +470,8 @@ def main() -> int:
         embed(args)
     elif args.cmd == "run":
         run(args)
+    elif args.cmd == "stream":
+        stream(args)
     elif args.cmd == "one":
         res = exact(args.repeats) if args.name == "exact" else one(args.name, args.repeats)
         print(json.dumps(res))

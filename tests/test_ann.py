@@ -114,7 +114,7 @@ def test_save_load_round_trip(data, tmp_path, exact):
     assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
 
 
-@pytest.mark.parametrize("target", ["index.usearch", "ids.npy", "manifest.json"])
+@pytest.mark.parametrize("target", ["index.hnswlib", "ids.npy", "manifest.json"])
 def test_tampered_index_is_refused(data, tmp_path, target):
     base, _ = data
     vi = VectorIndex(base.shape[1])
@@ -146,8 +146,8 @@ def test_same_vectors_same_index_and_results(data, tmp_path):
         vi.add(base)
         vi.save(tmp_path / f"ix{i}")
         runs.append(vi.search(queries, 10))
-    assert (tmp_path / "ix0" / "index.usearch").read_bytes() == (
-        tmp_path / "ix1" / "index.usearch"
+    assert (tmp_path / "ix0" / "index.hnswlib").read_bytes() == (
+        tmp_path / "ix1" / "index.hnswlib"
     ).read_bytes()
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
 
@@ -173,3 +173,14 @@ def test_near_duplicate_groups_chain_beyond_k():
     x = np.vstack([np.tile([[1.0, 2.0, 3.0]], (12, 1)), np.eye(3)]).astype(np.float32)
     groups = near_duplicate_groups(x, threshold=0.999, k=3)
     assert groups[:12].tolist() == [0] * 12 and groups[12:].tolist() == [12, 13, 14]
+
+
+def test_approximate_search_copes_with_many_identical_vectors():
+    x = np.vstack([np.tile([[1.0, 0.0, 0.5, 0.2]], (600, 1)), np.eye(4)]).astype(np.float32)
+    vi = VectorIndex(4)
+    vi.add(x)
+    ids, sims = vi.search(x[:1], 500)
+    assert (ids[0] >= 0).all() and len(set(ids[0].tolist())) == 500
+    assert np.allclose(sims[0], 1.0, atol=1e-5)
+    groups = near_duplicate_groups(x, threshold=0.999, k=5, exact=False)
+    assert (groups[:600] == 0).all() and groups[600:].tolist() == [600, 601, 602, 603]

@@ -75,10 +75,10 @@ def test_streamed_and_index_agree_and_the_index_is_reused(fitted_deep, data, exa
     streamed = fitted_deep.similar(data, examples, top=25).selected.to_pandas()
     built = fitted_deep.similar(data, examples, top=25, index=tmp_path / "ix")
     assert "built" in built.summary.method and (tmp_path / "ix" / "manifest.json").exists()
-    mtime = (tmp_path / "ix" / "index.usearch").stat().st_mtime_ns
+    mtime = (tmp_path / "ix" / "index.hnswlib").stat().st_mtime_ns
     reused = fitted_deep.similar(data, examples.iloc[:2], top=25, index=tmp_path / "ix")
     assert "reused" in reused.summary.method
-    assert (tmp_path / "ix" / "index.usearch").stat().st_mtime_ns == mtime
+    assert (tmp_path / "ix" / "index.hnswlib").stat().st_mtime_ns == mtime
     a = built.selected.to_pandas()
     # same rows up to the index's recall; similarities agree where the rows agree
     assert len(set(a["row"]) & set(streamed["row"])) >= 23
@@ -153,8 +153,8 @@ def test_same_inputs_same_output(fitted_deep, data, examples, tmp_path):
         fitted_deep.similar(data, examples, top=30, out=tmp_path / f"b{i}.parquet", index=tmp_path / f"ix{i}")
     assert pq.read_table(tmp_path / "a0.parquet").equals(pq.read_table(tmp_path / "a1.parquet"))
     assert pq.read_table(tmp_path / "b0.parquet").equals(pq.read_table(tmp_path / "b1.parquet"))
-    assert (tmp_path / "ix0" / "index.usearch").read_bytes() == (
-        tmp_path / "ix1" / "index.usearch"
+    assert (tmp_path / "ix0" / "index.hnswlib").read_bytes() == (
+        tmp_path / "ix1" / "index.hnswlib"
     ).read_bytes()
 
 
