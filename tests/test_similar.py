@@ -73,8 +73,8 @@ def test_include_examples_returns_them_at_the_top(fitted, data, examples):
 
 def test_streamed_and_index_agree_and_the_index_is_reused(fitted_deep, data, examples, tmp_path):
     streamed = fitted_deep.similar(data, examples, top=25).selected.to_pandas()
-    built = fitted_deep.similar(data, examples, top=25, index=tmp_path / "ix")
-    assert "built" in built.summary.method and (tmp_path / "ix" / "manifest.json").exists()
+    built = fitted_deep.similar(data, examples, top=25, index=tmp_path / "ix", index_kind="hnsw")
+    assert "HNSW vector index built" in built.summary.method and (tmp_path / "ix" / "manifest.json").exists()
     mtime = (tmp_path / "ix" / "index.hnswlib").stat().st_mtime_ns
     reused = fitted_deep.similar(data, examples.iloc[:2], top=25, index=tmp_path / "ix")
     assert "reused" in reused.summary.method
@@ -88,6 +88,24 @@ def test_streamed_and_index_agree_and_the_index_is_reused(fitted_deep, data, exa
     # the three near copies first in both (their order may differ in the last float bits)
     assert set(a["row"].head(3)) == set(streamed["row"].head(3)) == copies_of_examples()
     assert built.summary.rows_read == reused.summary.rows_read == len(data)
+
+
+def test_auto_index_is_exact_and_agrees_with_streaming(fitted_deep, data, examples, tmp_path):
+    streamed = fitted_deep.similar(data, examples, top=40).selected
+    built = fitted_deep.similar(data, examples, top=40, index=tmp_path / "ix")
+    reused = fitted_deep.similar(data, examples, top=40, index=tmp_path / "ix")
+    assert "exact vector index built" in built.summary.method and "reused" in reused.summary.method
+    assert (tmp_path / "ix" / "vectors.npy").exists() and not (tmp_path / "ix" / "index.hnswlib").exists()
+    for res in (built, reused):
+        # the same rows, closest examples and similarities (order may differ between near-ties:
+        # the two paths compute the cosines in different batch shapes)
+        a = res.selected.to_pandas().set_index("row").sort_index()
+        b = streamed.to_pandas().set_index("row").sort_index()
+        assert a.index.tolist() == b.index.tolist()
+        assert a["example"].tolist() == b["example"].tolist()
+        assert np.allclose(a["similarity"], b["similarity"], atol=1e-5)
+    with pytest.raises(ConfigError, match="--index-kind"):
+        fitted_deep.similar(data, examples, index=tmp_path / "iy", index_kind="ivf")
 
 
 def test_index_of_another_screener_is_refused(fitted, fitted_deep, data, examples, tmp_path):
@@ -150,7 +168,14 @@ def test_bad_examples_name_the_record(fitted, data, examples, tmp_path):
 def test_same_inputs_same_output(fitted_deep, data, examples, tmp_path):
     for i in range(2):
         fitted_deep.similar(data, examples, top=30, out=tmp_path / f"a{i}.parquet")
-        fitted_deep.similar(data, examples, top=30, out=tmp_path / f"b{i}.parquet", index=tmp_path / f"ix{i}")
+        fitted_deep.similar(
+            data,
+            examples,
+            top=30,
+            out=tmp_path / f"b{i}.parquet",
+            index=tmp_path / f"ix{i}",
+            index_kind="hnsw",
+        )
     assert pq.read_table(tmp_path / "a0.parquet").equals(pq.read_table(tmp_path / "a1.parquet"))
     assert pq.read_table(tmp_path / "b0.parquet").equals(pq.read_table(tmp_path / "b1.parquet"))
     assert (tmp_path / "ix0" / "index.hnswlib").read_bytes() == (

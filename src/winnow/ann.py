@@ -180,6 +180,16 @@ class VectorIndex:
             self._ids = [np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64)]
         return self._ids[0]
 
+    def vectors(self) -> np.ndarray:
+        """The stored vectors of an exact index (normalised for ``cosine``), in the order added."""
+        if not self.exact:
+            raise ConfigError("exact", False, "an exact index (an HNSW graph keeps no plain copy)")
+        if len(self._vectors) != 1:
+            self._vectors = [
+                np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.dim), np.float32)
+            ]
+        return self._vectors[0]
+
     # ------------------------------------------------------------------ searching
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar vectors to each query: (ids int64 (q, k), similarities

@@ -25,6 +25,13 @@ def similar(
             "later runs (other examples, same DATA) so they skip embedding the data."
         ),
     ] = None,
+    index_kind: Annotated[
+        str,
+        typer.Option(
+            help="A new index's kind: exact (stored embeddings), hnsw (approximate graph, for many "
+            "millions of rows or many examples) or auto (exact up to 5M rows)."
+        ),
+    ] = "auto",
     embedding: Annotated[
         str,
         typer.Option(
@@ -54,6 +61,7 @@ def similar(
                 out=out,
                 rejects=rejects or _default_rejects(out),
                 index=index,
+                index_kind=index_kind,
                 embedding=embedding,
                 include_examples=include_examples,
                 batch_rows=batch_rows,
