@@ -7,10 +7,10 @@ two perturbed copies (scheduled times moved by up to +-45 min, day by up to +-3,
 +-3%), 1,010,328 rows of 128 dims. A seeded permutation puts 1,000,000 in the index and 1,000
 of the rest are the queries (cosine similarity: vectors L2-normalised, inner product).
 
-    pip install faiss-cpu hnswlib             # the candidates winnow does not depend on
+    pip install faiss-cpu usearch             # the candidates winnow does not depend on
     python bench/ann.py embed                 # once: fit + embed, cached in bench/out/ann/
     python bench/ann.py run --repeats 3       # every candidate, one process each, 1 thread
-    python bench/ann.py stream                # embed vs exact scoring vs index query per row
+    python bench/ann.py stream                # winnow similar: streamed vs exact / HNSW index
 
 Each candidate runs in its own process (peak RSS is that process's), single-threaded so the
 build is deterministic and the numbers do not depend on what else the machine runs; one
@@ -427,13 +427,16 @@ def stream(args: argparse.Namespace) -> None:
         f"exact cosine of {x.shape[0]:,} stored embeddings with {args.examples} examples: "
         f"{res['exact_scoring_seconds']}s"
     )
-    runs = {"streamed": {}, "index build": {"index": OUT / "flights.index"}, "index reuse": {}}
-    runs["index reuse"]["index"] = runs["index build"]["index"]
+    runs: dict[str, dict[str, Any]] = {"streamed": {}}
+    for kind in args.kinds:
+        ix = OUT / f"flights-{kind}.index"
+        runs[f"{kind} index build"] = {"index": ix, "index_kind": kind}
+        runs[f"{kind} index reuse"] = {"index": ix, "index_kind": kind}
     for name, extra in runs.items():
-        if name == "index build" and (OUT / "flights.index").exists():
+        if name.endswith("build") and extra["index"].exists():
             import shutil
 
-            shutil.rmtree(OUT / "flights.index")
+            shutil.rmtree(extra["index"])
         t = time.perf_counter()
         r = s.similar(
             path, examples, top=args.top, out=OUT / f"similar-{name.replace(' ', '-')}.parquet", **extra
@@ -441,10 +444,11 @@ def stream(args: argparse.Namespace) -> None:
         res[f"{name} seconds"] = round(time.perf_counter() - t, 1)
         log(f"winnow similar, {name}: {res[f'{name} seconds']}s ({r.summary.method})")
     a = pq.read_table(OUT / "similar-streamed.parquet").column("row").to_pylist()
-    b = pq.read_table(OUT / "similar-index-reuse.parquet").column("row").to_pylist()
-    res["index_top_overlap"] = len(set(a) & set(b)) / max(len(a), 1)
+    for kind in args.kinds:
+        b = pq.read_table(OUT / f"similar-{kind}-index-reuse.parquet").column("row").to_pylist()
+        res[f"{kind}_index_top_overlap"] = len(set(a) & set(b)) / max(len(a), 1)
     res["load_average_end"] = round(os.getloadavg()[0], 2)
-    (OUT / "stream.json").write_text(json.dumps(res, indent=2))
+    (OUT / f"stream-{'-'.join(args.kinds)}.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 
 
@@ -461,6 +465,7 @@ def main() -> int:
     st.add_argument("--examples", type=int, default=10)
     st.add_argument("--top", type=int, default=1000)
     st.add_argument("--repeats", type=int, default=3)
+    st.add_argument("--kinds", nargs="+", default=["exact", "hnsw"])
     o = sub.add_parser("one")
     o.add_argument("name")
     o.add_argument("--repeats", type=int, default=3)

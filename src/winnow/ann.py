@@ -78,7 +78,7 @@ class VectorIndex:
         seed: int = 0,
         threads: int | None = None,
         connectivity: int = 16,
-        expansion_add: int = 128,
+        expansion_add: int = 100,
         expansion_search: int = 64,
     ) -> None:
         if metric not in self.METRICS:
