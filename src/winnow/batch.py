@@ -390,7 +390,7 @@ def rank_selected(parts: list[pa.Table]) -> pa.Table | None:
 
 
 def finish_selected(
-    selected: RankedOutput, out: str | Path | None
+    selected: RankedOutput, out: str | Path | None, empty_schema: pa.Schema | None = None
 ) -> tuple[pa.Table | None, pa.Table | None]:
     """Write the selected rows to ``out`` in rank order (always a valid file, with the right
     columns when nothing was selected); returns (every selected row when they fit in memory,
@@ -407,7 +407,7 @@ def finish_selected(
             if not selected.spilled:
                 whole.append(table)
         if writer is not None and head is None:
-            writer.close(empty_schema=EMPTY_SELECTION)
+            writer.close(empty_schema=empty_schema or EMPTY_SELECTION)
     finally:
         if writer is not None:
             writer.close()

@@ -462,6 +462,7 @@ def _register_services() -> None:
     from winnow.quality.cli import value as value_command
     from winnow.report.cli import report as report_command
     from winnow.serve.cli import serve as serve_command
+    from winnow.similar_cli import similar as similar_command
     from winnow.stream.cli import stream as stream_command
 
     app.command("serve")(serve_command)
@@ -472,6 +473,7 @@ def _register_services() -> None:
     app.command("clean")(clean_command)
     app.command("suggest")(suggest_command)
     app.command("value")(value_command)
+    app.command("similar")(similar_command)
 
 
 def report_path(artifact: Path) -> Path:

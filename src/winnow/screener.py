@@ -203,6 +203,41 @@ class Screener:
         width = int(getattr(deep, "hidden", (0,))[-1])
         return np.concatenate(out) if out else np.zeros((0, width), np.float32)
 
+    def similar(
+        self,
+        data: Any,
+        examples: Any,
+        *,
+        top: int = 100,
+        out: str | Path | None = None,
+        rejects: str | Path | None = None,
+        index: str | Path | None = None,
+        index_kind: str = "auto",
+        embedding: str = "auto",
+        include_examples: bool = False,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        progress: Any = None,
+    ) -> Any:
+        """The ``top`` rows of ``data`` most like the known high-value ``examples``; see
+        :func:`winnow.similar.find_similar`."""
+        from winnow.similar import find_similar
+
+        self._check()
+        return find_similar(
+            self,
+            data,
+            examples,
+            top=top,
+            out=out,
+            rejects=rejects,
+            index=index,
+            index_kind=index_kind,
+            embedding=embedding,
+            include_examples=include_examples,
+            batch_rows=batch_rows,
+            progress=progress,
+        )
+
     def screen(
         self,
         data: Any,
