@@ -10,10 +10,10 @@ Strategies (``strategy``):
   - *disagreement*: the standard deviation of the members' probabilities, over 0.5 (0..1).
 
   The pool is then clustered into ``n`` clusters by k-means weighted by informativeness, in the
-  screener's learned embedding (the deep network's last hidden layer when the portfolio has one,
-  else the standardised model inputs), and the most informative row of each cluster is taken:
-  the weighted "diverse mini-batch" of Zhdanov (2019), so the batch is not ``n`` copies of one
-  hard case.
+  screener's learned embedding (:mod:`winnow.embedding`: the deep network's last hidden layer
+  when the portfolio has one, else the standardised model inputs), and the most informative row
+  of each cluster is taken: the weighted "diverse mini-batch" of Zhdanov (2019), so the batch is
+  not ``n`` copies of one hard case.
 * ``uncertainty``: the ``n`` most informative rows (no diversity).
 * ``random``: a seeded uniform sample of ``n`` rows.
 
@@ -73,16 +73,11 @@ def _informativeness(
 
 
 def embedding(screener: Screener, records: pa.Table) -> np.ndarray:
-    """Rows in the screener's learned space: the deep network's last hidden layer if the
-    portfolio has one, else the model inputs standardised over these rows."""
-    deep = [n for n, m in screener.learners_.items() if hasattr(m, "embed")]
-    if deep:
-        return screener.embed(records).astype(np.float64)
+    """Rows in the screener's learned space (:func:`winnow.embedding.embedder`, ``auto``)."""
+    from winnow.embedding import embedder
+
     x, _ = screener.prepare(records)
-    d = np.asarray(x.dense, dtype=np.float64)
-    d = np.where(np.isfinite(d), d, 0.0)
-    sd = d.std(axis=0)
-    return (d - d.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    return embedder(screener)(x).astype(np.float64)
 
 
 def suggest(
