@@ -123,6 +123,14 @@ def fit(
             "learning); they are listed in OUT.label-issues.csv.",
         ),
     ] = None,
+    pretrain: Annotated[
+        bool | None,
+        typer.Option(
+            "--pretrain",
+            help="Pretrain the deep networks self-supervised (SCARF) on every row, rows without a "
+            "target included, before fitting them on the labelled rows.",
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
     report: Annotated[
@@ -158,6 +166,7 @@ def fit(
             sample_rows=sample_rows,
             sample_positives=sample_positives,
             drop_label_issues=drop_label_issues,
+            pretrain=pretrain,
         )
         with stage_spinner(not quiet) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)

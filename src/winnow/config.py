@@ -124,6 +124,9 @@ class ScreenConfig(BaseModel):
     #: before fitting, drop training rows whose label cross-validated confident learning finds
     #: probably wrong (winnow.quality.label_issues); the test rows are never dropped
     drop_label_issues: bool = False
+    #: pretrain the deep members' encoder self-supervised (SCARF) on every training row and every
+    #: row without a target, then fit them on the labelled rows (winnow.models.pretrain)
+    pretrain: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> ScreenConfig:

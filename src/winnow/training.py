@@ -273,6 +273,11 @@ def fit_pipeline(
 
     plan = plan_for(cfg.preset, cfg.models, cfg.tune, cfg.folds, cfg.time_limit, cfg.tune_trials)
     t_limit_start = time.monotonic()
+    pretrain_report: list[dict[str, Any]] = []
+    if cfg.pretrain:
+        pretrain_report = _pretrain(
+            cfg, plan, prep, specs, typed, usable, x_train, ctx_base, t_limit_start, stage, warn
+        )
     small = va is None and len(tr) < cfg.small_data_rows
     if small:
         from sklearn.model_selection import StratifiedKFold
@@ -411,6 +416,8 @@ def fit_pipeline(
         metrics["sample"] = sample.to_json()
     if label_issues is not None:
         metrics["label_issues"] = label_issues
+    if pretrain_report:
+        metrics["pretrain"] = pretrain_report
     if "linear" in learners:
         lin = learners["linear"]
     else:
@@ -517,3 +524,70 @@ def _importance(prep: Preprocessor, learners: dict[str, Learner], fusion: Fusion
             raw[f.source] = raw.get(f.source, 0.0) + float(np.std(w))
     total = sum(raw.values()) or 1.0
     return dict(sorted(((k, v / total) for k, v in raw.items()), key=lambda kv: -kv[1]))
+
+
+PRETRAIN_SHARE = 0.25  # of --time-limit, at most, for self-supervised pretraining
+
+
+def _pretrain(
+    cfg: ScreenConfig,
+    plan: Any,
+    prep: Preprocessor,
+    specs: list[Any],
+    typed: Any,
+    usable: np.ndarray,
+    x_train: Inputs,
+    ctx_base: dict[str, Any],
+    t_start: float,
+    stage: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """SCARF-pretrain one encoder per deep architecture in the plan on the training rows plus
+    every valid row without a target (never the test rows); puts the weights in ``ctx_base``."""
+    from winnow.models.deepnet import DeepLearner
+    from winnow.models.pretrain import pretrain_encoder
+
+    deep = [n for n in plan.members if member(n).kind == "deep"]
+    if not deep:
+        warn("--pretrain has no effect: the portfolio has no deep network (use --preset balanced)")
+        return []
+    unlabelled = np.flatnonzero(typed.ok & ~usable)
+    x = x_train
+    if len(unlabelled):
+        m_u = prep.transform(typed.table.take(pa.array(unlabelled)), specs)
+        x_u = Inputs(m=m_u, dense=prep.dense(m_u))
+        x = Inputs(
+            m=type(m_u)(np.vstack([x_train.m.num, m_u.num]), np.vstack([x_train.m.cat, m_u.cat])),
+            dense=np.vstack([x_train.dense, x_u.dense]),
+        )
+    deadline = None if plan.time_limit is None else t_start + PRETRAIN_SHARE * plan.time_limit
+    weights: dict[str, dict[str, Any]] = {}
+    report = []
+    for name in deep:
+        defaults = DeepLearner()
+        params = {
+            **{"dim": defaults.dim, "hidden": defaults.hidden, "dropout": defaults.dropout},
+            **member(name).params,
+        }
+        arch = (params["dim"], tuple(params["hidden"]))
+        if any(r["architecture"] == [arch[0], list(arch[1])] for r in report):
+            continue
+        stage(f"pretraining the {name} encoder on {len(x):,} rows ({len(unlabelled):,} unlabelled), SCARF")
+        key, state, rep = pretrain_encoder(
+            x,
+            FitContext(deadline=deadline, **ctx_base),
+            dim=params["dim"],
+            hidden=tuple(params["hidden"]),
+            dropout=params["dropout"],
+        )
+        weights[key] = state
+        report.append(
+            {
+                "member": name,
+                "architecture": [arch[0], list(arch[1])],
+                "unlabelled_rows": len(unlabelled),
+                **rep,
+            }
+        )
+    ctx_base["pretrained"] = weights
+    return report

@@ -44,6 +44,9 @@ class FitContext:
     #: called as ``report(step, validation AUC-PR)`` while early-stopped fits train (the search
     #: uses it to prune hopeless trials; it may raise to stop the fit)
     report: Callable[[int, float], None] | None = None
+    #: self-supervised encoder weights by architecture (:mod:`winnow.models.pretrain`); a deep
+    #: network whose architecture matches starts from them
+    pretrained: dict[str, dict[str, Any]] | None = None
 
     def seconds_left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()

@@ -146,6 +146,13 @@ class DeepLearner(Learner):
         self.n_num_ = train.dense.shape[1]
         self.cards_ = list(ctx.cat_cardinalities)
         net = self._build()
+        if ctx.pretrained:
+            from winnow.models.pretrain import architecture_key
+
+            weights = ctx.pretrained.get(architecture_key(self.n_num_, self.cards_, self.dim, self.hidden))
+            if weights is not None:
+                missing = net.load_state_dict(weights, strict=False)
+                assert not missing.unexpected_keys, missing.unexpected_keys
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loss_fn = nn.BCEWithLogitsLoss()
         xn = torch.from_numpy(np.ascontiguousarray(train.dense, dtype=np.float32))
