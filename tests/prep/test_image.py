@@ -221,3 +221,22 @@ def test_preprocessor_gives_image_features_and_saves_them(digits) -> None:
     assert {f.source for f in prep.num_features[:64]} == {"photo"}
     again = Preprocessor.from_json(prep.to_json(), prep.arrays())
     assert np.array_equal(again.transform(typed, specs).num, m.num)
+
+
+def test_the_fit_embeds_each_training_image_once(digits, monkeypatch) -> None:
+    frame, _ = digits
+    col = pa.array(frame["image"].tolist()[:10])
+    emb = ImageEmbedder().fit(col, None)
+    expected = emb.transform(col)
+    embedded: list[int] = []
+    original = ImageEmbedder._embed
+
+    def counting(self, values):
+        embedded.append(len(values))
+        return original(self, values)
+
+    monkeypatch.setattr(ImageEmbedder, "_embed", counting)
+    emb.transform(col.slice(0, 6), remember=True)
+    # the next call serves the six it has seen and embeds the four it has not, the one after all ten
+    assert np.array_equal(emb.transform(col), expected) and embedded == [6, 4]
+    assert np.array_equal(emb.transform(col), expected) and embedded == [6, 4, 10]

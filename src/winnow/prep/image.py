@@ -215,6 +215,9 @@ class ImageEmbedder:
         self.weights_sha256_: str | None = None
         #: training log of the CNN: epochs run, best epoch, validation loss
         self.history_: dict[str, Any] = {}
+        # embeddings of the last ``remember=True`` call, served once to the next call (fitting
+        # embeds the training rows, then the whole table: each image is embedded once)
+        self._memo: dict[Any, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ fitting
     @property
@@ -320,10 +323,29 @@ class ImageEmbedder:
         }
 
     # ------------------------------------------------------------------ embedding
-    def transform(self, images: pa.Array) -> np.ndarray:
-        """float32 (n, width): each image's embedding; NaN rows where the image is missing."""
-        kind = self._kind()
+    def transform(self, images: pa.Array, *, remember: bool = False) -> np.ndarray:
+        """float32 (n, width): each image's embedding; NaN rows where the image is missing.
+
+        ``remember``: keep these embeddings for the next call only (by path or bytes), which then
+        embeds just the images it has not seen."""
         values = _values(images)
+        memo, self._memo = self._memo, None
+        out = np.full((len(values), self.width), np.nan, dtype=np.float32)
+        todo = []
+        for i, v in enumerate(values):
+            if memo is not None and v is not None and v in memo:
+                out[i] = memo[v]
+            else:
+                todo.append(i)
+        if todo:
+            out[todo] = self._embed([values[i] for i in todo])
+        if remember:
+            known = ~np.isnan(out[:, 0])
+            self._memo = {v: out[i] for i, v in enumerate(values) if v is not None and known[i]}
+        return out
+
+    def _embed(self, values: list[Any]) -> np.ndarray:
+        kind = self._kind()
         out = np.full((len(values), self.width), np.nan, dtype=np.float32)
         if kind == "pixels":
             pixels, ok = decode_batch(values, self.size_)
@@ -336,8 +358,7 @@ class ImageEmbedder:
         mean = torch.tensor(self.mean_).view(1, 3, 1, 1)
         std = torch.tensor(self.std_).view(1, 3, 1, 1)
         for start in range(0, len(values), BATCH):
-            part = values[start : start + BATCH]
-            pixels, ok = decode_batch(part, self.size_)
+            pixels, ok = decode_batch(values[start : start + BATCH], self.size_)
             rows = np.flatnonzero(ok)
             if not len(rows):
                 continue

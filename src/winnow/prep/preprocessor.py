@@ -147,7 +147,7 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ derivation
     def _derive(
-        self, typed: pa.Table, specs: list[ColumnSpec]
+        self, typed: pa.Table, specs: list[ColumnSpec], *, fitting: bool = False
     ) -> tuple[dict[str, tuple[str, np.ndarray]], dict[str, tuple[str, pa.Array]]]:
         num: dict[str, tuple[str, np.ndarray]] = {}
         cat: dict[str, tuple[str, pa.Array]] = {}
@@ -168,7 +168,8 @@ class Preprocessor:
             elif s.role == Role.CATEGORICAL:
                 cat[s.name] = (s.name, col)
             elif s.role == Role.IMAGE:
-                emb = self.images_[s.name].transform(col)
+                # the transform that follows a fit (the whole table) reuses the training rows'
+                emb = self.images_[s.name].transform(col, remember=fitting)
                 for j in range(emb.shape[1]):
                     num[f"{s.name}.image{j}"] = (s.name, emb[:, j].astype(np.float64))
         return num, cat
@@ -200,7 +201,7 @@ class Preprocessor:
                 secs = secs[np.isfinite(secs)]
                 if secs.size and np.any(secs % _DAY != 0):
                     self.hour_columns_.append(s.name)
-        num, cat = self._derive(typed, specs)
+        num, cat = self._derive(typed, specs, fitting=True)
         feats: list[FeatureSpec] = []
         for name, (source, v) in num.items():
             finite = v[np.isfinite(v)]
