@@ -144,11 +144,15 @@ def _numeric(col: pa.Array) -> np.ndarray:
     return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
-def coerce_column(col: pa.Array, role: Role) -> tuple[pa.Array, np.ndarray]:
+def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tuple[pa.Array, np.ndarray]:
     """Convert one column to its role's logical type; returns (values, bad-value mask).
 
-    numeric/boolean/datetime become float64 (datetime: epoch seconds), categorical/text strings.
+    numeric/boolean/datetime become float64 (datetime: epoch seconds), categorical/text strings,
+    image paths resolved paths (against ``root``) or bytes, unreadable images null.
     """
+    if role == Role.IMAGE:
+        vals, reasons = image_io.check_images(col, root)
+        return vals, np.array([r is not None for r in reasons], dtype=bool)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     n = len(col)

@@ -240,3 +240,14 @@ def test_the_fit_embeds_each_training_image_once(digits, monkeypatch) -> None:
     # the next call serves the six it has seen and embeds the four it has not, the one after all ten
     assert np.array_equal(emb.transform(col), expected) and embedded == [6, 4]
     assert np.array_equal(emb.transform(col), expected) and embedded == [6, 4, 10]
+
+
+def test_profile_counts_unreadable_images(digits, tmp_path) -> None:
+    from winnow.quality.profile import profile
+
+    frame, _ = digits
+    table = frame.head(60).copy()
+    table.loc[3, "image"] = str(tmp_path / "gone.png")
+    prof = profile(table, target="label", positive=["yes"])
+    image = next(c for c in prof.columns if c.name == "image")
+    assert (image.role, image.invalid) == ("image", 1)
