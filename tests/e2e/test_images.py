@@ -150,3 +150,18 @@ def test_weights_that_are_not_a_resnet_stop_the_fit_with_the_fix(digits, tmp_pat
     expected = r"image_weights: expected a safetensors file, received '.*w\.safetensors'"
     with pytest.raises(ConfigError, match=expected):
         Screener().fit(digits[0].head(100), **TASK, image_weights=str(tmp_path / "w.safetensors"))
+
+
+def test_a_parquet_column_of_image_bytes(digits, tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = digits[0].head(400)
+    blobs = [Path(p).read_bytes() for p in frame["image"]]
+    table = pa.table({"photo": pa.array(blobs, pa.binary()), "label": frame["label"].tolist()})
+    pq.write_table(table, tmp_path / "photos.parquet")
+    s = Screener().fit(tmp_path / "photos.parquet", **TASK, image_size=16, image_epochs=3)
+    assert (s.specs_[0].role, s.specs_[0].reason) == ("image", "encoded image bytes")
+    broken = table.slice(0, 5).set_column(0, "photo", pa.array([*blobs[:4], b"\x00garbage"], pa.binary()))
+    scores = s.score(broken)
+    assert np.isfinite(scores[:4]).all() and np.isnan(scores[4])
