@@ -94,3 +94,37 @@ def learner_inputs(n: int = 400, seed: int = 0):
     x = Inputs(m=m, dense=prep.dense(m), y=y)
     idx = np.arange(n)
     return x.take(idx[:cut]), x.take(idx[cut:]), tuple(prep.cardinalities())
+
+
+def digits_frame(folder, size: int = 32, n: int | None = None, positive_digit: int = 3) -> pd.DataFrame:
+    """scikit-learn's bundled 8x8 digits written as PNG files (upscaled to ``size``) in ``folder``.
+
+    Columns: ``image`` (absolute path), ``ink`` (mean pixel, a weak numeric feature), ``noise``
+    and ``label`` ("yes" when the digit is ``positive_digit``, ~10% of rows).
+    """
+    from pathlib import Path
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, target = digits.images, digits.target
+    if n is not None:
+        images, target = images[:n], target[:n]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, img in enumerate(images):
+        pixels = (img * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
+        path = folder / f"digit_{i:04d}.png"
+        Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.NEAREST).save(path)
+        paths.append(str(path))
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "image": paths,
+            "ink": images.reshape(len(images), -1).mean(axis=1),
+            "noise": rng.normal(size=len(images)),
+            "label": np.where(target == positive_digit, "yes", "no"),
+        }
+    )

@@ -131,6 +131,17 @@ def fit(
             "target included, before fitting them on the labelled rows.",
         ),
     ] = None,
+    image_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Image columns: a local safetensors file of ResNet-18 weights (torchvision's names), "
+            "used frozen; default: a small CNN trained on the labels."
+        ),
+    ] = None,
+    image_root: Annotated[
+        Path | None,
+        typer.Option(help="Image columns: folder relative image paths resolve against (default: cwd)."),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
     report: Annotated[
@@ -167,6 +178,8 @@ def fit(
             sample_positives=sample_positives,
             drop_label_issues=drop_label_issues,
             pretrain=pretrain,
+            image_weights=str(image_weights) if image_weights else None,
+            image_root=str(image_root) if image_root else None,
         )
         with stage_spinner(not quiet) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)

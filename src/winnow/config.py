@@ -29,6 +29,7 @@ class Role(StrEnum):
     BOOLEAN = "boolean"
     DATETIME = "datetime"
     TEXT = "text"
+    IMAGE = "image"
     IGNORE = "ignore"
 
 
@@ -108,6 +109,16 @@ class ScreenConfig(BaseModel):
     #: or both (TF-IDF by default: on the fine-food reviews it beat the encoder and the mix,
     #: bench/text_encoder.py)
     text: str = "tfidf"
+    #: image columns: a local safetensors file of ResNet-18 weights (torchvision's parameter names)
+    #: used as a frozen feature extractor; None = train a small CNN on the labelled images
+    image_weights: str | None = None
+    #: side in pixels images are resized to; None = 32 for the small CNN, 224 for the ResNet
+    image_size: int | None = Field(default=None, ge=8, le=1024)
+    #: folder relative image paths resolve against (fitting and screening alike); None = the
+    #: current working directory
+    image_root: str | None = None
+    #: most epochs the small CNN trains for (early-stopped on a held-out part of the training rows)
+    image_epochs: int = Field(default=30, ge=1, le=500)
     #: cross-fitting folds on small data; None = the preset's
     folds: int | None = Field(default=None, ge=2, le=20)
     small_data_rows: int = Field(default=50_000, ge=0)

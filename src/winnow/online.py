@@ -35,6 +35,7 @@ _EXPECTED = {
     Role.DATETIME: "an ISO 8601 date/time string or epoch seconds",
     Role.CATEGORICAL: "a string or number",
     Role.TEXT: "a string",
+    Role.IMAGE: "an image file path (string)",
 }
 
 
@@ -184,6 +185,7 @@ _ARROW = {
     Role.DATETIME: pa.timestamp("us"),
     Role.CATEGORICAL: pa.string(),
     Role.TEXT: pa.string(),
+    Role.IMAGE: pa.string(),
 }
 
 
@@ -198,6 +200,7 @@ class OnlineScorer:
         self.monitor = monitor
         self.rules = rules if rules is not None else RuleSet(screener.config.rules)  # type: ignore[union-attr]
         self.fields = [(s.name, s.role) for s in screener.specs_ if s.used]
+        self.fields_roles = dict(self.fields)
         self.id_column = screener.id_column
         used = {n for n, _ in self.fields}
         # rule-only fields are passed through as given (numbers stay numbers)
@@ -222,7 +225,7 @@ class OnlineScorer:
                     finite = np.isfinite(arr.to_numpy(zero_copy_only=False))
                     if not finite[arr.is_valid().to_numpy(zero_copy_only=False)].all():
                         return None
-                elif role in (Role.CATEGORICAL, Role.TEXT):
+                elif role in (Role.CATEGORICAL, Role.TEXT, Role.IMAGE):
                     if not all(v is None or type(v) is str for v in values):
                         return None
                     arr = pa.array(values, pa.string())
@@ -321,6 +324,16 @@ class OnlineScorer:
         if not good:
             return results
         sb = self.screener.score_batch(table)
+        for r in sb.rejects:
+            # a value typing refused (an image that cannot be read): the record is not scored
+            i = good[r.row]
+            results[i].error = RecordError(
+                i,
+                r.column,
+                _EXPECTED.get(self.fields_roles.get(r.column or "", Role.TEXT), "a valid value"),
+                r.value or "",
+                f"record {i}: field {r.column!r}: {r.reason}",
+            )
         scores = sb.scores
         if budget is not None and budget.min_precision is None:
             k = budget_count(budget, len(good)) or 0
@@ -339,9 +352,21 @@ class OnlineScorer:
                     codes[int(r)] = c
         ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(good)
         if self.monitor is not None:
-            self.monitor.observe(sb.inputs.m, scores, chosen, records=[records[i] for i in good], ids=ids)
+            if sb.ok.all():
+                self.monitor.observe(sb.inputs.m, scores, chosen, records=[records[i] for i in good], ids=ids)
+            else:
+                ok = np.flatnonzero(sb.ok)
+                self.monitor.observe(
+                    sb.inputs.m.take(ok),
+                    scores[ok],
+                    chosen[ok],
+                    records=[records[good[j]] for j in ok],
+                    ids=[ids[j] for j in ok],
+                )
         for j, i in enumerate(good):
             res = results[i]
+            if not sb.ok[j]:
+                continue
             res.id = ids[j]
             res.score = float(scores[j])
             res.selected = bool(chosen[j])

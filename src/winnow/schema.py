@@ -18,9 +18,10 @@ import pyarrow.compute as pc
 
 from winnow.config import Role
 from winnow.errors import SchemaError
+from winnow.io import images as image_io
 from winnow.io.rejects import Reject
 
-USED_ROLES = (Role.NUMERIC, Role.CATEGORICAL, Role.BOOLEAN, Role.DATETIME, Role.TEXT)
+USED_ROLES = (Role.NUMERIC, Role.CATEGORICAL, Role.BOOLEAN, Role.DATETIME, Role.TEXT, Role.IMAGE)
 #: text read as a boolean (lower-cased, stripped)
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
@@ -38,17 +39,22 @@ class ColumnSpec:
     name: str
     role: Role
     reason: str = ""
+    #: image columns: the folder relative paths resolve against (None: the working directory)
+    root: str | None = None
 
     @property
     def used(self) -> bool:
         return self.role in USED_ROLES
 
     def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "role": self.role.value, "reason": self.reason}
+        d = {"name": self.name, "role": self.role.value, "reason": self.reason}
+        if self.root is not None:
+            d["root"] = self.root
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, str]) -> ColumnSpec:
-        return cls(name=d["name"], role=Role(d["role"]), reason=d.get("reason", ""))
+        return cls(name=d["name"], role=Role(d["role"]), reason=d.get("reason", ""), root=d.get("root"))
 
 
 @dataclass
@@ -138,11 +144,15 @@ def _numeric(col: pa.Array) -> np.ndarray:
     return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
-def coerce_column(col: pa.Array, role: Role) -> tuple[pa.Array, np.ndarray]:
+def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tuple[pa.Array, np.ndarray]:
     """Convert one column to its role's logical type; returns (values, bad-value mask).
 
-    numeric/boolean/datetime become float64 (datetime: epoch seconds), categorical/text strings.
+    numeric/boolean/datetime become float64 (datetime: epoch seconds), categorical/text strings,
+    image paths resolved paths (against ``root``) or bytes, unreadable images null.
     """
+    if role == Role.IMAGE:
+        vals, reasons = image_io.check_images(col, root)
+        return vals, np.array([r is not None for r in reasons], dtype=bool)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     n = len(col)
@@ -200,6 +210,7 @@ _EXPECTED = {
     Role.DATETIME: "dates or timestamps (ISO 8601)",
     Role.CATEGORICAL: "text or numbers",
     Role.TEXT: "text",
+    Role.IMAGE: "image file paths or encoded image bytes",
 }
 
 
@@ -231,28 +242,41 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
     wrong: list[tuple[str, str, str]] = []
     for s in used:
         col = table.column(s.name)
+        reasons: list[str | None] | None = None
         try:
-            vals, bad = coerce_column(col, s.role)
+            if s.role == Role.IMAGE:
+                vals, reasons = image_io.check_images(col, s.root)
+                bad = np.array([r is not None for r in reasons], dtype=bool)
+            else:
+                vals, bad = coerce_column(col, s.role)
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             wrong.append((s.name, _EXPECTED[s.role], str(col.type)))
             continue
         nbad = int(bad.sum())
         if nbad:
             present = n - col.null_count
+            first_bad = int(np.flatnonzero(bad)[0])
             if present and nbad / present > _SCHEMA_FAIL_SHARE and n >= 20:
-                sample = _as_str(col).filter(pa.array(bad)).slice(0, 3).to_pylist()
-                wrong.append((s.name, _EXPECTED[s.role], f"values like {sample}"))
+                if reasons is not None:
+                    wrong.append((s.name, _EXPECTED[s.role], f"{nbad} of {present} unreadable, e.g. "
+                                  f"record {first_row + first_bad}: {reasons[first_bad]}"))
+                else:
+                    sample = _as_str(col).filter(pa.array(bad)).slice(0, 3).to_pylist()
+                    wrong.append((s.name, _EXPECTED[s.role], f"values like {sample}"))
                 continue
-            raw = _as_str(col)
+            raw = _as_str(col) if reasons is None else None
             for i in np.flatnonzero(bad):
                 if ok[i]:
+                    if reasons is not None:
+                        value = col[int(i)].as_py()
+                        shown = value if isinstance(value, str) else f"<{len(value)} bytes>"
+                        reason = reasons[int(i)] or ""
+                    else:
+                        assert raw is not None
+                        shown = raw[int(i)].as_py()
+                        reason = f"expected {_EXPECTED[s.role]}, received {shown!r}"
                     rejects.append(
-                        Reject(
-                            row=first_row + int(i),
-                            column=s.name,
-                            reason=f"expected {_EXPECTED[s.role]}, received {raw[int(i)].as_py()!r}",
-                            value=str(raw[int(i)].as_py())[:200],
-                        )
+                        Reject(row=first_row + int(i), column=s.name, reason=reason, value=str(shown)[:200])
                     )
             ok &= ~bad
         out[s.name] = vals
@@ -274,8 +298,36 @@ def _looks_like_text(s: pd.Series) -> bool:
     return bool(sample.str.len().mean() >= 30 and words.mean() >= 5 and sample.nunique() / len(sample) >= 0.3)
 
 
-def infer_role(name: str, col: pa.ChunkedArray) -> tuple[Role, str]:
-    """Guess a column's role from its type and values; returns (role, reason)."""
+def _infer_image(values: pa.Array, root: str | None) -> tuple[Role, str] | None:
+    """IMAGE for paths to image files (most of a sample exist) or image bytes; None otherwise."""
+    values = values.drop_null()
+    if not len(values):
+        return None
+    rng = np.random.default_rng(0)
+    pick = np.sort(rng.choice(len(values), min(len(values), image_io.SAMPLE), replace=False))
+    sample = values.take(pa.array(pick)).to_pylist()
+    if all(isinstance(v, bytes) for v in sample):
+        if image_io.decodable_share(sample) >= 0.9:  # type: ignore[arg-type]
+            return Role.IMAGE, "encoded image bytes"
+        return None
+    texts = [str(v) for v in sample]
+    if not image_io.looks_like_paths(texts):
+        return None
+    found = image_io.found_share(texts, root)
+    if found >= 0.8:
+        return Role.IMAGE, "image file paths"
+    return (
+        Role.IGNORE,
+        f"image paths, but only {found:.0%} of a sample of {len(texts)} exist relative to "
+        f"{image_io.root_description(root)}: set image_root, or use absolute paths",
+    )
+
+
+def infer_role(name: str, col: pa.ChunkedArray, *, image_root: str | None = None) -> tuple[Role, str]:
+    """Guess a column's role from its type and values; returns (role, reason).
+
+    ``image_root``: the folder relative image paths resolve against (None: the working directory).
+    """
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     n = len(arr)
     nonnull = n - arr.null_count
@@ -303,6 +355,9 @@ def infer_role(name: str, col: pa.ChunkedArray) -> tuple[Role, str]:
         return Role.BOOLEAN, "boolean column"
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return Role.DATETIME, "date/time column"
+    if image_io.is_binary(t):
+        found = _infer_image(arr, image_root)
+        return found if found is not None else (Role.IGNORE, f"unsupported type {t} (not image bytes)")
     if not _is_text_type(t):
         return Role.IGNORE, f"unsupported type {t}"
     s = pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object)
@@ -325,6 +380,9 @@ def infer_role(name: str, col: pa.ChunkedArray) -> tuple[Role, str]:
         _, badd = _parse_datetimes(sample_arr)
         if 1 - badd.mean() >= _PARSE_SHARE:
             return Role.DATETIME, "text column of ISO dates"
+    image = _infer_image(sample_arr, image_root)
+    if image is not None:
+        return image
     if _looks_like_text(present):
         return Role.TEXT, "free text (long, many words, mostly distinct)"
     if distinct / len(present) >= 0.9 and len(present) >= 50:
@@ -339,8 +397,12 @@ def infer_schema(
     id_column: str | None = None,
     drop: list[str] | None = None,
     overrides: dict[str, Role] | None = None,
+    image_root: str | None = None,
 ) -> list[ColumnSpec]:
-    """Roles for every column but the target, honouring the user's id, drops and overrides."""
+    """Roles for every column but the target, honouring the user's id, drops and overrides.
+
+    ``image_root`` is recorded on image columns: relative paths resolve against it when batches
+    are typed (None: against the working directory)."""
     drop = drop or []
     overrides = overrides or {}
     for name in [*drop, *overrides, *([id_column] if id_column else [])]:
@@ -361,6 +423,9 @@ def infer_schema(
         elif name in overrides:
             specs.append(ColumnSpec(name, overrides[name], "set by the configuration"))
         else:
-            role, reason = infer_role(name, table.column(name))
+            role, reason = infer_role(name, table.column(name), image_root=image_root)
             specs.append(ColumnSpec(name, role, reason))
+    for s in specs:
+        if s.role == Role.IMAGE:
+            s.root = image_root
     return specs

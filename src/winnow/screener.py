@@ -405,6 +405,7 @@ class Screener:
         n = threads or max(1, min(os.cpu_count() or 1, 8))
         for learner in self.learners_.values():
             learner.threads = n
+        self.prep_.set_threads(n)
 
     def __repr__(self) -> str:
         if not self._fitted:

@@ -173,7 +173,9 @@ def fit_pipeline(
             "metrics are the sample's (high-value rows over-represented)"
         )
     drop = list(cfg.drop) + ([cfg.split_column] if cfg.split_column else [])
-    specs = infer_schema(raw, target=cfg.target, id_column=cfg.id, drop=drop, overrides=cfg.roles)
+    specs = infer_schema(
+        raw, target=cfg.target, id_column=cfg.id, drop=drop, overrides=cfg.roles, image_root=cfg.image_root
+    )
     if baseline_expr is not None:
         unknown = [n for n in baseline_expr.names if n not in raw.column_names]
         if unknown:
@@ -189,7 +191,7 @@ def fit_pipeline(
             hint="Available: " + ", ".join(raw.column_names[:50]),
         )
     for s in specs:
-        if s.role in (Role.ID, Role.IGNORE) and s.reason.startswith(("ID-like", "constant")):
+        if s.role in (Role.ID, Role.IGNORE) and s.reason.startswith(("ID-like", "constant", "image paths")):
             warn(f"column {s.name!r} dropped: {s.reason}")
     if not any(s.used for s in specs):
         raise DataError("no usable feature columns remain", hint="Check --drop and the roles.")
@@ -238,14 +240,24 @@ def fit_pipeline(
     )
     tr, te, va = _split(y, cfg, split_values)
 
-    stage("fitting preprocessing")
-    prep = Preprocessor(text=cfg.text).fit(table.take(pa.array(tr)), specs)
+    threads = _threads(cfg)
+    images = [s.name for s in specs if s.role == Role.IMAGE and s.used]
+    if images:
+        how = "with the given ResNet-18 weights" if cfg.image_weights else "a small CNN trained on the labels"
+        stage(f"embedding image columns {', '.join(images)} ({how})")
+    else:
+        stage("fitting preprocessing")
+    prep = Preprocessor(
+        text=cfg.text,
+        image_weights=cfg.image_weights,
+        image_size=cfg.image_size,
+        image_epochs=cfg.image_epochs,
+    ).fit(table.take(pa.array(tr)), specs, y[tr], seed=cfg.seed, threads=threads)
     if prep.encoded_:
         stage(f"embedding text columns {', '.join(prep.encoded_)} with the sentence encoder")
     m = prep.transform(table, specs)
     x_all = Inputs(m=m, dense=prep.dense(m), y=y)
     x_train, x_test = x_all.take(tr), x_all.take(te)
-    threads = _threads(cfg)
     ctx_base = dict(seed=cfg.seed, threads=threads, cat_cardinalities=tuple(prep.cardinalities()))
     label_issues: dict[str, Any] | None = None
     refit_rows = np.arange(len(y))
@@ -412,6 +424,8 @@ def fit_pipeline(
     }
     if tuning_report:
         metrics["tuning"] = tuning_report
+    if prep.images_:
+        metrics["images"] = {name: e.to_json() for name, e in prep.images_.items()}
     if sample is not None:
         metrics["sample"] = sample.to_json()
     if label_issues is not None:

@@ -33,6 +33,9 @@ def single_column_auc(prep: Preprocessor, train: Inputs, valid: Inputs) -> dict[
     assert train.y is not None and valid.y is not None
     best: dict[str, float] = {}
     for j, f in enumerate(prep.num_features):
+        if f.source in prep.images_:
+            # an image embedding is learned from the label itself: separating is its purpose
+            continue
         v = valid.m.num[:, j].astype(np.float64)
         v = np.where(np.isnan(v), np.nanmin(v) - 1 if np.isfinite(v).any() else 0.0, v)
         best[f.source] = max(best.get(f.source, 0.0), _auc(valid.y, v))

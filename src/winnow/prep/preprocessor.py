@@ -7,12 +7,16 @@ reasons can be named by the column the user knows:
 * datetime: year, month, day, weekday, hour (when times vary), epoch days;
 * text: length in characters and words; for the linear model also hashed TF-IDF word n-grams
   and/or a pretrained sentence embedding (``text``: tfidf, encoder or both), in ``Matrices.text``;
-* categorical: an integer code; 0 = missing, 1 = rare or unseen, 2.. = frequent categories.
+* categorical: an integer code; 0 = missing, 1 = rare or unseen, 2.. = frequent categories;
+* image: the embedding of a CNN fitted here (trained on the labelled training images, or a
+  user's pretrained ResNet-18 used frozen; see :mod:`winnow.prep.image`), one numeric feature
+  per embedding dimension (``<column>.image<j>``), NaN where the image is missing.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +30,9 @@ from winnow.prep.encoder import MODEL as ENCODER_MODEL
 from winnow.prep.encoder import TextEncoder
 from winnow.prep.text import TextHasher
 from winnow.schema import ColumnSpec
+
+if TYPE_CHECKING:
+    from winnow.prep.image import ImageEmbedder
 
 MISSING_CODE = 0
 RARE_CODE = 1
@@ -104,16 +111,33 @@ class Preprocessor:
     ----------
     min_category_count : categories seen fewer times in training are grouped as rare.
     max_categories : at most this many categories per column keep their own code.
+    text : how text columns reach the linear model (``tfidf``, ``encoder`` or ``both``).
+    image_weights : local safetensors file of ResNet-18 weights for image columns (frozen);
+        None = a small CNN trained on the labels given to :meth:`fit`.
+    image_size : side images are resized to (None: 32 for the CNN, 224 for the ResNet).
+    image_epochs : most epochs the image CNN trains for.
     """
 
     def __init__(
-        self, *, min_category_count: int = 10, max_categories: int = 200, text: str = "tfidf"
+        self,
+        *,
+        min_category_count: int = 10,
+        max_categories: int = 200,
+        text: str = "tfidf",
+        image_weights: str | None = None,
+        image_size: int | None = None,
+        image_epochs: int = 30,
     ) -> None:
         if text not in TEXT_MODES:
             raise ValueError(f"text must be one of {TEXT_MODES}")
         self.min_category_count = min_category_count
         self.max_categories = max_categories
         self.text = text
+        self.image_weights = image_weights
+        self.image_size = image_size
+        self.image_epochs = image_epochs
+        #: fitted embedder of each image column
+        self.images_: dict[str, ImageEmbedder] = {}
         self.features_: list[FeatureSpec] | None = None
         self.hour_columns_: list[str] = []
         self.text_: dict[str, TextHasher] = {}
@@ -123,7 +147,7 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ derivation
     def _derive(
-        self, typed: pa.Table, specs: list[ColumnSpec]
+        self, typed: pa.Table, specs: list[ColumnSpec], *, fitting: bool = False
     ) -> tuple[dict[str, tuple[str, np.ndarray]], dict[str, tuple[str, pa.Array]]]:
         num: dict[str, tuple[str, np.ndarray]] = {}
         cat: dict[str, tuple[str, pa.Array]] = {}
@@ -143,10 +167,33 @@ class Preprocessor:
                     num[f"{s.name}.{part}"] = (s.name, v)
             elif s.role == Role.CATEGORICAL:
                 cat[s.name] = (s.name, col)
+            elif s.role == Role.IMAGE:
+                # the transform that follows a fit (the whole table) reuses the training rows'
+                emb = self.images_[s.name].transform(col, remember=fitting)
+                for j in range(emb.shape[1]):
+                    num[f"{s.name}.image{j}"] = (s.name, emb[:, j].astype(np.float64))
         return num, cat
 
     # ------------------------------------------------------------------ fit
-    def fit(self, typed: pa.Table, specs: list[ColumnSpec]) -> Preprocessor:
+    def fit(
+        self,
+        typed: pa.Table,
+        specs: list[ColumnSpec],
+        y: np.ndarray | None = None,
+        *,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> Preprocessor:
+        """Fit on typed training rows; ``y`` (0/1 per row) trains the image CNN when there are
+        image columns (without labels they are embedded as small grey pixel grids)."""
+        self.images_ = {}
+        for s in specs:
+            if s.role == Role.IMAGE and s.used:
+                from winnow.prep.image import ImageEmbedder
+
+                self.images_[s.name] = ImageEmbedder(
+                    weights=self.image_weights, size=self.image_size, max_epochs=self.image_epochs
+                ).fit(typed.column(s.name), y, seed=seed, threads=threads)
         self.hour_columns_ = []
         for s in specs:
             if s.role == Role.DATETIME:
@@ -154,7 +201,7 @@ class Preprocessor:
                 secs = secs[np.isfinite(secs)]
                 if secs.size and np.any(secs % _DAY != 0):
                     self.hour_columns_.append(s.name)
-        num, cat = self._derive(typed, specs)
+        num, cat = self._derive(typed, specs, fitting=True)
         feats: list[FeatureSpec] = []
         for name, (source, v) in num.items():
             finite = v[np.isfinite(v)]
@@ -279,14 +326,22 @@ class Preprocessor:
             "text": {name: {"n_docs": h.n_docs_} for name, h in self.text_.items()},
             "text_mode": self.text,
             "encoded": {"columns": self.encoded_, "model": ENCODER_MODEL, "dim": ENCODER_DIM},
+            "images": {name: e.to_json() for name, e in self.images_.items()},
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Fitted arrays too large for JSON (text idf weights), for safetensors."""
+        """Fitted arrays too large for JSON (text idf weights, image CNN weights), for safetensors."""
         out: dict[str, np.ndarray] = {}
         for name, h in self.text_.items():
             out.update(h.arrays(f"text.{name}"))
+        for name, e in self.images_.items():
+            out.update(e.arrays(f"image.{name}"))
         return out
+
+    def set_threads(self, threads: int) -> None:
+        """Threads the image embedders use at screening."""
+        for e in self.images_.values():
+            e.threads = max(int(threads), 1)
 
     @classmethod
     def from_json(cls, d: dict, arrays: dict[str, np.ndarray] | None = None) -> Preprocessor:
@@ -305,4 +360,11 @@ class Preprocessor:
             name: TextHasher.from_arrays(arrays or {}, f"text.{name}", t["n_docs"])
             for name, t in d.get("text", {}).items()
         }
+        if d.get("images"):
+            from winnow.prep.image import ImageEmbedder
+
+            p.images_ = {
+                name: ImageEmbedder.from_state(e, arrays or {}, f"image.{name}")
+                for name, e in d["images"].items()
+            }
         return p

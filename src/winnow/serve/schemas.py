@@ -27,6 +27,11 @@ _ROLE_TYPES: dict[str, tuple[Any, str]] = {
     ),
     Role.CATEGORICAL.value: (str | int | float | None, "A category (string or number); null if unknown."),
     Role.TEXT.value: (str | None, "Free text; null if unknown."),
+    Role.IMAGE.value: (
+        str | None,
+        "Path of an image file the service can read (relative: to the screener's image_root, else "
+        "the service's working directory); null if unknown.",
+    ),
 }
 
 
