@@ -243,7 +243,7 @@ def test_the_fit_embeds_each_training_image_once(digits, monkeypatch) -> None:
 
 
 def test_profile_counts_unreadable_images(digits, tmp_path) -> None:
-    from winnow.quality.profile import profile
+    from winnow.quality.profiling import profile
 
     frame, _ = digits
     table = frame.head(60).copy()
