@@ -89,7 +89,7 @@ class Learner(ABC):
 
 
 def make_learner(name: str, **kwargs: Any) -> Learner:
-    """A new learner of kind ``name`` (``lightgbm``, ``linear``, ``deep``, ``onnx``)."""
+    """A new learner of kind ``name`` (``lightgbm``, ``linear``, ``deep``, ``catboost``, ``onnx``)."""
     if name == "lightgbm":
         from winnow.models.gbdt import LightGBMLearner
 
@@ -102,6 +102,10 @@ def make_learner(name: str, **kwargs: Any) -> Learner:
         from winnow.models.deepnet import DeepLearner
 
         return DeepLearner(**kwargs)
+    if name == "catboost":
+        from winnow.models.catboost_model import CatBoostLearner
+
+        return CatBoostLearner(**kwargs)
     if name == "onnx":
         from winnow.models.onnx_model import OnnxLearner
 

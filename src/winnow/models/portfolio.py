@@ -51,9 +51,28 @@ MEMBERS: dict[str, Member] = {
         },
         cost=0.8,
     ),
+    # random-forest mode: deep trees on row/column subsamples, averaged rather than boosted
+    "lightgbm_rf": Member(
+        "lightgbm",
+        {
+            "params": {
+                "boosting": "rf",
+                "bagging_fraction": 0.632,
+                "bagging_freq": 1,
+                "feature_fraction": 0.6,
+                "num_leaves": 255,
+                "min_data_in_leaf": 5,
+                "lambda_l2": 0.0,
+            },
+            "max_rounds": 500,
+            "early_stopping": 50,
+        },
+        cost=1.5,
+    ),
     "linear": Member("linear", cost=0.3),
     "deep": Member("deep", cost=2.5),
     "tabm": Member("deep", {"k": 4, "hidden": (128, 128), "dropout": 0.1}, cost=2.5),
+    "catboost": Member("catboost", cost=2.0),
 }
 
 assert tuple(MEMBERS) == MODEL_NAMES, "config.MODEL_NAMES lists the members"
