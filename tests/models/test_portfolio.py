@@ -37,6 +37,8 @@ def test_every_member_fits_and_predicts_finite_logits(data, name):
 def test_presets_resolve_and_user_choices_win():
     fast = plan_for("fast", None, None, None, None, None)
     assert fast.members == ("lightgbm", "linear") and fast.folds == 3 and not fast.tune
+    balanced = plan_for("balanced", None, None, None, None, None)
+    assert {"lightgbm_rf", "catboost"} <= set(balanced.members) and balanced.folds == 5
     best = plan_for("best", None, None, None, None, None)
     assert best.tune == ("lightgbm", "deep") and best.time_limit == 600.0
     own = plan_for("best", ["linear"], [], 4, 30.0, 2)
