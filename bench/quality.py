@@ -8,6 +8,9 @@ stratified 80% train / 20% test part (``sklearn.model_selection.train_test_split
   then ``.score(test)``; ``best`` also gets ``time_limit=--time-limit`` (its whole fit, Optuna
   search included). winnow makes its own inner split of the train part (its test part and k-fold
   cross-fitting or a validation part); nothing of the outer test part is shown to it.
+* **PRESET+MEMBER[+MEMBER...]** (e.g. ``balanced+lightgbm_rf``): the preset with extra portfolio
+  members, ``Screener().fit(..., preset=PRESET, models=[preset's members..., MEMBER, ...])``: to
+  measure a candidate member before it joins a preset. Reported as "winnow PRESET+MEMBER".
 * **lightgbm**: ``lightgbm.LGBMClassifier(n_jobs=2)`` with default parameters; string columns as
   pandas ``category`` dtype (categories from the train part).
 * **lightgbm_tuned**: the same features; an Optuna (TPE) search of the usual LightGBM parameters
@@ -44,6 +47,9 @@ of 50 calls with a one-row frame (after one warm-up call). Tables show medians o
         --time-limit 60 --automl-results bench/out/automl.json --out bench/out/quality_optimise
     # more seeds later, reusing the runs already in --out/quality.json:
     python bench/quality.py ... --seeds 0 1 2 3 4 --resume
+    # a candidate member on top of a preset, against the preset's earlier runs:
+    python bench/quality.py --methods balanced+lightgbm_rf --tasks nyc_flights_2013 --threads 1 \
+        --time-limit 60 --out bench/out/screen
 """
 
 from __future__ import annotations
@@ -85,6 +91,46 @@ LABELS = {
     "logreg": "LogReg",
     "automl": "AutoML",
 }
+
+
+def base_method(method: str) -> str:
+    """``balanced+lightgbm_rf`` -> ``balanced``; a plain method is its own base."""
+    return method.split("+", 1)[0]
+
+
+def extra_members(method: str) -> list[str]:
+    """The members a ``PRESET+MEMBER...`` method adds to its preset's."""
+    return method.split("+")[1:]
+
+
+def is_winnow(method: str) -> bool:
+    """A winnow preset, plain or with extra members."""
+    return base_method(method) in PRESETS
+
+
+def is_method(name: str) -> bool:
+    return name in METHODS or (is_winnow(name) and bool(extra_members(name)))
+
+
+def label_of(method: str) -> str:
+    extra = extra_members(method)
+    return LABELS[base_method(method)] + "".join(f"+{m}" for m in extra)
+
+
+def method_arg(value: str) -> str:
+    """argparse type of ``--methods``: a known method or ``PRESET+MEMBER[+MEMBER...]``."""
+    if value in METHODS:
+        return value
+    if is_winnow(value) and extra_members(value):
+        from winnow.config import MODEL_NAMES
+
+        bad = [m for m in extra_members(value) if m not in MODEL_NAMES]
+        if not bad:
+            return value
+        raise argparse.ArgumentTypeError(f"{value}: unknown members {bad}; known: {' '.join(MODEL_NAMES)}")
+    raise argparse.ArgumentTypeError(f"{value}: not one of {' '.join(METHODS)} nor PRESET+MEMBER")
+
+
 TOP_FRACTION = 0.10
 TEST_FRACTION = 0.20
 #: threads of the LightGBM baselines (``--threads`` changes it and winnow's)
@@ -460,11 +506,16 @@ def fit_logreg(
 
 
 def fit_winnow(
-    train: pd.DataFrame, options: dict[str, Any], seed: int, preset: str, time_limit: float | None
+    train: pd.DataFrame, options: dict[str, Any], seed: int, method: str, time_limit: float | None
 ) -> tuple[Predict, float, dict[str, Any]]:
     from winnow import Screener
+    from winnow.models.portfolio import PRESETS as WINNOW_PRESETS
 
+    preset = base_method(method)
     extra: dict[str, Any] = {"time_limit": time_limit} if time_limit is not None else {}
+    if extra_members(method):
+        members = [*WINNOW_PRESETS[preset].members, *extra_members(method)]
+        extra["models"] = list(dict.fromkeys(members))
     if WINNOW_THREADS is not None:
         extra["threads"] = WINNOW_THREADS
     t0 = time.perf_counter()
@@ -475,6 +526,7 @@ def fit_winnow(
     tuning = m.get("tuning")
     info = {
         "preset": preset,
+        "extra_members": extra_members(method),
         "time_limit": time_limit,
         "fusion_weights": dict(
             zip(screener.fusion_.names, [round(v, 3) for v in screener.fusion_.weights], strict=True)
@@ -668,7 +720,7 @@ def run_task(
             "baseline_roles": roles,
         }
         if old is not None:
-            run.update({k: v for k, v in old.items() if k in METHODS})
+            run.update({k: v for k, v in old.items() if is_method(k)})
         for method in methods:
             if method == "automl":
                 run[method] = automl_entry(automl, name, seed, split)
@@ -689,7 +741,7 @@ def run_task(
                     f"recall@10% {r['recall_top10']:.3f} fit {r['fit_seconds']:7.1f}s "
                     f"batch {r['batch_seconds_per_row'] * 1e6:8.1f}us/row "
                     f"single {r['single_record_seconds'] * 1e3:7.2f}ms"
-                    + (f"  weights {r['fusion_weights']}" if method in PRESETS else "")
+                    + (f"  weights {r['fusion_weights']}" if is_winnow(method) else "")
                     + (f"  trials {r['trials']}" if method == "lightgbm_tuned" else "")
                 )
         result["runs"].append(run)
@@ -718,8 +770,8 @@ def run_method(
     try:
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
-            if method in PRESETS:
-                limit = time_limit if method == "best" else None
+            if is_winnow(method):
+                limit = time_limit if base_method(method) == "best" else None
                 predict, sec, info = fit_winnow(train, options, seed, method, limit)
             elif method == "lightgbm":
                 predict, sec, info = fit_lightgbm(train, y_tr, roles, seed)
@@ -801,9 +853,9 @@ def summarise(results: list[dict[str, Any]], methods: list[str]) -> dict[str, An
         },
         "seed_level_runs_ranked": len(next(iter(seed_ranks.values()), [])),
     }
-    others = [m for m in methods if m not in PRESETS]
+    others = [m for m in methods if not is_winnow(m)]
     out["presets_ge_best_other"] = {}
-    for p in (m for m in methods if m in PRESETS):
+    for p in (m for m in methods if is_winnow(m)):
         wins = []
         for r in results:
             v = r["median"][p]["auc_pr"]
@@ -885,7 +937,7 @@ def _scaled(v: float | None, factor: float, spec: str) -> str:
 def markdown(report: dict[str, Any]) -> str:
     meta, results, summ = report["meta"], report["results"], report.get("summary", {})
     methods: list[str] = meta["methods"]
-    label = {m: LABELS[m] for m in methods}
+    label = {m: label_of(m) for m in methods}
     if "automl" in methods and meta.get("automl"):
         label["automl"] = meta["automl"].get("label", LABELS["automl"])
     lines = [
@@ -1079,7 +1131,7 @@ def markdown(report: dict[str, Any]) -> str:
                     "not run" if x.get("not_run") else "error" if "error" in x else f"{x['auc_pr']:.4f}"
                 )
             lines.append(f"| {r['task']} | {run['seed']} | " + " | ".join(cells) + " |")
-    details = [m for m in methods if m in PRESETS or m == "lightgbm_tuned"]
+    details = [m for m in methods if is_winnow(m) or m == "lightgbm_tuned"]
     if details:
         lines += [
             "",
@@ -1132,13 +1184,14 @@ def markdown(report: dict[str, Any]) -> str:
         special = {k: v for k, v in run0["baseline_roles"].items() if v in ("text", "drop")}
         if special:
             lines.append(f"  - baselines: {', '.join(f'{k} = {v}' for k, v in special.items())}")
-        w = next((run0[p] for p in PRESETS if p in methods and "roles" in run0.get(p, {})), None)
+        w = next((run0[p] for p in methods if is_winnow(p) and "roles" in run0.get(p, {})), None)
         if w:
             nonnum = {k: v for k, v in w["roles"].items() if v not in ("numeric",)}
             lines.append(
                 f"  - winnow roles (non-numeric): {', '.join(f'{k} = {v}' for k, v in nonnum.items())}"
             )
-        msgs = sorted({x for run in r["runs"] for p in PRESETS for x in run.get(p, {}).get("warnings", [])})
+        ours = [p for p in methods if is_winnow(p)]
+        msgs = sorted({x for run in r["runs"] for p in ours for x in run.get(p, {}).get("warnings", [])})
         for x in msgs:
             lines.append(f"  - winnow warning: {x}")
         for m in methods:
@@ -1207,9 +1260,10 @@ def main(argv: list[str] | None = None) -> int:
         "--methods",
         nargs="*",
         default=list(DEFAULT_METHODS),
-        choices=list(METHODS),
+        type=method_arg,
         metavar="METHOD",
         help=f"methods (default: {' '.join(DEFAULT_METHODS)}): {' '.join(METHODS)}; "
+        "PRESET+MEMBER[+MEMBER...] = the preset with extra members (e.g. balanced+lightgbm_rf); "
         "none = only --export-splits",
     )
     parser.add_argument(
@@ -1267,7 +1321,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.methods and args.export_splits is None:
         parser.error("no --methods and no --export-splits: nothing to do")
-    methods = [m for m in METHODS if m in args.methods]  # fixed order, no duplicates
+    # fixed order (a PRESET+MEMBER method after its preset), no duplicates
+    methods = sorted(dict.fromkeys(args.methods), key=lambda m: (METHODS.index(base_method(m)), m.count("+")))
     global THREADS, WINNOW_THREADS
     if args.threads is not None:
         THREADS = WINNOW_THREADS = args.threads
@@ -1334,7 +1389,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in old["results"]:
             for run in r["runs"]:
                 previous.setdefault(r["task"], {}).setdefault(run["seed"], {}).update(
-                    {k: v for k, v in run.items() if k not in METHODS or "error" not in v}
+                    {k: v for k, v in run.items() if not is_method(k) or "error" not in v}
                 )
     previous_commands = list(dict.fromkeys(previous_commands))
     meta: dict[str, Any] = {

@@ -37,7 +37,7 @@ FORMAT = "winnow-screener"
 FORMAT_VERSION = 1
 #: learner kinds this version can load (a member's ``kind``; format-1 manifests name none and the
 #: member name is the kind)
-KNOWN_MODELS = ("lightgbm", "linear", "deep", "onnx")
+KNOWN_MODELS = ("lightgbm", "linear", "deep", "catboost", "onnx")
 # old format version -> function upgrading its manifest by one version
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 

@@ -92,7 +92,9 @@ def fit(
     models: Annotated[
         list[str] | None,
         typer.Option(
-            "--model", help="Portfolio member (repeatable): lightgbm, lightgbm_xt, linear, deep, tabm."
+            "--model",
+            help="Portfolio member (repeatable): lightgbm, lightgbm_xt, lightgbm_rf, linear, deep, tabm, "
+            "catboost.",
         ),
     ] = None,
     tune: Annotated[

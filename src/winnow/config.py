@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from winnow.errors import ConfigError
 from winnow.rules import Rule
 
-MODEL_NAMES = ("lightgbm", "lightgbm_xt", "linear", "deep", "tabm")
+MODEL_NAMES = ("lightgbm", "lightgbm_xt", "lightgbm_rf", "linear", "deep", "tabm", "catboost")
 PRESET_NAMES = ("fast", "balanced", "best")
 TUNABLE = ("lightgbm", "deep")
 

@@ -24,6 +24,7 @@ LEARNERS = {
     "lightgbm": {"max_rounds": 200, "early_stopping": 20},
     "linear": {},
     "deep": {"hidden": (32, 16), "max_epochs": 6, "patience": 2},
+    "catboost": {"max_rounds": 200, "early_stopping": 20},
 }
 
 

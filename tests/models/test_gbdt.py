@@ -63,3 +63,48 @@ def test_deadline_stops_boosting(data):
     ctx = FitContext(seed=0, threads=1, cat_cardinalities=cards, deadline=time.monotonic() - 1)
     m = LightGBMLearner(max_rounds=500).fit(train, None, ctx, rounds=500)
     assert m.booster_.current_iteration() < 500
+
+
+@pytest.fixture(scope="module")
+def forest(data):
+    from winnow.models.portfolio import MEMBERS
+
+    train, valid, cards = data
+    ctx = FitContext(seed=0, threads=1, cat_cardinalities=cards)
+    return MEMBERS["lightgbm_rf"].make(max_rounds=150, early_stopping=20).fit(train, valid, ctx)
+
+
+class TestRandomForestMode:
+    """The ``lightgbm_rf`` member: LightGBM with ``boosting="rf"`` (trees averaged, not summed)."""
+
+    def test_member_is_a_random_forest(self):
+        from winnow.models.gbdt import is_random_forest
+        from winnow.models.portfolio import MEMBERS
+
+        assert is_random_forest(MEMBERS["lightgbm_rf"].make().params)
+        assert not is_random_forest(MEMBERS["lightgbm"].make().params)
+        assert is_random_forest({"boosting_type": "random_forest"})
+
+    def test_logit_is_the_log_odds_of_the_averaged_trees(self, forest, data):
+        _, valid, _ = data
+        p = forest.booster_.predict(tree_matrix(valid))  # LightGBM averages the trees here
+        np.testing.assert_allclose(1 / (1 + np.exp(-forest.predict_logit(valid))), p, rtol=1e-9)
+
+    def test_early_stopping_keeps_the_chosen_trees(self, forest):
+        assert 1 <= forest.best_rounds_ <= 150
+        assert forest.booster_.current_iteration() == forest.best_rounds_
+
+    def test_contributions_add_up_to_the_logit(self, forest, data):
+        _, valid, _ = data
+        contrib = forest.contributions(valid)
+        bias = forest.booster_.predict(tree_matrix(valid), pred_contrib=True)[:, -1]
+        bias = bias / forest.booster_.current_iteration()
+        np.testing.assert_allclose(contrib.sum(axis=1) + bias, forest.predict_logit(valid), atol=1e-6)
+
+    def test_refit_with_rounds_grows_that_many_trees(self, forest, data):
+        train, valid, cards = data
+        ctx = FitContext(seed=0, threads=1, cat_cardinalities=cards)
+        again = LightGBMLearner(params=forest.params).fit(train, None, ctx, rounds=forest.best_rounds_)
+        assert again.booster_.current_iteration() == forest.best_rounds_
+        z = again.predict_logit(valid)
+        assert np.isfinite(z).all() and np.abs(z).max() < 20  # averaged, not a sum over trees

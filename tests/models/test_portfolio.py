@@ -37,6 +37,8 @@ def test_every_member_fits_and_predicts_finite_logits(data, name):
 def test_presets_resolve_and_user_choices_win():
     fast = plan_for("fast", None, None, None, None, None)
     assert fast.members == ("lightgbm", "linear") and fast.folds == 3 and not fast.tune
+    balanced = plan_for("balanced", None, None, None, None, None)
+    assert {"lightgbm_rf", "catboost"} <= set(balanced.members) and balanced.folds == 5
     best = plan_for("best", None, None, None, None, None)
     assert best.tune == ("lightgbm", "deep") and best.time_limit == 600.0
     own = plan_for("best", ["linear"], [], 4, 30.0, 2)
@@ -53,3 +55,30 @@ def test_tuned_members_take_the_searched_parameters():
         member("lightgbm_tuned")
     with pytest.raises(ValueError, match="unknown model"):
         member("forest")
+
+
+def test_new_members_fit_save_load_and_score_identically(tmp_path):
+    """The random-forest LightGBM and CatBoost members inside a screener: saved (LightGBM text,
+    CatBoost's own cbm, both checksummed), loaded, and scoring exactly as before."""
+    import json
+
+    from tests.helpers import fit_options, make_frame
+    from winnow import Screener
+
+    frame = make_frame(400, seed=3)
+    s = Screener().fit(frame, **fit_options(models=["lightgbm_rf", "catboost", "linear"]))
+    assert s.fusion_.names == ["lightgbm_rf", "catboost", "linear"]
+    path = s.save(tmp_path / "screener")
+    assert (path / "models" / "lightgbm_rf.txt").exists() and (path / "models" / "catboost.cbm").exists()
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert {n: e["kind"] for n, e in manifest["models"].items()} == {
+        "lightgbm_rf": "lightgbm",
+        "catboost": "catboost",
+        "linear": "linear",
+    }
+    loaded = Screener.load(path)
+    test = make_frame(150, seed=4)
+    np.testing.assert_array_equal(loaded.score(test), s.score(test))
+    for name in ("lightgbm_rf", "catboost"):
+        a, b = loaded.learners_[name], s.learners_[name]
+        assert a.best_rounds_ == b.best_rounds_

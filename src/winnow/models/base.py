@@ -92,7 +92,7 @@ class Learner(ABC):
 
 
 def make_learner(name: str, **kwargs: Any) -> Learner:
-    """A new learner of kind ``name`` (``lightgbm``, ``linear``, ``deep``, ``onnx``)."""
+    """A new learner of kind ``name`` (``lightgbm``, ``linear``, ``deep``, ``catboost``, ``onnx``)."""
     if name == "lightgbm":
         from winnow.models.gbdt import LightGBMLearner
 
@@ -105,6 +105,10 @@ def make_learner(name: str, **kwargs: Any) -> Learner:
         from winnow.models.deepnet import DeepLearner
 
         return DeepLearner(**kwargs)
+    if name == "catboost":
+        from winnow.models.catboost_model import CatBoostLearner
+
+        return CatBoostLearner(**kwargs)
     if name == "onnx":
         from winnow.models.onnx_model import OnnxLearner
 

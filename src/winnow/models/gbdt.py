@@ -27,6 +27,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+def is_random_forest(params: dict[str, Any]) -> bool:
+    """Random-forest mode (``boosting="rf"``): trees are averaged, not summed."""
+    mode = params.get("boosting", params.get("boosting_type", params.get("boost", "gbdt")))
+    return str(mode) in ("rf", "random_forest")
+
+
 def tree_matrix(x: Inputs) -> np.ndarray:
     """Numeric features then categorical codes, as LightGBM's float32 input."""
     return np.hstack([x.m.num, x.m.cat.astype(np.float32)])
@@ -83,18 +89,23 @@ class LightGBMLearner(Learner):
             self.booster_ = lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=best))
         return self
 
+    def _raw_scale(self) -> float:
+        # LightGBM's raw score of a random forest is the sum of its trees' outputs (its
+        # probabilities use the average): dividing by the tree count gives the log-odds
+        if is_random_forest(self.params):
+            return 1.0 / max(self.booster_.current_iteration(), 1)
+        return 1.0
+
     def predict_logit(self, x: Inputs) -> np.ndarray:
         if self.booster_ is None:
             raise NotFittedError(type(self).__name__)
-        return np.asarray(
-            self.booster_.predict(tree_matrix(x), raw_score=True, num_threads=self.threads),
-            dtype=np.float64,
-        )
+        z = self.booster_.predict(tree_matrix(x), raw_score=True, num_threads=self.threads)
+        return np.asarray(z, dtype=np.float64) * self._raw_scale()
 
     def contributions(self, x: Inputs) -> np.ndarray:
         """Per-feature log-odds contributions (SHAP values), (n, p + q); bias dropped."""
         c = self.booster_.predict(tree_matrix(x), pred_contrib=True, num_threads=self.threads)
-        return np.asarray(c)[:, :-1]
+        return np.asarray(c)[:, :-1] * self._raw_scale()
 
     def feature_importance(self) -> np.ndarray:
         return np.asarray(self.booster_.feature_importance("gain"), dtype=np.float64)

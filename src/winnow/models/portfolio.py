@@ -2,16 +2,18 @@
 
 A *member* is a learner kind with fixed hyper-parameters under its own name; a screener fuses
 the out-of-fold predictions of its members (:mod:`winnow.models.fusion`). Diversity is the
-point: trees with two different inductive biases, a linear model that wins on text and small
-tables, a deep network, and a TabM-style network that trains ``k`` MLPs in one.
+point: boosted trees with two different inductive biases, a random forest, CatBoost (ordered
+target statistics for categories), a linear model that wins on text and small tables, a deep
+network, and a TabM-style network that trains ``k`` MLPs in one.
 
 Presets (``--preset``):
 
 * ``fast``: LightGBM and the linear model, 3 folds. Seconds on 10k rows.
-* ``balanced`` (default): adds the extra-trees LightGBM and the TabM network. Minutes.
-* ``best``: adds the plain deep network, then searches the hyper-parameters of LightGBM and of
-  the deep network with Optuna for the time limit's worth (``--time-limit``, default 10 min),
-  and adds the tuned models to the portfolio.
+* ``balanced`` (default): adds the extra-trees LightGBM, the TabM network, LightGBM in
+  random-forest mode and CatBoost. Minutes.
+* ``best``: the five original members (not the random forest or CatBoost), then searches the
+  hyper-parameters of LightGBM and of the deep network with Optuna for the time limit's worth
+  (``--time-limit``, default 10 min), and adds the tuned models to the portfolio.
 """
 
 from __future__ import annotations
@@ -51,9 +53,28 @@ MEMBERS: dict[str, Member] = {
         },
         cost=0.8,
     ),
+    # random-forest mode: deep trees on row/column subsamples, averaged rather than boosted
+    "lightgbm_rf": Member(
+        "lightgbm",
+        {
+            "params": {
+                "boosting": "rf",
+                "bagging_fraction": 0.632,
+                "bagging_freq": 1,
+                "feature_fraction": 0.6,
+                "num_leaves": 255,
+                "min_data_in_leaf": 5,
+                "lambda_l2": 0.0,
+            },
+            "max_rounds": 500,
+            "early_stopping": 50,
+        },
+        cost=1.5,
+    ),
     "linear": Member("linear", cost=0.3),
     "deep": Member("deep", cost=2.5),
     "tabm": Member("deep", {"k": 4, "hidden": (128, 128), "dropout": 0.1}, cost=2.5),
+    "catboost": Member("catboost", cost=2.0),
 }
 
 assert tuple(MEMBERS) == MODEL_NAMES, "config.MODEL_NAMES lists the members"
@@ -70,7 +91,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "fast": Preset(("lightgbm", "linear"), folds=3),
-    "balanced": Preset(("lightgbm", "lightgbm_xt", "linear", "tabm")),
+    "balanced": Preset(("lightgbm", "lightgbm_xt", "linear", "tabm", "lightgbm_rf", "catboost")),
     "best": Preset(("lightgbm", "lightgbm_xt", "linear", "deep", "tabm"), tune=TUNABLE, time_limit=600.0),
 }
 

@@ -1,0 +1,132 @@
+"""CatBoost: oblivious trees with ordered target statistics for categorical codes, early-stopped.
+
+Its categorical handling is the point of having it beside LightGBM: each categorical code is
+encoded by target statistics computed in a random order (CatBoost's "ordered boosting"), plus
+combinations of categories, which is a different bias from LightGBM's category partitions.
+The model is stored in CatBoost's own binary format (``cbm``), never pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from winnow.errors import NotFittedError
+from winnow.models.base import FitContext, Inputs, Learner
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "loss_function": "Logloss",
+    "learning_rate": 0.08,
+    "depth": 6,
+    "l2_leaf_reg": 3.0,
+    "one_hot_max_size": 8,
+    "border_count": 254,
+}
+
+
+def catboost_frame(x: Inputs) -> Any:
+    """Numeric features (float32) then categorical codes (int64) as a frame CatBoost reads."""
+    import pandas as pd
+
+    cols: dict[str, Any] = {f"n{j}": x.m.num[:, j] for j in range(x.m.num.shape[1])}
+    cols.update({f"c{j}": x.m.cat[:, j] for j in range(x.m.cat.shape[1])})
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(x)))
+
+
+class CatBoostLearner(Learner):
+    """CatBoost classifier; ``max_rounds`` caps the trees, early stopping picks the count."""
+
+    name = "catboost"
+
+    def __init__(
+        self, *, params: dict[str, Any] | None = None, max_rounds: int = 2000, early_stopping: int = 100
+    ) -> None:
+        self.params = {**DEFAULT_PARAMS, **(params or {})}
+        self.max_rounds = max_rounds
+        self.early_stopping = early_stopping
+        self.model_: Any = None
+        self.threads = 1
+
+    def _pool(self, x: Inputs, with_label: bool) -> Any:
+        from catboost import Pool
+
+        n_num = x.m.num.shape[1]
+        cats = list(range(n_num, n_num + x.m.cat.shape[1]))
+        return Pool(catboost_frame(x), label=x.y if with_label else None, cat_features=cats)
+
+    def fit(
+        self, train: Inputs, valid: Inputs | None, ctx: FitContext, rounds: int | None = None
+    ) -> CatBoostLearner:
+        from catboost import CatBoostClassifier
+
+        self.threads = ctx.threads
+        model = CatBoostClassifier(
+            **self.params,
+            iterations=rounds or self.max_rounds,
+            random_seed=ctx.seed,
+            thread_count=ctx.threads,
+            allow_writing_files=False,
+            verbose=False,
+        )
+        eval_set = None
+        if valid is not None and rounds is None:
+            eval_set = self._pool(valid, with_label=True)
+        model.fit(
+            self._pool(train, with_label=True),
+            eval_set=eval_set,
+            early_stopping_rounds=self.early_stopping if eval_set is not None else None,
+            use_best_model=eval_set is not None,
+            callbacks=[_Deadline(ctx)],
+        )
+        self.model_ = model
+        # with an eval set and use_best_model the model keeps only the trees up to the best one
+        self.best_rounds_ = int(max(model.tree_count_, 1))
+        return self
+
+    def predict_logit(self, x: Inputs) -> np.ndarray:
+        if self.model_ is None:
+            raise NotFittedError(type(self).__name__)
+        z = self.model_.predict(
+            self._pool(x, with_label=False), prediction_type="RawFormulaVal", thread_count=self.threads
+        )
+        return np.asarray(z, dtype=np.float64).reshape(-1)
+
+    def feature_importance(self) -> np.ndarray:
+        return np.asarray(self.model_.get_feature_importance(), dtype=np.float64)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        if self.model_ is None:
+            raise NotFittedError(type(self).__name__)
+        fd, path = tempfile.mkstemp(suffix=".cbm")
+        os.close(fd)
+        try:
+            self.model_.save_model(path, format="cbm")
+            with open(path, "rb") as f:
+                blob = f.read()
+        finally:
+            os.unlink(path)
+        cfg = {"params": self.params, "best_rounds": self.best_rounds_}
+        return cfg, {"cbm": blob}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], files: dict[str, bytes]) -> CatBoostLearner:
+        from catboost import CatBoostClassifier
+
+        obj = cls(params=config["params"])
+        obj.best_rounds_ = config.get("best_rounds")
+        obj.model_ = CatBoostClassifier()
+        obj.model_.load_model(blob=files["cbm"], format="cbm")
+        return obj
+
+
+class _Deadline:
+    """CatBoost callback: stop adding trees once the fit's deadline has passed."""
+
+    def __init__(self, ctx: FitContext) -> None:
+        self.ctx = ctx
+
+    def after_iteration(self, info: Any) -> bool:
+        return self.ctx.seconds_left() > 0
