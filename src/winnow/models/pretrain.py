@@ -120,7 +120,7 @@ def pretrain_encoder(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(b)
+            total += loss.item() * len(b)
             count += len(b)
         losses.append(total / max(count, 1))
         t_epoch = time.monotonic() - t0
