@@ -24,9 +24,7 @@ each seed and each noise rate (5% and 20%):
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -175,36 +173,9 @@ def report(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    from tasks import TASKS
+    from task_runner import main as run
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", nargs="+", default=list(TASKS))
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = args.out / "results.jsonl"
-    done = set()
-    rows = []
-    if results.exists():
-        for line in results.read_text().splitlines():
-            r = json.loads(line)
-            rows.append(r)
-            done.add((r["task"], r["seed"]))
-    load = os.getloadavg()
-    for task in args.tasks:
-        for seed in args.seeds:
-            if (task, seed) in done:
-                continue
-            new = run_one(task, seed)
-            with open(results, "a") as fh:
-                for r in new:
-                    fh.write(json.dumps(r) + "\n")
-            rows += new
-    rows = [r for r in rows if r["task"] in args.tasks and r["seed"] in args.seeds]
-    text = report(rows) + f"load average at the start {load}, at the end {os.getloadavg()}\n"
-    (args.out / "label_issues.md").write_text(text)
-    print(text)
+    run(__doc__, OUT, "label_issues", run_one, report)
 
 
 if __name__ == "__main__":
