@@ -133,6 +133,21 @@ def fit(
             "target included, before fitting them on the labelled rows.",
         ),
     ] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            help="Text columns reach the linear model as: tfidf (hashed n-grams, default), encoder "
+            "(sentence embeddings) or both."
+        ),
+    ] = None,
+    finetune_text: Annotated[
+        bool | None,
+        typer.Option(
+            "--finetune-text",
+            help="Fine-tune the sentence encoder's top layers on the labels first (with --text "
+            "encoder or both; minutes per thousand texts on a CPU).",
+        ),
+    ] = None,
     image_weights: Annotated[
         Path | None,
         typer.Option(
@@ -180,6 +195,8 @@ def fit(
             sample_positives=sample_positives,
             drop_label_issues=drop_label_issues,
             pretrain=pretrain,
+            text=text,
+            finetune_text=finetune_text,
             image_weights=str(image_weights) if image_weights else None,
             image_root=str(image_root) if image_root else None,
         )

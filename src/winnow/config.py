@@ -109,6 +109,9 @@ class ScreenConfig(BaseModel):
     #: or both (TF-IDF by default: on the fine-food reviews it beat the encoder and the mix,
     #: bench/text_encoder.py)
     text: str = "tfidf"
+    #: fine-tune the sentence encoder's top layers on the training labels before embedding
+    #: (text = "encoder" or "both"; winnow.prep.finetune; bench/text_encoder.py measures it)
+    finetune_text: bool = False
     #: image columns: a local safetensors file of ResNet-18 weights (torchvision's parameter names)
     #: used as a frozen feature extractor; None = train a small CNN on the labelled images
     image_weights: str | None = None
@@ -148,6 +151,11 @@ class ScreenConfig(BaseModel):
             )
         if self.text not in ("tfidf", "encoder", "both"):
             raise ValueError("text must be one of ['tfidf', 'encoder', 'both']")
+        if self.finetune_text and self.text == "tfidf":
+            raise ValueError(
+                "finetune_text fine-tunes the sentence encoder: set text = 'encoder' or 'both' "
+                "(--text both) as well"
+            )
         if self.preset not in PRESET_NAMES:
             raise ValueError(f"preset must be one of {list(PRESET_NAMES)}")
         if self.models is not None:

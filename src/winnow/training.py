@@ -247,14 +247,22 @@ def fit_pipeline(
         stage(f"embedding image columns {', '.join(images)} ({how})")
     else:
         stage("fitting preprocessing")
+    texts = [s.name for s in specs if s.role == Role.TEXT and s.used]
+    if cfg.finetune_text and texts:
+        stage(f"fine-tuning the sentence encoder on the labels of text columns {', '.join(texts)}")
     prep = Preprocessor(
         text=cfg.text,
         image_weights=cfg.image_weights,
         image_size=cfg.image_size,
         image_epochs=cfg.image_epochs,
+        finetune_text=cfg.finetune_text,
+        finetune_seconds=None if cfg.time_limit is None else FINETUNE_SHARE * cfg.time_limit,
     ).fit(table.take(pa.array(tr)), specs, y[tr], seed=cfg.seed, threads=threads)
+    if cfg.finetune_text and not texts:
+        warn("--finetune-text has no effect: no text column is used")
     if prep.encoded_:
-        stage(f"embedding text columns {', '.join(prep.encoded_)} with the sentence encoder")
+        tuned = " (fine-tuned)" if prep.tuned_ else ""
+        stage(f"embedding text columns {', '.join(prep.encoded_)} with the sentence encoder{tuned}")
     m = prep.transform(table, specs)
     x_all = Inputs(m=m, dense=prep.dense(m), y=y)
     x_train, x_test = x_all.take(tr), x_all.take(te)
@@ -432,6 +440,8 @@ def fit_pipeline(
         metrics["label_issues"] = label_issues
     if pretrain_report:
         metrics["pretrain"] = pretrain_report
+    if prep.tuned_:
+        metrics["text_finetune"] = {name: ft.history_ for name, ft in prep.tuned_.items()}
     if "linear" in learners:
         lin = learners["linear"]
     else:
@@ -540,6 +550,7 @@ def _importance(prep: Preprocessor, learners: dict[str, Learner], fusion: Fusion
     return dict(sorted(((k, v / total) for k, v in raw.items()), key=lambda kv: -kv[1]))
 
 
+FINETUNE_SHARE = 0.25  # of --time-limit, after which text fine-tuning starts no new epoch
 PRETRAIN_SHARE = 0.25  # of --time-limit, at most, for self-supervised pretraining
 
 

@@ -111,11 +111,17 @@ class TextEncoder:
     ----------
     cache_dir : folder of the embedding cache; ``None`` disables it. Default: ``$WINNOW_CACHE_DIR``
         or ``~/.cache/winnow``.
+    model, name : a sentence-transformers model to use instead of the pretrained one (a fine-tuned
+        copy, :mod:`winnow.prep.finetune`) and the name its cache file is kept under.
     """
 
-    def __init__(self, cache_dir: Path | str | None = "default") -> None:
+    def __init__(
+        self, cache_dir: Path | str | None = "default", *, model: Any = None, name: str = MODEL
+    ) -> None:
         folder = default_cache_dir() if cache_dir == "default" else cache_dir
-        self.cache = EmbeddingCache(Path(folder)) if folder is not None else None
+        self.cache = EmbeddingCache(Path(folder), name) if folder is not None else None
+        self._model = model
+        self.name = name
         #: texts embedded by the model (not served from the cache) since this encoder was made
         self.computed = 0
 
@@ -135,7 +141,7 @@ class TextEncoder:
             out[keys[h]] = v
         todo = [h for h in keys if h not in found]
         if todo:
-            model = load_model()
+            model = self._model if self._model is not None else load_model()
             fresh: dict[bytes, np.ndarray] = {}
             for start in range(0, len(todo), BATCH * 8):
                 part = todo[start : start + BATCH * 8]

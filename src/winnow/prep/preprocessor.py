@@ -32,6 +32,7 @@ from winnow.prep.text import TextHasher
 from winnow.schema import ColumnSpec
 
 if TYPE_CHECKING:
+    from winnow.prep.finetune import FineTuner
     from winnow.prep.image import ImageEmbedder
 
 MISSING_CODE = 0
@@ -116,6 +117,9 @@ class Preprocessor:
         None = a small CNN trained on the labels given to :meth:`fit`.
     image_size : side images are resized to (None: 32 for the CNN, 224 for the ResNet).
     image_epochs : most epochs the image CNN trains for.
+    finetune_text : fine-tune the sentence encoder's top layers on the labels given to
+        :meth:`fit`, one tuned encoder per text column (:mod:`winnow.prep.finetune`).
+    finetune_seconds : seconds after which fine-tuning starts no new epoch (None: no limit).
     """
 
     def __init__(
@@ -127,9 +131,17 @@ class Preprocessor:
         image_weights: str | None = None,
         image_size: int | None = None,
         image_epochs: int = 30,
+        finetune_text: bool = False,
+        finetune_seconds: float | None = None,
     ) -> None:
         if text not in TEXT_MODES:
             raise ValueError(f"text must be one of {TEXT_MODES}")
+        if finetune_text and text == "tfidf":
+            raise ValueError("finetune_text needs text = 'encoder' or 'both'")
+        self.finetune_text = finetune_text
+        self.finetune_seconds = finetune_seconds
+        #: fine-tuned sentence encoder of each text column (finetune_text)
+        self.tuned_: dict[str, FineTuner] = {}
         self.min_category_count = min_category_count
         self.max_categories = max_categories
         self.text = text
@@ -143,7 +155,7 @@ class Preprocessor:
         self.text_: dict[str, TextHasher] = {}
         #: text columns embedded by the sentence encoder (after the hashed blocks in ``Matrices.text``)
         self.encoded_: list[str] = []
-        self._encoder: TextEncoder | None = None
+        self._encoders: dict[str, TextEncoder] = {}
 
     # ------------------------------------------------------------------ derivation
     def _derive(
@@ -235,13 +247,26 @@ class Preprocessor:
         if self.text in ("tfidf", "both"):
             self.text_ = {name: TextHasher().fit(typed.column(name).combine_chunks()) for name in texts}
         self.encoded_ = texts if self.text in ("encoder", "both") else []
+        self.tuned_, self._encoders = {}, {}
+        if self.finetune_text and self.encoded_:
+            if y is None:
+                raise ValueError("finetune_text needs the training labels y")
+            from winnow.prep.finetune import FineTuner
+
+            for name in self.encoded_:
+                self.tuned_[name] = FineTuner(time_limit=self.finetune_seconds).fit(
+                    typed.column(name).to_pylist(), y, seed=seed, threads=threads
+                )
         return self
 
-    @property
-    def encoder(self) -> TextEncoder:
-        if self._encoder is None:
-            self._encoder = TextEncoder()
-        return self._encoder
+    def encoder(self, column: str) -> TextEncoder:
+        """The sentence encoder of a text column: its fine-tuned copy, or the pretrained one."""
+        if column not in self._encoders:
+            ft = self.tuned_.get(column)
+            self._encoders[column] = (
+                TextEncoder() if ft is None else TextEncoder(model=ft.model(), name=ft.model_id)
+            )
+        return self._encoders[column]
 
     # ------------------------------------------------------------------ transform
     @property
@@ -282,7 +307,7 @@ class Preprocessor:
         if self.text_ or self.encoded_:
             blocks = [h.transform(typed.column(name).combine_chunks()) for name, h in self.text_.items()]
             for name in self.encoded_:
-                emb = self.encoder.encode(typed.column(name).to_pylist())
+                emb = self.encoder(name).encode(typed.column(name).to_pylist())
                 blocks.append(sp.csr_matrix(emb))
             text = sp.hstack(blocks, format="csr", dtype=np.float32)
         return Matrices(num=X, cat=C, text=text)
@@ -325,17 +350,25 @@ class Preprocessor:
             "features": [asdict(f) for f in self.features],
             "text": {name: {"n_docs": h.n_docs_} for name, h in self.text_.items()},
             "text_mode": self.text,
-            "encoded": {"columns": self.encoded_, "model": ENCODER_MODEL, "dim": ENCODER_DIM},
+            "encoded": {
+                "columns": self.encoded_,
+                "model": ENCODER_MODEL,
+                "dim": ENCODER_DIM,
+                "tuned": {name: ft.to_json() for name, ft in self.tuned_.items()},
+            },
             "images": {name: e.to_json() for name, e in self.images_.items()},
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Fitted arrays too large for JSON (text idf weights, image CNN weights), for safetensors."""
+        """Fitted arrays too large for JSON (text idf weights, image CNN weights, fine-tuned encoder
+        layers), for safetensors."""
         out: dict[str, np.ndarray] = {}
         for name, h in self.text_.items():
             out.update(h.arrays(f"text.{name}"))
         for name, e in self.images_.items():
             out.update(e.arrays(f"image.{name}"))
+        for name, ft in self.tuned_.items():
+            out.update(ft.arrays(f"tuned.{name}"))
         return out
 
     def set_threads(self, threads: int) -> None:
@@ -354,6 +387,14 @@ class Preprocessor:
         if enc["columns"] and (enc["model"], enc["dim"]) != (ENCODER_MODEL, ENCODER_DIM):
             raise ValueError(f"text encoder {enc['model']}/{enc['dim']} is not this winnow's {ENCODER_MODEL}")
         p.encoded_ = list(enc["columns"])
+        if enc.get("tuned"):
+            from winnow.prep.finetune import FineTuner
+
+            p.finetune_text = True
+            p.tuned_ = {
+                name: FineTuner.from_state(t, arrays or {}, f"tuned.{name}")
+                for name, t in enc["tuned"].items()
+            }
         p.hour_columns_ = list(d["hour_columns"])
         p.features_ = [FeatureSpec(**f) for f in d["features"]]
         p.text_ = {
