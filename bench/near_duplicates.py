@@ -16,7 +16,15 @@ The copies are appended and ``winnow.quality.neardup.near_duplicates`` runs on t
   separately as *natural* near-duplicates (the data's own redundancy, not errors);
 * **rows/s**: rows of the augmented table per second of ``near_duplicates`` (median of 3 runs).
 
+``--detector embedding`` runs the detector ``screen --diverse`` uses instead: preprocessing is
+fitted on the table, every row gets its selection embedding (``winnow.diverse``: standardised
+numbers, one-hot categories, sentence embeddings of texts) and rows within ``RADIUS`` are linked
+(``winnow.ann.near_duplicate_groups``); seconds include embedding the texts (cache off).
+``--text-edit reword`` changes the copies' long texts by dropping every sixth word and swapping
+every eighth pair of words instead of typing one typo per 100 characters.
+
     python bench/near_duplicates.py
+    python bench/near_duplicates.py --detector embedding --text-edit reword --repeats 1
 """
 
 from __future__ import annotations
@@ -46,7 +54,38 @@ def _typo(s: object, rng: np.random.Generator) -> object:
     return "".join(chars)
 
 
-def run(name: str, seed: int, repeats: int) -> dict:
+def is_text(col: pd.Series) -> bool:
+    # pandas 3 reads strings as the "str" dtype, earlier versions as object
+    return col.dtype == object or pd.api.types.is_string_dtype(col)
+
+
+def _reword(s: object) -> object:
+    if not isinstance(s, str):
+        return s
+    words = [w for i, w in enumerate(s.split()) if i % 6 != 5]
+    for i in range(0, len(words) - 1, 8):
+        words[i], words[i + 1] = words[i + 1], words[i]
+    return " ".join(words)
+
+
+def embedding_groups(typed: pa.Table, specs: list, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Cluster id per row (-1: in no cluster) by the selection embedding of ``screen --diverse``."""
+    from winnow.ann import near_duplicate_groups
+    from winnow.diverse import RADIUS, selection_embedding
+    from winnow.prep.preprocessor import Preprocessor
+
+    used = [s for s in specs if s.used]
+    prep = Preprocessor(text="encoder").fit(typed, used)
+    for name in prep.encoded_:
+        from winnow.prep.encoder import TextEncoder
+
+        prep._encoders[name] = TextEncoder(cache_dir=None)
+    groups = near_duplicate_groups(selection_embedding(prep, used, typed), max_distance=RADIUS, seed=seed)
+    sizes = np.bincount(groups, minlength=len(groups))
+    return np.where(sizes[groups] > 1, groups, -1), [s.name for s in used]
+
+
+def run(name: str, seed: int, repeats: int, detector: str = "rows", text_edit: str = "typo") -> dict:
     from winnow.config import Role
     from winnow.quality.neardup import near_duplicates
     from winnow.schema import coerce, infer_schema
@@ -67,8 +106,8 @@ def run(name: str, seed: int, repeats: int) -> dict:
         elif pd.api.types.is_numeric_dtype(cp[c]) and not pd.api.types.is_bool_dtype(cp[c]):
             sd = float(df[c].std()) if df[c].notna().sum() > 1 else 0.0
             cp[c] = cp[c].astype(float) + rng.normal(0, 0.01 * sd, k)
-        elif cp[c].dtype == object and df[c].astype(str).str.len().mean() >= 30:
-            cp[c] = [_typo(s, rng) for s in cp[c]]
+        elif is_text(cp[c]) and df[c].astype(str).str.len().mean() >= 30:
+            cp[c] = [_typo(s, rng) if text_edit == "typo" else _reword(s) for s in cp[c]]
     both = pd.concat([df, cp], ignore_index=True)
     t = pa.Table.from_pandas(both, preserve_index=False)
     specs = infer_schema(t, target="\0")
@@ -76,9 +115,12 @@ def run(name: str, seed: int, repeats: int) -> dict:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        nd = near_duplicates(typed, specs, seed=seed)
+        if detector == "rows":
+            nd = near_duplicates(typed, specs, seed=seed)
+            g, columns = nd.group, nd.columns
+        else:
+            g, columns = embedding_groups(typed, specs, seed)
         times.append(time.perf_counter() - t0)
-    g = nd.group
     copies = np.arange(n, n + k)
     found = (g[copies] >= 0) & (g[copies] == g[src])
     # precision: partners of each clustered copy that are its source's cluster-mates in the data
@@ -96,7 +138,9 @@ def run(name: str, seed: int, repeats: int) -> dict:
         "data": name,
         "rows": len(both),
         "copies": k,
-        "compared_columns": nd.columns,
+        "detector": detector,
+        "text_edit": text_edit,
+        "compared_columns": columns,
         "recall": float(found.mean()),
         "precision": partner_ok / max(partner_all, 1),
         "natural_clusters": int(natural_groups),
@@ -110,13 +154,15 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=sorted(p.stem for p in DATA.glob("*.parquet")))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--detector", choices=["rows", "embedding"], default="rows")
+    ap.add_argument("--text-edit", choices=["typo", "reword"], default="typo")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     rows = []
     for name in args.data:
-        r = run(name, args.seed, args.repeats)
+        r = run(name, args.seed, args.repeats, args.detector, args.text_edit)
         print(json.dumps(r), flush=True)
         rows.append(r)
     lines = [
@@ -129,8 +175,9 @@ def main() -> None:
             f"| {r['natural_clusters']:,} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} |"
         )
     text = "\n".join(lines) + f"\n\nload average at the start {load}, at the end {os.getloadavg()}\n"
-    (args.out / "near_duplicates.md").write_text(text)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1))
+    stem = "" if (args.detector, args.text_edit) == ("rows", "typo") else f"_{args.detector}_{args.text_edit}"
+    (args.out / f"near_duplicates{stem}.md").write_text(text)
+    (args.out / f"results{stem}.json").write_text(json.dumps(rows, indent=1))
     print(text)
 
 

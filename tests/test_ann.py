@@ -184,3 +184,17 @@ def test_approximate_search_copes_with_many_identical_vectors():
     assert np.allclose(sims[0], 1.0, atol=1e-5)
     groups = near_duplicate_groups(x, threshold=0.999, k=5, exact=False)
     assert (groups[:600] == 0).all() and groups[600:].tolist() == [600, 601, 602, 603]
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_near_duplicate_groups_by_distance(exact):
+    # points on a line 1 apart, a copy 0.04 from row 3 and one 0.06 from row 7: radius 0.05
+    x = np.zeros((12, 4), np.float32)
+    x[:10, 0] = np.arange(10)
+    x[10], x[11] = x[3] + [0, 0.04, 0, 0], x[7] + [0, 0, 0.06, 0]
+    groups = near_duplicate_groups(x, max_distance=0.05, exact=exact)
+    assert groups[10] == 3 and groups[11] == 11 and np.array_equal(groups[:10], np.arange(10))
+    # scale matters for distance, not for cosine: rows 1..9 all point the same way
+    assert (near_duplicate_groups(x[:10], threshold=0.999, exact=exact)[1:] == 1).all()
+    with pytest.raises(ConfigError):
+        near_duplicate_groups(x, max_distance=-1.0)

@@ -104,3 +104,44 @@ def test_cli_diverse(fitted, artifact_dir, tmp_path, winnow_exe) -> None:
         check=False,
     )
     assert ray.returncode == 2 and "--engine local" in ray.stderr
+
+
+def _reword(text: str) -> str:
+    """Every sixth word dropped and every eighth pair swapped: the same review, reworded."""
+    words = [w for i, w in enumerate(text.split()) if i % 6 != 5]
+    for i in range(0, len(words) - 1, 8):
+        words[i], words[i + 1] = words[i + 1], words[i]
+    return " ".join(words)
+
+
+def test_reworded_texts_are_near_duplicates_in_embedding_space(shared_data, tmp_path, monkeypatch) -> None:
+    from winnow import Screener
+    from winnow.prep.encoder import TextEncoder
+
+    monkeypatch.setenv("WINNOW_CACHE_DIR", str(tmp_path / "cache"))
+    df = pd.read_parquet(shared_data / "fine_food_reviews.parquet")[["review", "score"]]
+    df = df.sample(700, random_state=2).reset_index(drop=True)
+    df["review"] = df["review"].str.slice(0, 400)
+    s = Screener().fit(df.head(400), target="score", positive="great", models=["linear"], folds=2)
+    fresh = df.iloc[400:][["review"]].reset_index(drop=True)
+    best = np.argsort(-s.score(fresh), kind="stable")[:10]
+    copies = pd.DataFrame({"review": [_reword(t) for t in fresh["review"].iloc[best]]})
+    data = pd.concat([fresh, copies], ignore_index=True)
+    enc = TextEncoder()
+    cos = (enc.encode(fresh["review"].iloc[best].tolist()) * enc.encode(copies["review"].tolist())).sum(1)
+    close = best[cos >= 0.9]  # reworded copies the embedding calls the same review
+    assert len(close) >= 5
+    pairs = [(int(best[j]), len(fresh) + int(j)) for j in np.flatnonzero(cos >= 0.9)]
+    # character 4-gram similarity (the data-quality rule) misses most of these
+    pair_rows = pa.Table.from_pandas(data.iloc[[r for p in pairs for r in p]], preserve_index=False)
+    typed = coerce(pair_rows, s.specs_).table
+    assert near_duplicates(typed, s.specs_).in_cluster.sum() < len(pairs)
+
+    def both_in(res) -> int:
+        rows = set(res.selected.column("row").to_pylist())
+        return sum(a in rows and b in rows for a, b in pairs)
+
+    assert both_in(s.screen(data, budget=40, reasons=0)) >= 3  # without --diverse: copies crowd in
+    res = s.screen(data, budget=40, reasons=0, diverse=True)
+    assert both_in(res) == 0 and res.selected.num_rows == 40
+    assert res.summary.near_duplicates_skipped >= 3

@@ -449,6 +449,7 @@ def near_duplicate_groups(
     embeddings: np.ndarray,
     threshold: float = 0.98,
     *,
+    max_distance: float | None = None,
     k: int = 10,
     exact: bool | None = None,
     seed: int = 0,
@@ -456,7 +457,8 @@ def near_duplicate_groups(
     batch_rows: int = 65_536,
 ) -> np.ndarray:
     """A group id per row: rows whose cosine similarity is at least ``threshold`` are linked,
-    and linked rows (transitively) share a group.
+    and linked rows (transitively) share a group. With ``max_distance``, rows at most that
+    Euclidean distance apart are linked instead (``threshold`` is then not used).
 
     Each row's ``k`` nearest neighbours are looked up in a :class:`VectorIndex` (exact below
     50,000 rows unless ``exact`` says otherwise) in bounded query batches, pairs at or above
@@ -473,13 +475,20 @@ def near_duplicate_groups(
     x = np.asarray(embeddings, dtype=np.float32)
     if x.ndim != 2:
         raise DataError(f"near_duplicate_groups: expected a 2-d array, received shape {x.shape}")
-    if not -1.0 <= threshold <= 1.0:
+    if max_distance is not None:
+        if not max_distance >= 0:
+            raise ConfigError("max_distance", max_distance, "a distance >= 0")
+        metric, threshold = "l2", -float(max_distance) ** 2  # l2 similarity = -squared distance
+    elif not -1.0 <= threshold <= 1.0:
         raise ConfigError("threshold", threshold, "a cosine similarity between -1 and 1")
+    else:
+        metric = "cosine"
     n = len(x)
     parent = np.arange(n, dtype=np.int64)
     if n < 2:
         return parent
-    vi = VectorIndex(x.shape[1], exact=n < 50_000 if exact is None else exact, seed=seed, threads=threads)
+    exact = n < 50_000 if exact is None else exact
+    vi = VectorIndex(x.shape[1], metric=metric, exact=exact, seed=seed, threads=threads)
     vi.add(x)
     kk = min(k + 1, n)  # + itself
 

@@ -464,7 +464,7 @@ def screen(
             # ranks are only known after the last batch: threshold mode holds its selection
             ranked = rank_selected(parts)
             if ranked is not None and diverse:
-                keep, skipped = distinct_in_rank_order(ranked, screener.specs_, _seed(screener))
+                keep, skipped = distinct_in_rank_order(ranked, screener, _seed(screener))
                 ranked = ranked.filter(pa.array(keep))
                 ranked = ranked.set_column(0, "rank", pa.array(np.arange(1, ranked.num_rows + 1)))
                 ranked = ranked.append_column("similar_skipped", pa.array(skipped[keep], pa.int64()))
@@ -496,7 +496,7 @@ def screen(
 
                 def pick(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
                     records = read_rows(source, rows, batch_rows)
-                    keep, skipped = distinct_in_rank_order(records, screener.specs_, _seed(screener))
+                    keep, skipped = distinct_in_rank_order(records, screener, _seed(screener))
                     take = np.flatnonzero(keep)[:k]
                     last = take[-1] if take.size else -1
                     summary.near_duplicates_skipped = int((~keep[: last + 1]).sum())
