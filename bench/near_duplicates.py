@@ -16,15 +16,16 @@ The copies are appended and ``winnow.quality.neardup.near_duplicates`` runs on t
   separately as *natural* near-duplicates (the data's own redundancy, not errors);
 * **rows/s**: rows of the augmented table per second of ``near_duplicates`` (median of 3 runs).
 
-``--detector embedding`` runs the detector ``screen --diverse`` uses instead: preprocessing is
-fitted on the table, every row gets its selection embedding (``winnow.diverse``: standardised
-numbers, one-hot categories, sentence embeddings of texts) and rows within ``RADIUS`` are linked
+``--detector embedding`` links rows in embedding space instead: preprocessing is fitted on the
+original rows, every row gets its selection embedding (``winnow.diverse``: standardised numbers,
+one-hot categories, sentence embeddings of texts) and rows within ``RADIUS`` are linked
 (``winnow.ann.near_duplicate_groups``); seconds include embedding the texts (cache off).
+``--detector diverse`` is what ``screen --diverse`` uses: the embedding links and the rule's.
 ``--text-edit reword`` changes the copies' long texts by dropping every sixth word and swapping
 every eighth pair of words instead of typing one typo per 100 characters.
 
     python bench/near_duplicates.py
-    python bench/near_duplicates.py --detector embedding --text-edit reword --repeats 1
+    python bench/near_duplicates.py --detector diverse --text-edit reword --repeats 1
 """
 
 from __future__ import annotations
@@ -68,19 +69,25 @@ def _reword(s: object) -> object:
     return " ".join(words)
 
 
-def embedding_groups(typed: pa.Table, specs: list, seed: int) -> tuple[np.ndarray, list[str]]:
-    """Cluster id per row (-1: in no cluster) by the selection embedding of ``screen --diverse``."""
+def diverse_groups(
+    typed: pa.Table, specs: list, seed: int, n_original: int, detector: str
+) -> tuple[np.ndarray, list[str]]:
+    """Cluster id per row (-1: in no cluster) by the links of ``screen --diverse`` (``diverse``:
+    embedding or rule) or the embedding links alone (``embedding``). Preprocessing is fitted on
+    the original rows only, as a screener is fitted on its training data."""
     from winnow.ann import near_duplicate_groups
-    from winnow.diverse import RADIUS, selection_embedding
+    from winnow.diverse import RADIUS, linked_groups, selection_embedding
+    from winnow.prep.encoder import TextEncoder
     from winnow.prep.preprocessor import Preprocessor
 
     used = [s for s in specs if s.used]
-    prep = Preprocessor(text="encoder").fit(typed, used)
+    prep = Preprocessor(text="encoder").fit(typed.slice(0, n_original), used)
     for name in prep.encoded_:
-        from winnow.prep.encoder import TextEncoder
-
         prep._encoders[name] = TextEncoder(cache_dir=None)
-    groups = near_duplicate_groups(selection_embedding(prep, used, typed), max_distance=RADIUS, seed=seed)
+    if detector == "diverse":
+        groups = linked_groups(prep, used, typed, seed)
+    else:
+        groups = near_duplicate_groups(selection_embedding(prep, used, typed), max_distance=RADIUS, seed=seed)
     sizes = np.bincount(groups, minlength=len(groups))
     return np.where(sizes[groups] > 1, groups, -1), [s.name for s in used]
 
@@ -119,7 +126,7 @@ def run(name: str, seed: int, repeats: int, detector: str = "rows", text_edit: s
             nd = near_duplicates(typed, specs, seed=seed)
             g, columns = nd.group, nd.columns
         else:
-            g, columns = embedding_groups(typed, specs, seed)
+            g, columns = diverse_groups(typed, specs, seed, n, detector)
         times.append(time.perf_counter() - t0)
     copies = np.arange(n, n + k)
     found = (g[copies] >= 0) & (g[copies] == g[src])
@@ -154,7 +161,7 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=sorted(p.stem for p in DATA.glob("*.parquet")))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--detector", choices=["rows", "embedding"], default="rows")
+    ap.add_argument("--detector", choices=["rows", "embedding", "diverse"], default="rows")
     ap.add_argument("--text-edit", choices=["typo", "reword"], default="typo")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()

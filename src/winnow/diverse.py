@@ -1,10 +1,16 @@
 """Diversity-aware selection (``winnow screen --diverse``): no near-duplicates among the selected.
 
 A budget screen with ``diverse=True`` keeps ``CANDIDATE_FACTOR`` times the budget's candidates in
-pass 1, reads those candidates' records, and groups them into near-duplicate clusters in
-embedding space (:func:`selection_embedding`, linked by :func:`winnow.ann.near_duplicate_groups`
-within ``RADIUS``). Walking the candidates in rank order, a row is taken only if no better-ranked
-row of its cluster was; the walk stops at the budget. Every selected row carries
+pass 1, reads those candidates' records, and groups them into near-duplicate clusters. Two
+records are linked when they are close in embedding space (:func:`selection_embedding`, within
+``RADIUS``, by :func:`winnow.ann.near_duplicate_groups`) or when the data-quality rule calls
+them near-duplicates (:mod:`winnow.quality.neardup`: numbers within 0.05 SD RMS, equal
+categories, texts with character 4-gram similarity >= 0.7); clusters are the connected
+components of both kinds of links. The embedding catches reworded texts, the rule catches typos
+(which move a sentence embedding more than they move the characters).
+
+Walking the candidates in rank order, a row is taken only if no better-ranked row of its cluster
+was; the walk stops at the budget. Every selected row carries
 ``similar_skipped``: how many of its near-duplicates were left out. When more than
 ``CANDIDATE_FACTOR - 1`` in every ``CANDIDATE_FACTOR`` candidates are near-duplicates, fewer rows
 than the budget come back; the summary says so.
@@ -38,6 +44,7 @@ import pyarrow as pa
 from winnow.ann import near_duplicate_groups
 from winnow.config import Role
 from winnow.io.readers import TableSource
+from winnow.quality.neardup import near_duplicates
 from winnow.schema import ColumnSpec, coerce
 
 if TYPE_CHECKING:
@@ -94,6 +101,26 @@ def selection_embedding(prep: Preprocessor, specs: list[ColumnSpec], typed: pa.T
     return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32)
 
 
+def linked_groups(prep: Preprocessor, specs: list[ColumnSpec], typed: pa.Table, seed: int = 0) -> np.ndarray:
+    """Cluster id per row (the first row of its cluster; its own position when alone): rows
+    linked in embedding space or by the data-quality rule, transitively."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = typed.num_rows
+    emb = selection_embedding(prep, specs, typed)
+    by_embedding = near_duplicate_groups(emb, max_distance=RADIUS, seed=seed)
+    by_rule = near_duplicates(typed, specs, seed=seed).group
+    rows = np.arange(n)
+    ruled = by_rule >= 0
+    a = np.concatenate([rows, rows[ruled]])
+    b = np.concatenate([by_embedding, by_rule[ruled]])
+    _, label = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False)
+    first = np.full(label.max() + 1, n, dtype=np.int64)
+    np.minimum.at(first, label, rows)
+    return first[label]
+
+
 def distinct_in_rank_order(
     records: pa.Table, screener: Screener, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -105,10 +132,8 @@ def distinct_in_rank_order(
     used = [s for s in screener.specs_ if s.used]
     if n < 2 or not used:
         return np.ones(n, bool), np.zeros(n, np.int64)
-    typed = coerce(records, used)
-    group = near_duplicate_groups(
-        selection_embedding(screener.prep_, used, typed.table), max_distance=RADIUS, seed=seed
-    )
+    typed = coerce(records, used).table
+    group = linked_groups(screener.prep_, used, typed, seed)
     keep = group == np.arange(n)
     skipped = np.zeros(n, np.int64)
     red = np.flatnonzero(~keep)
