@@ -51,18 +51,6 @@ def _embed(model: Any, texts: Sequence[str]) -> Any:
     return model(_features(model, texts))["sentence_embedding"]
 
 
-def _holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (fit rows, validation rows)."""
-    rng = np.random.default_rng(seed)
-    valid: list[np.ndarray] = []
-    for c in (0, 1):
-        rows = np.flatnonzero(y == c)
-        rng.shuffle(rows)
-        valid.append(rows[: round(fraction * len(rows))])
-    v = np.sort(np.concatenate(valid))
-    return np.setdiff1d(np.arange(len(y)), v), v
-
-
 def _length_batches(lengths: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     """Batches of ``BATCH`` rows of similar length (less padding), in random order: rows are
     shuffled, cut into pools of 16 batches, each pool sorted by length and cut into batches."""
@@ -115,6 +103,7 @@ class FineTuner:
     ) -> FineTuner:
         import torch
         from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import train_test_split
 
         from winnow.prep.encoder import TextEncoder, load_model
 
@@ -132,9 +121,13 @@ class FineTuner:
             )
         rng = np.random.default_rng(seed)
         if len(docs) > self.max_rows:
-            sub, _ = _holdout(y, 1.0 - self.max_rows / len(docs), seed)
-            docs, y = docs[sub], y[sub]
-        fit_rows, valid_rows = _holdout(y, self.valid_fraction, seed)
+            sub, _ = train_test_split(
+                np.arange(len(y)), train_size=self.max_rows, stratify=y, random_state=seed
+            )
+            docs, y = docs[np.sort(sub)], y[np.sort(sub)]
+        fit_rows, valid_rows = train_test_split(
+            np.arange(len(y)), test_size=self.valid_fraction, stratify=y, random_state=seed
+        )
         torch.set_num_threads(max(int(threads), 1))
         torch.manual_seed(seed)
 
