@@ -19,7 +19,7 @@ The copies are appended and ``winnow.quality.neardup.near_duplicates`` runs on t
 ``--detector embedding`` links rows in embedding space instead: preprocessing is fitted on the
 original rows, every row gets its selection embedding (``winnow.diverse``: standardised numbers,
 one-hot categories, sentence embeddings of texts) and rows within ``RADIUS`` are linked
-(``winnow.ann.near_duplicate_groups``); seconds include embedding the texts (cache off).
+(``winnow.ann.near_duplicate_groups``); seconds include embedding the texts (a cold cache).
 ``--detector diverse`` is what ``screen --diverse`` uses: the embedding links and the rule's.
 ``--text-edit reword`` changes the copies' long texts by dropping every sixth word and swapping
 every eighth pair of words instead of typing one typo per 100 characters.
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,13 +78,11 @@ def diverse_groups(
     the original rows only, as a screener is fitted on its training data."""
     from winnow.ann import near_duplicate_groups
     from winnow.diverse import RADIUS, linked_groups, selection_embedding
-    from winnow.prep.encoder import TextEncoder
     from winnow.prep.preprocessor import Preprocessor
 
+    os.environ["WINNOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="winnow-bench-emb-")  # a cold cache
     used = [s for s in specs if s.used]
     prep = Preprocessor(text="encoder").fit(typed.slice(0, n_original), used)
-    for name in prep.encoded_:
-        prep._encoders[name] = TextEncoder(cache_dir=None)
     if detector == "diverse":
         groups = linked_groups(prep, used, typed, seed)
     else:

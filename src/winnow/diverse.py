@@ -44,6 +44,7 @@ import pyarrow as pa
 from winnow.ann import near_duplicate_groups
 from winnow.config import Role
 from winnow.io.readers import TableSource
+from winnow.prep.encoder import DIM as ENCODER_DIM
 from winnow.quality.neardup import near_duplicates
 from winnow.schema import ColumnSpec, coerce
 
@@ -82,23 +83,28 @@ def read_rows(source: TableSource, rows: np.ndarray, batch_rows: int) -> pa.Tabl
 
 def selection_embedding(prep: Preprocessor, specs: list[ColumnSpec], typed: pa.Table) -> np.ndarray:
     """float32 (n, d) embedding of typed rows in which near-duplicates are within ``RADIUS``."""
-    n = typed.num_rows
+    from winnow.embedding import one_hot
+
     texts = [s.name for s in specs if s.used and s.role == Role.TEXT]
     m = prep.transform(typed, specs)
     dense = prep.dense(m)
     keep = [j for j, (_, src) in enumerate(prep.dense_names()) if src not in texts]
-    blocks: list[np.ndarray] = []
-    if keep:
-        blocks.append(dense[:, keep] / np.sqrt(len(keep)))
-    for j, card in enumerate(prep.cardinalities()):
-        one_hot = np.zeros((n, card), np.float32)
-        one_hot[np.arange(n), np.clip(m.cat[:, j], 0, card - 1)] = 1.0
-        blocks.append(one_hot)
+    blocks = [dense[:, keep] / np.sqrt(len(keep))] if keep else []
+    blocks.append(one_hot(m.cat, prep.cardinalities(), 1.0))
+    # the transform embedded the encoder's columns already: after the TF-IDF blocks, DIM wide each
+    start = sum(w for _, w in prep.text_blocks()[: len(prep.text_)])
+    made = {
+        name: m.text[:, start + j * ENCODER_DIM : start + (j + 1) * ENCODER_DIM].toarray()
+        for j, name in enumerate(prep.encoded_)
+        if m.text is not None
+    }
     for name in texts:
-        blocks.append(TEXT_WEIGHT * prep.encoder(name).encode(typed.column(name).to_pylist()))
-    if not blocks:
-        return np.zeros((n, 1), np.float32)
-    return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float32)
+        emb = made[name] if name in made else prep.encoder(name).encode(typed.column(name).to_pylist())
+        blocks.append(TEXT_WEIGHT * emb)
+    out = np.concatenate(blocks, axis=1)
+    if out.shape[1] == 0:
+        return np.zeros((len(out), 1), np.float32)
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def linked_groups(prep: Preprocessor, specs: list[ColumnSpec], typed: pa.Table, seed: int = 0) -> np.ndarray:

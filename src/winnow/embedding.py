@@ -112,19 +112,20 @@ def embedder(screener: Screener, kind: str = "auto") -> Embedder:
 _ONE_HOT = 1.0 / math.sqrt(2.0)
 
 
-def _inputs_embedding(screener: Screener, x: Inputs) -> np.ndarray:
-    prep = screener.prep_
-    cards = prep.cardinalities()
-    dense = np.asarray(x.dense, dtype=np.float32)
-    out = np.zeros((len(x), dense.shape[1] + sum(cards)), dtype=np.float32)
-    out[:, : dense.shape[1]] = dense
-    offset = dense.shape[1]
-    rows = np.arange(len(x))
+def one_hot(codes: np.ndarray, cards: list[int], weight: float) -> np.ndarray:
+    """float32 (n, sum(cards)): each categorical column's code one-hot, with ``weight``."""
+    out = np.zeros((len(codes), sum(cards)), dtype=np.float32)
+    rows, offset = np.arange(len(codes)), 0
     for j, card in enumerate(cards):
-        codes = np.clip(x.m.cat[:, j], 0, card - 1)
-        out[rows, offset + codes] = _ONE_HOT
+        out[rows, offset + np.clip(codes[:, j], 0, card - 1)] = weight
         offset += card
     return out
+
+
+def _inputs_embedding(screener: Screener, x: Inputs) -> np.ndarray:
+    dense = np.asarray(x.dense, dtype=np.float32)
+    cats = one_hot(x.m.cat, screener.prep_.cardinalities(), _ONE_HOT)
+    return np.concatenate([dense, cats], axis=1)
 
 
 def embed_all(screener: Screener, data: Any, kind: str = "auto") -> np.ndarray:
