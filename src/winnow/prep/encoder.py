@@ -121,7 +121,6 @@ class TextEncoder:
         folder = default_cache_dir() if cache_dir == "default" else cache_dir
         self.cache = EmbeddingCache(Path(folder), name) if folder is not None else None
         self._model = model
-        self.name = name
         #: texts embedded by the model (not served from the cache) since this encoder was made
         self.computed = 0
 
