@@ -107,7 +107,7 @@ class ScreenConfig(BaseModel):
     seed: int = 0
     #: text columns reach the linear model as hashed TF-IDF n-grams, sentence-encoder embeddings,
     #: or both (TF-IDF by default: on the fine-food reviews it beat the frozen encoder and the mix,
-    #: and came within 0.005 AUC-PR of the fine-tuned mix in seconds instead of minutes;
+    #: and came within 0.003 AUC-PR of the fine-tuned mix in seconds instead of minutes;
     #: bench/text_encoder.py)
     text: str = "tfidf"
     #: fine-tune the sentence encoder's top layers on the training labels before embedding
