@@ -267,3 +267,43 @@ class TestPresetsAndSearch:
         a, b = Screener().fit(small, **opts), Screener().fit(small, **opts)
         assert a.metrics_["tuning"][0]["params"] == b.metrics_["tuning"][0]["params"]
         np.testing.assert_array_equal(a.score(small), b.score(small))
+
+
+@pytest.fixture(scope="module")
+def fitted(small):
+    opts = fit_options(models=["lightgbm", "linear", "tabm"])
+    return {live: Screener().fit(small, **opts, live_model=live) for live in ("fast", "full")}
+
+
+class TestLiveModel:
+    """``live_model``: the fast fusion charges members for their inference cost."""
+
+    def test_full_keeps_the_greedy_selection(self, fitted):
+        s = fitted["full"]
+        live = s.metrics_["live"]
+        assert live["model"] == "full" and "dropped" not in live
+        assert s.fusion_.weights == [live["full_weights"][n] for n in s.fusion_.names]
+
+    def test_fast_reports_what_it_dropped_and_saved(self, fitted):
+        s, full = fitted["fast"], fitted["full"]
+        live = s.metrics_["live"]
+        assert live["model"] == "fast"
+        # the same members and out-of-fold logits: the full selection is the same in both fits
+        assert live["full_weights"] == full.metrics_["live"]["full_weights"]
+        assert live["cost_us_per_row"] <= live["cost_us_per_row_full"]
+        for name in live["dropped"]:
+            assert s.fusion_.weights[s.fusion_.names.index(name)] == 0
+        budget = min(0.005, 0.03 * live["oof_auc_pr_full"])
+        assert live["oof_auc_pr_full"] - live["oof_auc_pr"] <= budget + 1e-12
+        assert live["full"]["auc_pr"] == pytest.approx(full.metrics_["winnow"]["auc_pr"])
+
+    def test_fast_is_the_default_and_the_choice_is_saved(self, fitted, tmp_path):
+        s = fitted["fast"]
+        assert s.config.live_model == "fast"
+        again = Screener.load(s.save(tmp_path / "a"))
+        assert again.config.live_model == "fast"
+        np.testing.assert_array_equal(again.fusion_.weights, s.fusion_.weights)
+
+    def test_unknown_live_model_is_refused(self, small):
+        with pytest.raises(ConfigError, match="live_model"):
+            Screener().fit(small, **fit_options(live_model="fastest"))

@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 class Engine(enum.StrEnum):
     local = "local"
     ray = "ray"
@@ -87,6 +88,13 @@ def fit(
         str | None,
         typer.Option(
             help="fast (seconds), balanced (default, minutes), best (search, the time limit's worth)."
+        ),
+    ] = None,
+    live_model: Annotated[
+        str | None,
+        typer.Option(
+            help="fast (default): drop members whose fusion weight does not pay for their scoring "
+            "cost; full: keep every member the selection weighted."
         ),
     ] = None,
     models: Annotated[
@@ -185,6 +193,7 @@ def fit(
             drop=drop or None,
             split_column=split_column,
             preset=preset,
+            live_model=live_model,
             models=models or None,
             tune=tune or None,
             tune_trials=tune_trials,
@@ -226,8 +235,10 @@ def fit(
         for r, g, p in zip(*cols, strict=True):
             lines.append(f"{r},{g},{p},label probably wrong: dropped from training")
         log_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        console.print(f"{len(issues['rows_dropped']):,} training rows with a probably wrong label dropped, "
-                      f"listed in [bold]{log_path}[/]")
+        console.print(
+            f"{len(issues['rows_dropped']):,} training rows with a probably wrong label dropped, "
+            f"listed in [bold]{log_path}[/]"
+        )
 
 
 @app.command()

@@ -129,6 +129,10 @@ class ScreenConfig(BaseModel):
     test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     #: after the test report, refit the weighted models on every labelled row
     refit_full: bool = True
+    #: the model that scores: "fast" drops the members whose fusion weight does not pay for
+    #: their inference cost (winnow.models.fusion.prune_for_cost), "full" keeps every member
+    #: the greedy selection weighted
+    live_model: str = "fast"
     threads: int = Field(default=0, ge=0)
     #: fit on a stratified reservoir sample of at most this many rows, read in one bounded pass
     #: (data larger than memory); None = read every row
@@ -157,6 +161,8 @@ class ScreenConfig(BaseModel):
                 "finetune_text fine-tunes the sentence encoder: set text = 'encoder' or 'both' "
                 "(--text both) as well"
             )
+        if self.live_model not in ("fast", "full"):
+            raise ValueError("live_model must be one of ['fast', 'full']")
         if self.preset not in PRESET_NAMES:
             raise ValueError(f"preset must be one of {list(PRESET_NAMES)}")
         if self.models is not None:

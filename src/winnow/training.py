@@ -27,7 +27,7 @@ from winnow.io.readers import TableSource
 from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
 from winnow.models.base import FitContext, Inputs, Learner, make_learner
-from winnow.models.fusion import Fusion, fit_fusion
+from winnow.models.fusion import Fusion, fit_fusion, prune_for_cost
 from winnow.models.portfolio import member, plan_for
 from winnow.monitor import Reference, build_reference
 from winnow.prep.leakage import leakage_suspects
@@ -383,12 +383,17 @@ def fit_pipeline(
 
     stage("fusing models and choosing the threshold")
     y_oof = x_train.y[oof_rows]  # type: ignore[index]
-    fusion = fit_fusion(y_oof, {n: oof[n][oof_rows] for n in members})
+    oof_logits = {n: oof[n][oof_rows] for n in members}
+    fusion = full_fusion = fit_fusion(y_oof, oof_logits)
+    pruning = None
+    if cfg.live_model == "fast":
+        costs = {n: learners[n].inference_cost() for n in members}
+        fusion, pruning = prune_for_cost(y_oof, oof_logits, full_fusion, costs)
     weights = None
     if sample is not None:
-        fusion.log_odds_shift = sample.log_odds_shift
+        fusion.log_odds_shift = full_fusion.log_odds_shift = sample.log_odds_shift
         weights = sample.weights(y_oof)
-    p_oof = fusion.probability({n: oof[n][oof_rows] for n in members})
+    p_oof = fusion.probability(oof_logits)
     population = len(keep) if sample is None else sample.rows_read - sample.unlabelled_read
     threshold = threshold_for(cfg.budget, p_oof, y_oof, population=population, weights=weights)
     if threshold.note:
@@ -429,6 +434,12 @@ def fit_pipeline(
             "folds": len(folds),
             "time_limit": plan.time_limit,
         },
+    }
+    metrics["live"] = {
+        "model": cfg.live_model,
+        "full": screening_report(y_test, full_fusion.probability(logits_test), budget_k=budget_k),
+        "full_weights": dict(zip(full_fusion.names, full_fusion.weights, strict=True)),
+        **(pruning.to_json() if pruning is not None else {}),
     }
     if tuning_report:
         metrics["tuning"] = tuning_report

@@ -143,3 +143,21 @@ def test_unfitted_learner_raises_not_fitted(name, data):
     _, valid, _ = data
     with pytest.raises(NotFittedError):
         make_learner(name).predict_logit(valid)
+
+
+def test_inference_cost_follows_the_model_structure():
+    """Structural cost estimates: more trees cost more; a network costs more than a linear model."""
+    from tests.helpers import fit_options, make_frame
+    from winnow import Screener
+
+    s = Screener().fit(make_frame(400, seed=5), **fit_options(models=["lightgbm", "linear", "tabm"]))
+    cost = {n: m.inference_cost() for n, m in s.learners_.items()}
+    assert all(c > 0 for c in cost.values())
+    assert cost["tabm"] > cost["linear"]
+    lgb = s.learners_["lightgbm"]
+    import lightgbm
+
+    fewer = lightgbm.Booster(model_str=lgb.booster_.model_to_string(num_iteration=1))
+    one_tree = type(lgb)(params=lgb.params)
+    one_tree.booster_ = fewer
+    assert one_tree.inference_cost() < cost["lightgbm"] or lgb.booster_.num_trees() == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from winnow.models.fusion import Fusion, fit_fusion
+from winnow.models.fusion import MAX_LOSS, MAX_RELATIVE_LOSS, Fusion, fit_fusion, prune_for_cost
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,58 @@ def test_platt_on_small_data_and_old_manifests_load(logits):
     f = Fusion.from_json(old)
     assert f.calibration == "platt"
     assert f.probability({"a": np.array([0.0])})[0] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- cost-aware selection
+@pytest.fixture(scope="module")
+def portfolio():
+    """A strong cheap member, an expensive near-copy of it and a weak but independent member."""
+    rng = np.random.default_rng(1)
+    y = (rng.random(4000) < 0.2).astype(np.int64)
+    signal = 2.0 * y + rng.normal(size=y.size)
+    logits = {
+        "cheap": signal + 0.1 * rng.normal(size=y.size),
+        "costly_copy": signal + 0.1 * rng.normal(size=y.size),
+        "other": 1.5 * y + rng.normal(size=y.size),
+    }
+    return y, logits
+
+
+def test_pruning_drops_an_expensive_member_that_does_not_pay(portfolio):
+    y, z = portfolio
+    full = fit_fusion(y, z)
+    assert full.weights[1] > 0  # the full selection uses the expensive copy
+    fast, report = prune_for_cost(y, z, full, {"cheap": 1.0, "costly_copy": 20.0, "other": 1.0})
+    assert fast.weights[fast.names.index("costly_copy")] == 0
+    assert report.dropped == ["costly_copy"]
+    assert report.cost_kept < report.cost_full
+    # the accuracy given up stays inside the budget earned by the cost saved
+    budget = min(MAX_LOSS, MAX_RELATIVE_LOSS * report.auc_pr_full)
+    assert report.auc_pr_full - report.auc_pr_kept <= budget
+    assert report.to_json()["dropped"] == ["costly_copy"]
+
+
+def test_pruning_keeps_a_member_that_carries_the_ranking(portfolio):
+    y, z = portfolio
+    only_good = {"good": z["cheap"], "weak": 0.3 * y + np.random.default_rng(2).normal(size=y.size)}
+    full = fit_fusion(y, only_good)
+    # the good member is by far the most expensive, yet dropping it would lose most of the AUC-PR
+    fast, report = prune_for_cost(y, only_good, full, {"good": 100.0, "weak": 1.0})
+    assert fast.weights[fast.names.index("good")] > 0
+    assert "good" not in report.dropped
+
+
+def test_pruning_is_deterministic_and_never_empties_the_fusion(portfolio):
+    y, z = portfolio
+    full = fit_fusion(y, z)
+    costs = {"cheap": 5.0, "costly_copy": 5.0, "other": 5.0}
+    a, _ = prune_for_cost(y, z, full, costs)
+    b, _ = prune_for_cost(y, z, full, costs)
+    assert a.weights == b.weights
+    assert sum(a.weights) == pytest.approx(1.0)
+
+
+def test_allowed_restricts_the_selection(portfolio):
+    y, z = portfolio
+    f = fit_fusion(y, z, allowed=["other"])
+    assert f.weights == [0.0, 0.0, 1.0]

@@ -81,6 +81,15 @@ class Learner(ABC):
     def predict_logit(self, x: Inputs) -> np.ndarray:
         """Log-odds of being high-value, float64 (n,)."""
 
+    def inference_cost(self) -> float:
+        """Estimated scoring cost in microseconds per row on one core of the reference machine.
+
+        Computed from the fitted model's structure (trees and their depth, network parameters),
+        never timed, so that a seed fixes every choice made from it
+        (:func:`winnow.models.fusion.prune_for_cost`). Constants: bench/profile_stages.py.
+        """
+        return 1.0
+
     @abstractmethod
     def state(self) -> tuple[dict[str, Any], dict[str, bytes]]:
         """(JSON-serialisable config, {file suffix: payload}) for the artifact."""

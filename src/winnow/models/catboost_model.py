@@ -86,6 +86,11 @@ class CatBoostLearner(Learner):
         self.best_rounds_ = int(max(model.tree_count_, 1))
         return self
 
+    def inference_cost(self) -> float:
+        # oblivious trees: ~2.5 ns per level, plus a fixed 0.5 us
+        depth = int(self.model_.get_all_params().get("depth", 6)) if self.model_ is not None else 6
+        return 0.5 + 0.0025 * depth * int(self.model_.tree_count_ if self.model_ is not None else 0)
+
     def predict_logit(self, x: Inputs) -> np.ndarray:
         if self.model_ is None:
             raise NotFittedError(type(self).__name__)

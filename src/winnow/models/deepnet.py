@@ -220,6 +220,12 @@ class DeepLearner(Learner):
         with torch.no_grad():
             return _forward_batched(self.net_, x).numpy().astype(np.float64)
 
+    def inference_cost(self) -> float:
+        # ~0.045 ns per parameter and ensemble member: each row runs the shared layers k times
+        if self.net_ is None:
+            return 10.0
+        return 1.0 + 0.000045 * sum(p.numel() for p in self.net_.parameters()) * max(self.k, 1)
+
     def embed(self, x: Inputs) -> np.ndarray:
         """The last hidden layer for each row: the network's learned features, float32 (n, h)."""
         assert self.net_ is not None

@@ -90,6 +90,9 @@ class LinearLearner(Learner):
         self.intercept_ = float(model.intercept_[0])
         return self
 
+    def inference_cost(self) -> float:
+        return 0.5
+
     def predict_logit(self, x: Inputs) -> np.ndarray:
         if self.coef_dense_ is None:
             raise NotFittedError(type(self).__name__)
