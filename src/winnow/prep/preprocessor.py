@@ -61,6 +61,49 @@ class FeatureSpec:
     vocab: list[str] | None = None
 
 
+#: batches of at most this many rows map categories with a dict instead of Arrow's index_in
+SMALL_BATCH = 16
+
+
+@dataclass
+class _Plan:
+    """Per-feature arrays and lookups derived from a fitted feature list."""
+
+    features: list[FeatureSpec]
+    num: list[FeatureSpec]
+    cat: list[FeatureSpec]
+    lo: np.ndarray
+    hi: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    log: np.ndarray
+    missing: np.ndarray
+    value_sets: list[pa.Array]
+    codes: list[dict[str, int]]
+
+    @classmethod
+    def build(cls, features: list[FeatureSpec]) -> _Plan:
+        num = [f for f in features if f.kind == "num"]
+        cat = [f for f in features if f.kind == "cat"]
+
+        def arr(attr: str) -> np.ndarray:
+            return np.array([getattr(f, attr) for f in num], dtype=np.float64)
+
+        return cls(
+            features=features,
+            num=num,
+            cat=cat,
+            lo=arr("lo"),
+            hi=arr("hi"),
+            mean=arr("mean"),
+            std=arr("std"),
+            log=np.array([f.log for f in num], dtype=bool),
+            missing=np.array([j for j, f in enumerate(num) if f.has_missing], dtype=np.int64),
+            value_sets=[pa.array(f.vocab or [], pa.string()) for f in cat],
+            codes=[{v: i + 2 for i, v in enumerate(f.vocab or [])} for f in cat],
+        )
+
+
 @dataclass
 class Matrices:
     """Model inputs for a batch: raw numeric features (NaN = missing), categorical codes and,
@@ -277,11 +320,19 @@ class Preprocessor:
 
     @property
     def num_features(self) -> list[FeatureSpec]:
-        return [f for f in self.features if f.kind == "num"]
+        return self._plan().num
 
     @property
     def cat_features(self) -> list[FeatureSpec]:
-        return [f for f in self.features if f.kind == "cat"]
+        return self._plan().cat
+
+    def _plan(self) -> _Plan:
+        """What every transform reuses, built once per fitted feature list (not per batch)."""
+        feats = self.features
+        plan = getattr(self, "_plan_cache", None)
+        if plan is None or plan.features is not feats:
+            plan = self._plan_cache = _Plan.build(feats)
+        return plan
 
     def cardinalities(self) -> list[int]:
         """Number of codes of each categorical feature (vocab + missing + rare)."""
@@ -297,9 +348,15 @@ class Preprocessor:
             # beyond float32's range would turn into inf; NaN (missing) passes through
             X[:, j] = np.clip(num[f.name][1], -big, big)
         C = np.empty((n, len(cf)), dtype=np.int64)
+        plan = self._plan()
         for j, f in enumerate(cf):
             arr = cat[f.name][1]
-            idx = pc.index_in(arr, value_set=pa.array(f.vocab or [], pa.string()))
+            if n <= SMALL_BATCH:
+                # a hash table of the whole vocabulary per call would dominate a few records
+                codes_of = plan.codes[j]
+                C[:, j] = [MISSING_CODE if v is None else codes_of.get(v, RARE_CODE) for v in arr.to_pylist()]
+                continue
+            idx = pc.index_in(arr, value_set=plan.value_sets[j])
             codes = pc.fill_null(pc.add(idx, 2), RARE_CODE)
             codes = pc.if_else(arr.is_null(), MISSING_CODE, codes)
             C[:, j] = codes.to_numpy(zero_copy_only=False)
@@ -321,17 +378,16 @@ class Preprocessor:
 
     def dense(self, m: Matrices) -> np.ndarray:
         """Scaled, imputed numeric features plus missing indicators, for linear and deep models."""
-        nf = self.num_features
-        extra = [j for j, f in enumerate(nf) if f.has_missing]
-        out = np.empty((len(m), len(nf) + len(extra)), dtype=np.float32)
-        for j, f in enumerate(nf):
-            v = np.clip(m.num[:, j].astype(np.float64), f.lo, f.hi)
-            if f.log:
-                v = np.log1p(np.maximum(v, 0.0))
-            v = (v - f.mean) / f.std
-            out[:, j] = np.where(np.isnan(v), 0.0, v)
-        for k, j in enumerate(extra):
-            out[:, len(nf) + k] = np.isnan(m.num[:, j])
+        plan = self._plan()
+        p = len(plan.num)
+        out = np.empty((len(m), p + len(plan.missing)), dtype=np.float32)
+        # all columns at once: clip to the training quantiles, log1p the skewed, standardise
+        v = np.clip(m.num.astype(np.float64), plan.lo, plan.hi)
+        if plan.log.any():
+            v[:, plan.log] = np.log1p(np.maximum(v[:, plan.log], 0.0))
+        v = (v - plan.mean) / plan.std
+        out[:, :p] = np.where(np.isnan(v), 0.0, v)
+        out[:, p:] = np.isnan(m.num[:, plan.missing])
         return out
 
     def dense_names(self) -> list[tuple[str, str]]:
