@@ -230,6 +230,17 @@ class TestExitCodes:
         )
         assert r.exit_code == 2
 
+    def test_live_model_option(self, work, tmp_path):
+        base = ["fit", str(work / "train.parquet"), "--target", "churn", "--positive", "yes"]
+        opts = ["--config", str(work / "fast.toml"), "--quiet"]
+        r = runner.invoke(app, [*base, *opts, "--live-model", "fastest", "--out", str(tmp_path / "a")])
+        assert r.exit_code == 2 and "live_model" in r.output
+        r = runner.invoke(app, [*base, *opts, "--live-model", "full", "--out", str(tmp_path / "b")])
+        assert r.exit_code == 0, r.output
+        manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+        assert manifest["config"]["live_model"] == "full"
+        assert manifest["metrics"]["live"]["model"] == "full"
+
     def test_config_no_target(self, work):
         assert runner.invoke(app, ["fit", str(work / "train.parquet"), "--positive", "yes"]).exit_code == 2
 

@@ -101,6 +101,14 @@ def fit_report(manifest: dict[str, Any]) -> list[Any]:
     preset = f"preset {port['preset']}; " if port.get("preset") else ""
     calib = fusion.get("calibration", "platt")
     out.append(f"{preset}model weights: {weights}; calibration: {calib}; split: {m['split']['mode']}")
+    live = m.get("live")
+    if live and live.get("model") == "fast" and "cost_us_per_row" in live:
+        dropped = ", ".join(live["dropped"]) or "none"
+        out.append(
+            f"live model fast: dropped {dropped}; estimated scoring cost "
+            f"{live['cost_us_per_row']:.1f} µs/row (full selection {live['cost_us_per_row_full']:.1f}); "
+            f"test AUC-PR {m['winnow']['auc_pr']:.4f} (full {live['full']['auc_pr']:.4f})"
+        )
     for t in m.get("tuning", []):
         out.append(
             f"search {t['kind']}: validation AUC-PR {t['best_valid_auc_pr']:.4f} "
