@@ -68,3 +68,24 @@ def test_deadline_stops_adding_trees(data):
     ctx = FitContext(seed=0, threads=1, cat_cardinalities=cards, deadline=time.monotonic() - 1)
     m = CatBoostLearner(max_rounds=500).fit(train, None, ctx, rounds=500)
     assert m.model_.tree_count_ < 500
+
+
+def test_scoring_fast_path_matches_the_pool_of_the_fit(model, data):
+    """``predict_logit`` reads FeaturesData; the frame + Pool path it replaced gives the same bits."""
+    _, valid, _ = data
+    pooled = model.model_.predict(model._pool(valid, with_label=False), prediction_type="RawFormulaVal")
+    np.testing.assert_array_equal(model.predict_logit(valid), np.asarray(pooled, dtype=np.float64))
+    one = valid.take(np.array([3]))
+    np.testing.assert_array_equal(model.predict_logit(one), model.predict_logit(valid)[3:4])
+
+
+def test_scoring_fast_path_without_categories(data):
+    train, valid, _ = data
+    drop = (
+        lambda x: type(x)(  # noqa: E731
+            m=type(x.m)(x.m.num, x.m.cat[:, :0]), dense=x.dense, y=x.y
+        )
+    )
+    m = CatBoostLearner(max_rounds=20).fit(drop(train), None, FitContext(seed=0), rounds=20)
+    pooled = m.model_.predict(m._pool(drop(valid), with_label=False), prediction_type="RawFormulaVal")
+    np.testing.assert_array_equal(m.predict_logit(drop(valid)), np.asarray(pooled, dtype=np.float64))

@@ -36,6 +36,30 @@ def catboost_frame(x: Inputs) -> Any:
     return pd.DataFrame(cols, index=pd.RangeIndex(len(x)))
 
 
+_CODE_TEXT = np.array([], dtype=object)
+
+
+def _features_data(x: Inputs) -> Any:
+    """The rows as CatBoost's ``FeaturesData``: float32 numbers and the categorical codes as the
+    text CatBoost made of them when it was fitted from a frame (``3`` -> ``"3"``).
+
+    Scoring's fast path: no frame and no ``Pool`` per call (a one-row call took 2 ms that way,
+    0.2 ms this way) and the codes become text by a lookup table instead of a conversion per
+    value; the predictions are the same to the last bit (tests/models/test_catboost.py).
+    """
+    from catboost import FeaturesData
+
+    global _CODE_TEXT
+    cat = x.m.cat
+    top = int(cat.max()) + 1 if cat.size else 0
+    if top > len(_CODE_TEXT):
+        _CODE_TEXT = np.array([str(i) for i in range(max(top, 2 * len(_CODE_TEXT), 1024))], dtype=object)
+    return FeaturesData(
+        num_feature_data=np.ascontiguousarray(x.m.num, dtype=np.float32),
+        cat_feature_data=_CODE_TEXT[cat] if cat.shape[1] else None,
+    )
+
+
 class CatBoostLearner(Learner):
     """CatBoost classifier; ``max_rounds`` caps the trees, early stopping picks the count."""
 
@@ -94,9 +118,7 @@ class CatBoostLearner(Learner):
     def predict_logit(self, x: Inputs) -> np.ndarray:
         if self.model_ is None:
             raise NotFittedError(type(self).__name__)
-        z = self.model_.predict(
-            self._pool(x, with_label=False), prediction_type="RawFormulaVal", thread_count=self.threads
-        )
+        z = self.model_.predict(_features_data(x), prediction_type="RawFormulaVal", thread_count=self.threads)
         return np.asarray(z, dtype=np.float64).reshape(-1)
 
     def feature_importance(self) -> np.ndarray:
