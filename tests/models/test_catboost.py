@@ -81,11 +81,10 @@ def test_scoring_fast_path_matches_the_pool_of_the_fit(model, data):
 
 def test_scoring_fast_path_without_categories(data):
     train, valid, _ = data
-    drop = (
-        lambda x: type(x)(  # noqa: E731
-            m=type(x.m)(x.m.num, x.m.cat[:, :0]), dense=x.dense, y=x.y
-        )
-    )
+
+    def drop(x):
+        return type(x)(m=type(x.m)(x.m.num, x.m.cat[:, :0]), dense=x.dense, y=x.y)
+
     m = CatBoostLearner(max_rounds=20).fit(drop(train), None, FitContext(seed=0), rounds=20)
     pooled = m.model_.predict(m._pool(drop(valid), with_label=False), prediction_type="RawFormulaVal")
     np.testing.assert_array_equal(m.predict_logit(drop(valid)), np.asarray(pooled, dtype=np.float64))
