@@ -209,7 +209,8 @@ class Preprocessor:
         for s in specs:
             if not s.used:
                 continue
-            col = typed.column(s.name).combine_chunks()
+            chunks = typed.column(s.name)
+            col = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
             if s.role in (Role.NUMERIC, Role.BOOLEAN):
                 num[s.name] = (s.name, col.to_numpy(zero_copy_only=False).astype(np.float64))
             elif s.role == Role.DATETIME:
@@ -344,9 +345,10 @@ class Preprocessor:
         nf, cf = self.num_features, self.cat_features
         X = np.empty((n, len(nf)), dtype=np.float32)
         big = float(np.finfo(np.float32).max)
-        for j, f in enumerate(nf):
+        if nf:
             # beyond float32's range would turn into inf; NaN (missing) passes through
-            X[:, j] = np.clip(num[f.name][1], -big, big)
+            stacked = np.column_stack([num[f.name][1] for f in nf]) if n else np.empty((0, len(nf)))
+            X[:] = np.clip(stacked, -big, big)
         C = np.empty((n, len(cf)), dtype=np.int64)
         plan = self._plan()
         for j, f in enumerate(cf):
