@@ -3,7 +3,7 @@
 Routes::
 
     POST /v1/screen        score, select (artifact threshold, or a threshold/budget per request), explain
-    POST /v1/score         scores only
+    POST /v1/score         scores only (JSON, or an Arrow IPC stream in and out for bulk scoring)
     GET  /v1/model         the serving model's manifest: version, schema, metrics, threshold
     POST /v1/admin/reload  load the artifact again (or another folder) and swap it in
     GET  /healthz          the process is up
@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from winnow import __version__
 from winnow.monitor import DriftMonitor
 from winnow.online import RecordResult
+from winnow.serve.arrow_body import ARROW_STREAM, decode_arrow_stream, is_arrow_stream, score_arrow
 from winnow.serve.batcher import BatcherClosed, MicroBatcher
 from winnow.serve.metrics import ServeMetrics
 from winnow.serve.parsing import ClientError, ParsedRequest, check_content_type, decode_json, parse_request
@@ -344,16 +345,62 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
         """
         return await run_scoring(request, "/v1/screen", selection=True)
 
+    async def run_arrow_scoring(request: Request) -> Response:
+        try:
+            async with asyncio.timeout(settings.request_timeout_s):
+                body = await read_body(request, settings.max_body_bytes)
+                model = registry.current
+                table = await asyncio.to_thread(decode_arrow_stream, body, settings.max_records)
+                out, scored, rejected = await asyncio.to_thread(score_arrow, model.screener, table)
+        except TimeoutError:
+            raise ClientError(
+                503,
+                "timeout",
+                f"the request was not answered within {settings.request_timeout_s:g} s",
+                "Retry later, or send fewer records per request.",
+                headers={"Retry-After": "1"},
+            ) from None
+        metrics.observe_results("/v1/score", scored, None, rejected)
+        return Response(
+            out,
+            media_type=ARROW_STREAM,
+            headers={"X-Model-Version": model.version, "X-Scored": str(scored), "X-Rejected": str(rejected)},
+        )
+
     @app.post(
         "/v1/score",
         dependencies=guarded,
         response_model=None,
-        responses={200: {"model": ScoreResponse}, **_ERRORS},
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}},
+        responses={
+            200: {
+                "model": ScoreResponse,
+                "content": {ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}}},
+                "description": "JSON results, or for an Arrow body an Arrow IPC stream with one row "
+                "per record: the id column (when the artifact has one), score (null when rejected) "
+                "and error (null when scored).",
+            },
+            **_ERRORS,
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {}},
+                    ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}},
+                },
+            }
+        },
         summary="Score records",
     )
     async def score(request: Request) -> Response:
-        """One record, a list, or ``{"records": [...]}``: the probability of each being high-value."""
+        """One record, a list, or ``{"records": [...]}``: the probability of each being high-value.
+
+        Bulk scoring: a body of type ``application/vnd.apache.arrow.stream`` (an Arrow IPC stream
+        of record batches, columns named like the fields) is scored column-wise, without JSON, and
+        answered with an Arrow IPC stream of ``id`` (if any), ``score`` and ``error``.
+        """
+        if is_arrow_stream(request.headers.get("content-type")):
+            return await run_arrow_scoring(request)
         return await run_scoring(request, "/v1/score", selection=False)
 
     described: dict[str, Any] = {}
