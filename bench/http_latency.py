@@ -20,7 +20,8 @@ the servers under test, on a 2-core machine). Measurements:
   answered within 10 s count as errors.
 * **closed loop** (maximum records/s): 32 clients each sending single-record requests back to
   back, then 8 clients sending 100-record requests, 10 s each after 1 s of warm-up; records/s
-  and latency per request.
+  and latency per request. winnow also gets the same batches as Arrow IPC streams on
+  ``/v1/score`` (``Content-Type: application/vnd.apache.arrow.stream``, the bulk route).
 
     python bench/http_latency.py                         # fits the screener if needed
     python bench/http_latency.py --rates 200 1000 --duration 10 --batch 100
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import json
 import os
@@ -159,9 +161,9 @@ class Conn:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
-    async def post(self, path: str, body: bytes) -> int:
+    async def post(self, path: str, body: bytes, content_type: str = "application/json") -> int:
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         self.writer.write(head + body)
@@ -280,7 +282,13 @@ async def fixed_rate(
 
 
 async def closed_loop(
-    port: int, path: str, bodies: list[bytes], clients: int, duration: float, per_request: int
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    clients: int,
+    duration: float,
+    per_request: int,
+    content_type: str = "application/json",
 ) -> dict[str, Any]:
     """``clients`` connections each sending requests back to back."""
     loop = asyncio.get_running_loop()
@@ -296,7 +304,7 @@ async def closed_loop(
         while loop.time() < t_end:
             t = loop.time()
             try:
-                status = await conn.post(path, bodies[i % len(bodies)])
+                status = await conn.post(path, bodies[i % len(bodies)], content_type)
             except (OSError, asyncio.IncompleteReadError, ValueError):
                 conn.close()
                 conn = await Conn.open(port)
@@ -317,12 +325,21 @@ async def closed_loop(
 
 
 def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    bodies = [b.encode() for b in spec["bodies"]]
+    if "bodies_b64" in spec:  # binary bodies (Arrow IPC streams)
+        bodies = [base64.b64decode(b) for b in spec["bodies_b64"]]
+    else:
+        bodies = [b.encode() for b in spec["bodies"]]
     if spec["mode"] == "rate":
         coro = fixed_rate(spec["port"], spec["path"], bodies, spec["rate"], spec["duration"], spec["timeout"])
     else:
         coro = closed_loop(
-            spec["port"], spec["path"], bodies, spec["clients"], spec["duration"], spec["per_request"]
+            spec["port"],
+            spec["path"],
+            bodies,
+            spec["clients"],
+            spec["duration"],
+            spec["per_request"],
+            spec.get("content_type", "application/json"),
         )
     return asyncio.run(coro)
 
@@ -478,6 +495,7 @@ def main() -> None:
         )
         return
 
+    import pyarrow as pa
     import pyarrow.parquet as pq
     import uvicorn
 
@@ -489,6 +507,10 @@ def main() -> None:
     singles = [json.dumps(r) for r in records]
     batches = [
         json.dumps({"records": records[i : i + args.batch]})
+        for i in range(0, len(records) - args.batch + 1, args.batch)
+    ]
+    arrow_batches = [
+        base64.b64encode(_arrow_stream(pa.Table.from_pylist(records[i : i + args.batch]))).decode()
         for i in range(0, len(records) - args.batch + 1, args.batch)
     ]
     report: dict[str, Any] = {
@@ -517,6 +539,18 @@ def main() -> None:
         for bodies, clients, per_request, route in closed:
             spec = {"mode": "closed", "bodies": bodies, "clients": clients, "per_request": per_request}
             phases.append((f"closed loop, {per_request} record(s)/request, {route}", {**spec, "path": route}))
+        if server == "winnow":  # the bulk route: the same batches as Arrow IPC streams
+            spec = {
+                "mode": "closed",
+                "bodies_b64": arrow_batches,
+                "content_type": ARROW_STREAM,
+                "clients": args.clients,
+                "per_request": args.batch,
+                "label": "/v1/score (Arrow IPC)",
+            }
+            phases.append(
+                (f"closed loop, {args.batch} record(s)/request, Arrow IPC", {**spec, "path": "/v1/score"})
+            )
         for phase, spec in phases:
             # a fresh server per phase: a server that fell behind in one phase must not carry its
             # backlog (requests still queued in its threadpool) into the next
@@ -549,7 +583,7 @@ def main() -> None:
                 if spec["mode"] == "rate":
                     report["fixed_rate"].append(res)
                 else:
-                    res["route"] = spec["path"]
+                    res["route"] = spec.get("label", spec["path"])
                     report["batched"].append(res)
                 print(f"[{server}] {phase}: {res}", flush=True)
                 if server == "winnow":
@@ -562,6 +596,18 @@ def main() -> None:
     (args.out / "http_latency.md").write_text(render(report))
     print(render(report))
     print(f"written {args.out / 'http_latency.md'} and {args.out / 'http_latency.json'}")
+
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def _arrow_stream(table: Any) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def _http_stack() -> str:
