@@ -142,7 +142,8 @@ def _numeric(col: pa.Array) -> np.ndarray:
     if pa.types.is_boolean(col.type):
         col = pc.cast(col, pa.int8())
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-        # no Arrow cast kernel: numpy's conversion (nulls become NaN) costs a tenth on small batches
+        # numpy's conversion (nulls become NaN) skips an Arrow cast kernel call per column, which
+        # dominated typing one record (bench/RESULTS.md, "Fast by default")
         return col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 

@@ -75,3 +75,10 @@ def test_openapi_documents_the_arrow_body(client) -> None:
     assert ARROW_STREAM in op["requestBody"]["content"]
     assert "application/json" in op["requestBody"]["content"]
     assert ARROW_STREAM in op["responses"]["200"]["content"]
+
+
+def test_arrow_records_reach_the_drift_monitor(client, resume_table) -> None:
+    before = client.get("/v1/monitor").json()["records_seen"]
+    rows = resume_table.drop([TARGET]).slice(0, 40)
+    assert _post(client, _stream(rows)).status_code == 200
+    assert client.get("/v1/monitor").json()["records_seen"] == before + 40

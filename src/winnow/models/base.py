@@ -86,7 +86,8 @@ class Learner(ABC):
 
         Computed from the fitted model's structure (trees and their depth, network parameters),
         never timed, so that a seed fixes every choice made from it
-        (:func:`winnow.models.fusion.prune_for_cost`). Constants: bench/profile_stages.py.
+        (:func:`winnow.models.fusion.prune_for_cost`). The constants were fitted to per-member
+        timings on the résumé task; bench/profile_stages.py times every member on every task.
         """
         return 1.0
 

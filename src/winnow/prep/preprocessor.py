@@ -194,6 +194,7 @@ class Preprocessor:
         #: fitted embedder of each image column
         self.images_: dict[str, ImageEmbedder] = {}
         self.features_: list[FeatureSpec] | None = None
+        self._plan_cache: _Plan | None = None
         self.hour_columns_: list[str] = []
         self.text_: dict[str, TextHasher] = {}
         #: text columns embedded by the sentence encoder (after the hashed blocks in ``Matrices.text``)
@@ -330,7 +331,7 @@ class Preprocessor:
     def _plan(self) -> _Plan:
         """What every transform reuses, built once per fitted feature list (not per batch)."""
         feats = self.features
-        plan = getattr(self, "_plan_cache", None)
+        plan = self._plan_cache
         if plan is None or plan.features is not feats:
             plan = self._plan_cache = _Plan.build(feats)
         return plan

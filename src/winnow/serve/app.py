@@ -351,7 +351,7 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
                 body = await read_body(request, settings.max_body_bytes)
                 model = registry.current
                 table = await asyncio.to_thread(decode_arrow_stream, body, settings.max_records)
-                out, scored, rejected = await asyncio.to_thread(score_arrow, model.screener, table)
+                out, scored, rejected = await asyncio.to_thread(score_arrow, model.scorer, table)
         except TimeoutError:
             raise ClientError(
                 503,

@@ -47,8 +47,14 @@ def decode_arrow_stream(body: bytes, max_records: int) -> pa.Table:
     return table
 
 
-def score_arrow(screener: Any, table: pa.Table) -> tuple[bytes, int, int]:
-    """(Arrow IPC stream of the results, records scored, records rejected)."""
+def score_arrow(scorer: Any, table: pa.Table) -> tuple[bytes, int, int]:
+    """(Arrow IPC stream of the results, records scored, records rejected).
+
+    ``scorer`` is the serving model's :class:`winnow.online.OnlineScorer`: its screener scores,
+    and its drift monitor sees every scored record, as on the JSON routes (selected = at or
+    above the artifact's threshold, with the artifact's rules applied).
+    """
+    screener = scorer.screener
     try:
         screener.check_columns(table.column_names)
         sb = screener.score_batch(table)
@@ -58,16 +64,23 @@ def score_arrow(screener: Any, table: pa.Table) -> tuple[bytes, int, int]:
     for r in sb.rejects:
         if errors[r.row] is None:
             errors[r.row] = r.describe()
-    scores = pa.array(sb.scores, pa.float64(), mask=~sb.ok | np.isnan(sb.scores))
-    columns: dict[str, pa.Array] = {}
+    ok = np.flatnonzero(sb.ok)
     id_col = screener.id_column
-    if id_col and id_col in table.column_names:
-        columns[id_col] = table.column(id_col).combine_chunks()
-    columns["score"] = scores
+    ids = table.column(id_col).combine_chunks() if id_col and id_col in table.column_names else None
+    if scorer.monitor is not None and ok.size:
+        hits = scorer.rules.evaluate(table)
+        chosen = ((sb.scores >= screener.threshold_.value) | hits.forced()) & ~hits.excluded()
+        scorer.monitor.observe(
+            sb.inputs.m.take(ok),
+            sb.scores[ok],
+            chosen[ok],
+            ids=None if ids is None else ids.take(pa.array(ok)).to_pylist(),
+        )
+    columns: dict[str, pa.Array] = {} if ids is None else {id_col: ids}  # type: ignore[dict-item]
+    columns["score"] = pa.array(sb.scores, pa.float64(), from_pandas=True)  # NaN (rejected) -> null
     columns["error"] = pa.array(errors, pa.string())
     out = pa.table(columns)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, out.schema) as writer:
         writer.write_table(out)
-    rejected = int((~sb.ok).sum())
-    return sink.getvalue().to_pybytes(), table.num_rows - rejected, rejected
+    return sink.getvalue().to_pybytes(), int(ok.size), table.num_rows - int(ok.size)
