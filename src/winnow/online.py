@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from winnow.config import Budget, Role
 from winnow.metrics import top_k_mask
@@ -67,6 +68,43 @@ class RecordResult:
         if self.error is None:
             d.pop("error")
         return d
+
+
+@dataclass
+class ScoredRecords:
+    """The outcome of a batch of records, column-wise (record ``i`` is position ``i``).
+
+    ``scored[i]`` is False for a record with an error; its score is NaN and its selected flag
+    False. ``rules`` and ``reasons`` only hold the records that have one.
+    """
+
+    ids: list[Any]
+    scores: np.ndarray
+    selected: np.ndarray
+    scored: np.ndarray
+    rules: dict[int, str] = field(default_factory=dict)
+    reasons: dict[int, list[str]] = field(default_factory=dict)
+    errors: dict[int, RecordError] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def result(self, i: int) -> RecordResult:
+        """Record ``i`` as a :class:`RecordResult`."""
+        if not self.scored[i]:
+            return RecordResult(index=i, error=self.errors.get(i))
+        rule = self.rules.get(i)
+        return RecordResult(
+            index=i,
+            id=self.ids[i],
+            score=float(self.scores[i]),
+            selected=bool(self.selected[i]),
+            reasons=([f"rule:{rule}"] if rule else []) + self.reasons.get(i, []),
+            rule=rule,
+        )
+
+    def results(self) -> list[RecordResult]:
+        return [self.result(i) for i in range(len(self))]
 
 
 class _Invalid(Exception):
@@ -189,6 +227,107 @@ _ARROW = {
 }
 
 
+# -------------------------------------------------------------- column-wise fast conversion
+# Each takes one column's values and returns the typed Arrow array, None when any value needs
+# the per-value path (which accepts the same values and names the field of a bad one), or
+# raises TypeError / ValueError / OverflowError (same meaning as None).
+_BOOL_WORDS = {**dict.fromkeys(TRUE_WORDS, 1.0), **dict.fromkeys(FALSE_WORDS, 0.0)}
+
+
+def _numeric_column(values: list[Any]) -> pa.Array | None:
+    if any(type(v) is bool for v in values):
+        return None
+    # float() takes ints, floats and numeric text alike; "" is a missing value as in CSV files
+    out = pa.array([None if v is None or v == "" else float(v) for v in values], pa.float64())
+    if out.null_count < len(out) and not np.isfinite(out.drop_null().to_numpy()).all():
+        return None
+    return out
+
+
+def _string_column(values: list[Any]) -> pa.Array | None:
+    if not all(v is None or type(v) is str for v in values):
+        return None
+    return pa.array([None if v == "" else v for v in values], pa.string())
+
+
+def _boolean_column(values: list[Any]) -> pa.Array | None:
+    out: list[float | None] = []
+    for v in values:
+        t = type(v)
+        if v is None:
+            out.append(None)
+        elif t is bool:
+            out.append(float(v))
+        elif t is str:
+            key = v.strip().lower()
+            if key == "":
+                out.append(None)
+            elif key in _BOOL_WORDS:
+                out.append(_BOOL_WORDS[key])
+            else:
+                return None
+        else:
+            return None
+    return pa.array(out, pa.float64())
+
+
+def _datetime_column(values: list[Any]) -> pa.Array | None:
+    try:
+        return pa.array([_convert(v, Role.DATETIME) for v in values], pa.timestamp("us"))
+    except _Invalid:
+        return None
+
+
+_TRUE = pa.array(sorted(TRUE_WORDS))
+_FALSE = pa.array(sorted(FALSE_WORDS))
+
+
+def _text_numeric(col: pa.Array) -> pa.Array | None:
+    try:
+        out = pc.cast(col, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # text Arrow does not read as a number: the per-value path decides
+    if out.null_count < len(out) and not np.isfinite(out.drop_null().to_numpy()).all():
+        return None
+    return out
+
+
+def _text_boolean(col: pa.Array) -> pa.Array | None:
+    key = pc.utf8_lower(pc.utf8_trim_whitespace(col))
+    yes, no = pc.is_in(key, value_set=_TRUE), pc.is_in(key, value_set=_FALSE)
+    if (pc.sum(pc.or_(yes, no)).as_py() or 0) != len(col) - col.null_count:
+        return None
+    return pc.if_else(yes, 1.0, 0.0)  # nulls stay null
+
+
+def _text_datetime(col: pa.Array) -> pa.Array | None:
+    return _datetime_column(col.to_pylist())
+
+
+def _text_string(col: pa.Array) -> pa.Array:
+    return col
+
+
+#: text columns (empty text already null) to each role's type, or None for the per-value path
+_TEXT_COLUMN = {
+    Role.NUMERIC: _text_numeric,
+    Role.BOOLEAN: _text_boolean,
+    Role.DATETIME: _text_datetime,
+    Role.CATEGORICAL: _text_string,
+    Role.TEXT: _text_string,
+    Role.IMAGE: _text_string,
+}
+
+_COLUMN = {
+    Role.NUMERIC: _numeric_column,
+    Role.BOOLEAN: _boolean_column,
+    Role.DATETIME: _datetime_column,
+    Role.CATEGORICAL: _string_column,
+    Role.TEXT: _string_column,
+    Role.IMAGE: _string_column,
+}
+
+
 class OnlineScorer:
     """Validates and scores lists of records with one screener and one rule set."""
 
@@ -207,36 +346,22 @@ class OnlineScorer:
         self.extra_fields = [c for c in self.rules.columns if c not in used]
 
     def _bulk(self, records: list[Any]) -> dict[str, pa.Array] | None:
-        """Fast path: every record well formed, columns convert in one Arrow call each.
+        """Fast path: every record well formed, each column converted in one pass.
 
-        Returns None as soon as anything is unusual; the per-value path then finds and
-        reports the exact problems.
+        Numbers may come as text (Redis stream entries are flat maps of strings), booleans as
+        the usual words. Returns None as soon as anything is unusual; the per-value path then
+        finds and reports the exact problems, so both paths accept and refuse the same values.
         """
         if not records or not all(type(r) is dict for r in records):
             return None
         arrays: dict[str, pa.Array] = {}
         try:
             for name, role in self.fields:
-                values = [r[name] for r in records]
-                if role == Role.NUMERIC:
-                    if any(type(v) is bool or isinstance(v, str) for v in values):
-                        return None
-                    arr = pa.array(values, pa.float64())
-                    finite = np.isfinite(arr.to_numpy(zero_copy_only=False))
-                    if not finite[arr.is_valid().to_numpy(zero_copy_only=False)].all():
-                        return None
-                elif role in (Role.CATEGORICAL, Role.TEXT, Role.IMAGE):
-                    if not all(v is None or type(v) is str for v in values):
-                        return None
-                    arr = pa.array(values, pa.string())
-                elif role == Role.BOOLEAN:
-                    if not all(v is None or type(v) is bool for v in values):
-                        return None
-                    arr = pa.array(values, pa.bool_()).cast(pa.float64())
-                else:
+                arr = _COLUMN[role]([r[name] for r in records])
+                if arr is None:
                     return None
                 arrays[name] = arr
-        except (KeyError, TypeError, ValueError, OverflowError, pa.ArrowInvalid, pa.ArrowTypeError):
+        except (KeyError, TypeError, ValueError, OverflowError, OSError, pa.ArrowInvalid, pa.ArrowTypeError):
             return None
         return arrays
 
@@ -308,6 +433,57 @@ class OnlineScorer:
             arrays[self.id_column] = pa.array([None if v is None else str(v) for v in ids], pa.string())
         return pa.table(arrays) if good else pa.table({}), good, errors
 
+    def validate_text_table(self, table: pa.Table) -> pa.Table | None:
+        """Type a table of text columns (a stream batch decoded column-wise) in one pass per
+        column, with the same rules as :meth:`validate`; None when any value needs the
+        per-value path (which then names the record and field)."""
+        names = set(table.column_names)
+        arrays: dict[str, pa.Array] = {}
+        for name, role in self.fields:
+            if name not in names:
+                return None
+            col = table.column(name).combine_chunks()
+            if not pa.types.is_string(col.type):
+                return None
+            arr = _TEXT_COLUMN[role](col)
+            if arr is None:
+                return None
+            arrays[name] = arr
+        for n in self.extra_fields:
+            values = table.column(n).to_pylist() if n in names else [None] * table.num_rows
+            arrays[n] = _rule_field(values)
+        if self.id_column and self.id_column not in arrays:
+            if self.id_column in names:
+                arrays[self.id_column] = table.column(self.id_column).cast(pa.string())
+            else:
+                arrays[self.id_column] = pa.nulls(table.num_rows, pa.string())
+        return pa.table(arrays)
+
+    def score_text_table(
+        self, table: pa.Table, *, threshold: float | None = None, reasons: int = 3
+    ) -> ScoredRecords:
+        """:meth:`score_records` for records given as a table of text columns (nulls missing),
+        with the outcome column-wise.
+
+        Column-wise typing when every value is regular; otherwise the table's rows go through
+        the per-value checks of :meth:`validate`, so the outcome is the same either way.
+        """
+        typed = self.validate_text_table(table)
+        if typed is None:
+            return self._score(table.to_pylist(), threshold=threshold, budget=None, reasons=reasons)
+        n = table.num_rows
+        audit = self.monitor is not None and self.monitor.audit_fraction > 0
+        return self._finish(
+            typed,
+            list(range(n)),
+            n,
+            {},
+            table.to_pylist() if audit else None,
+            threshold=threshold,
+            budget=None,
+            reasons=reasons,
+        )
+
     def score_records(
         self,
         records: list[Any],
@@ -317,17 +493,45 @@ class OnlineScorer:
         reasons: int = 3,
     ) -> list[RecordResult]:
         """Score, select and explain; one result per input record, in order."""
+        return self._score(records, threshold=threshold, budget=budget, reasons=reasons).results()
+
+    def _score(
+        self, records: list[Any], *, threshold: float | None, budget: Budget | None, reasons: int
+    ) -> ScoredRecords:
         table, good, errors = self.validate(records)
-        results: list[RecordResult] = [RecordResult(index=i) for i in range(len(records))]
-        for e in errors:
-            results[e.index].error = e
+        errs = {e.index: e for e in errors}
+        return self._finish(
+            table, good, len(records), errs, records, threshold=threshold, budget=budget, reasons=reasons
+        )
+
+    def _finish(
+        self,
+        table: pa.Table,
+        good: list[int],
+        n: int,
+        errors: dict[int, RecordError],
+        records: list[Any] | None,
+        *,
+        threshold: float | None,
+        budget: Budget | None,
+        reasons: int,
+    ) -> ScoredRecords:
+        """Score the typed rows of ``table`` (record ``good[j]`` is row j) of ``n`` records;
+        ``records`` are the raw records, for the drift monitor's audit sample (None: no sample)."""
+        out = ScoredRecords(
+            ids=[None] * n,
+            scores=np.full(n, np.nan),
+            selected=np.zeros(n, dtype=bool),
+            scored=np.zeros(n, dtype=bool),
+            errors=errors,
+        )
         if not good:
-            return results
+            return out
         sb = self.screener.score_batch(table)
         for r in sb.rejects:
             # a value typing refused (an image that cannot be read): the record is not scored
             i = good[r.row]
-            results[i].error = RecordError(
+            errors[i] = RecordError(
                 i,
                 r.column,
                 _EXPECTED.get(self.fields_roles.get(r.column or "", Role.TEXT), "a valid value"),
@@ -342,34 +546,46 @@ class OnlineScorer:
             thr = self.screener.threshold_.value if threshold is None else threshold
             chosen = scores >= thr
         hits = self.rules.evaluate(table)
-        chosen = (chosen | hits.forced()) & ~hits.excluded()
-        codes: list[list[str]] = [[] for _ in good]
+        forced, excluded = hits.forced(), hits.excluded()
+        chosen = (chosen | forced) & ~excluded
+        codes: dict[int, list[str]] = {}
         if reasons:
             rows = np.flatnonzero(chosen)
             if rows.size:
                 sub = self.screener.reasons(sb.inputs.take(rows), table.take(pa.array(rows)), top=reasons)
-                for r, c in zip(rows, sub, strict=True):
-                    codes[int(r)] = c
+                codes = dict(zip(rows.tolist(), sub, strict=True))
         ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(good)
         if self.monitor is not None:
             if sb.ok.all():
-                self.monitor.observe(sb.inputs.m, scores, chosen, records=[records[i] for i in good], ids=ids)
+                self.monitor.observe(
+                    sb.inputs.m,
+                    scores,
+                    chosen,
+                    records=None if records is None else [records[i] for i in good],
+                    ids=ids,
+                )
             else:
                 ok = np.flatnonzero(sb.ok)
                 self.monitor.observe(
                     sb.inputs.m.take(ok),
                     scores[ok],
                     chosen[ok],
-                    records=[records[good[j]] for j in ok],
+                    records=None if records is None else [records[good[j]] for j in ok],
                     ids=[ids[j] for j in ok],
                 )
-        for j, i in enumerate(good):
-            res = results[i]
-            if not sb.ok[j]:
-                continue
-            res.id = ids[j]
-            res.score = float(scores[j])
-            res.selected = bool(chosen[j])
-            res.rule = hits.name(j)
-            res.reasons = ([f"rule:{res.rule}"] if res.rule else []) + codes[j]
-        return results
+        where = np.asarray(good, dtype=np.int64)
+        ok = sb.ok.astype(bool)
+        out.scored[where] = ok
+        out.scores[where[ok]] = scores[ok]
+        out.selected[where[ok]] = chosen[ok]
+        if len(good) == n and ok.all():
+            out.ids = ids
+        else:
+            for j in np.flatnonzero(ok).tolist():
+                out.ids[good[j]] = ids[j]
+        for j in np.flatnonzero((forced | excluded) & ok).tolist():
+            out.rules[good[j]] = hits.name(j)  # type: ignore[assignment]
+        for j, c in codes.items():
+            if ok[j]:
+                out.reasons[good[j]] = c
+        return out

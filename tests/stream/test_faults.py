@@ -45,7 +45,8 @@ def _pg_args(dsn: str, table: str) -> tuple[str, ...]:
 def stuck_batch(
     r: Any, url: str, dsn: str, names: dict[str, str], worker: Any, records: list[Any]
 ) -> Iterator:
-    """Worker 'a' holds a batch of 100 of 300 entries it cannot commit (the table is locked).
+    """Worker 'a' holds a batch of 100 of 300 entries it cannot commit (the table is locked),
+    and the next 100, read ahead while the first is written: 200 pending.
 
     Yields (worker, entry ids); the lock is released when the block ends.
     """
@@ -58,7 +59,7 @@ def stuck_batch(
     with table_locked(dsn, table):
         ids = feed(r, stream, records[:300])
         a = worker(url, stream, *_pg_args(dsn, table), consumer="a")
-        wait_pending(r, stream, "a", 100)
+        wait_pending(r, stream, "a", 200)
         yield a, ids
 
 
@@ -70,14 +71,14 @@ def test_sigkill_mid_batch_then_restart_reprocesses_own_pending(
     with stuck_batch(r, redis_server.url, postgres, names, worker, records) as (a, ids):
         a.proc.kill()  # SIGKILL while the batch is being written
         a.proc.wait(10)
-    assert group_state(r, stream)["pending"] == 100
+    assert group_state(r, stream)["pending"] == 200
     assert read_postgres(postgres, table) == []
 
     again = worker(redis_server.url, stream, *_pg_args(postgres, table), consumer="a")
     wait_done(r, stream)
     summary = again.terminate()
-    assert summary["recovered"] == 100
-    assert "re-processed 100 pending entries" in again.log()
+    assert summary["recovered"] == 200
+    assert "re-processed 200 pending entries" in again.log()
     assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids, records[:300]))
 
 
@@ -94,7 +95,7 @@ def test_second_consumer_claims_entries_of_a_dead_one(
     b = worker(redis_server.url, stream, *args, "--claim-idle-ms", "500", consumer="b")
     wait_done(r, stream)
     summary = b.terminate()
-    assert summary["claimed"] == 100
+    assert summary["claimed"] == 200
     consumers = {c["name"].decode(): c["pending"] for c in r.xinfo_consumers(stream, "winnow")}
     assert consumers == {"a": 0, "b": 0}
     assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids, records[:300]))
@@ -112,10 +113,10 @@ def test_sigterm_finishes_the_current_batch_then_exits(
         assert a.proc.poll() is None, "the worker left before its batch was committed"
     assert a.proc.wait(30) == 0
     summary = a.summary()
-    assert summary["processed"] == 100
+    assert summary["processed"] == 200  # the batch being written and the one read ahead
     g = group_state(r, stream)
-    assert g["pending"] == 0 and g["lag"] == 200  # the rest waits for the next worker
-    assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids[:100], records[:100]))
+    assert g["pending"] == 0 and g["lag"] == 100  # the rest waits for the next worker
+    assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids[:200], records[:200]))
 
 
 def test_sigterm_while_waiting_exits_at_once(

@@ -93,6 +93,11 @@ class _Exploding:
             raise RuntimeError("boom")
         return self.inner.score_records(records, **kw)
 
+    def score_text_table(self, table: Any, **kw: Any) -> Any:
+        if "BOOM" in table.column("firstname").to_pylist():
+            raise RuntimeError("boom")
+        return self.inner.score_text_table(table, **kw)
+
 
 def test_a_record_that_crashes_scoring_is_isolated_retried_then_dead_lettered(
     redis_server: Any, scorer: Any, records: list[Any], names: dict[str, str], tmp_path: Path

@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -123,6 +124,11 @@ def decode_entry(fields: dict[bytes, bytes], json_field: str | None = None) -> d
         if not isinstance(value, dict):
             raise DecodeError(f"field {json_field!r} holds a JSON {type(value).__name__}, not an object")
         return value
+    try:
+        # the common case in one pass; an empty value is null
+        return {k.decode("utf-8"): (v.decode("utf-8") or None) for k, v in fields.items()}
+    except UnicodeDecodeError:
+        pass  # find the field to name below
     record: dict[str, Any] = {}
     for k, v in fields.items():
         try:
@@ -135,6 +141,37 @@ def decode_entry(fields: dict[bytes, bytes], json_field: str | None = None) -> d
             raise DecodeError(f"field {key!r}: value {v[:60]!r} is not valid UTF-8") from None
         record[key] = text if text != "" else None
     return record
+
+
+def decode_columns(entries: list[dict[bytes, bytes]]) -> pa.Table | None:
+    """Flat-map entries that all have the same fields as one table of text columns, decoded
+    column by column (empty text is null, as in :func:`decode_entry`).
+
+    None when the entries' fields differ or anything is not UTF-8: :func:`decode_entry` then
+    decodes entry by entry and names what is wrong.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not entries:
+        return None
+    keys = list(entries[0])
+    if not keys or any(e.keys() != entries[0].keys() for e in entries):
+        return None
+    try:
+        names = [k.decode("utf-8") for k in keys]
+    except UnicodeDecodeError:
+        return None
+    # one C-level pass per entry, then a transpose: no Python loop per value
+    rows = list(map(itemgetter(*keys), entries)) if len(keys) > 1 else [(e[keys[0]],) for e in entries]
+    columns: dict[str, pa.Array] = {}
+    for name, values in zip(names, zip(*rows, strict=True), strict=True):
+        try:
+            text = pa.array(values, pa.binary()).cast(pa.string())  # checks UTF-8
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        columns[name] = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    return pa.table(columns)
 
 
 def raw_json(fields: dict[bytes, bytes] | None) -> str:
@@ -158,8 +195,13 @@ def to_outcome(
     *,
     id_column: str | None,
     scored_at: datetime,
+    keep_unselected: bool = True,
 ) -> SinkRow | DeadLetter:
-    """Turn one scorer result into a sink row, or a dead letter when it has no usable score."""
+    """Turn one scorer result into a sink row, or a dead letter when it has no usable score.
+
+    With ``keep_unselected=False`` a row that is not selected (and so written nowhere) gets an
+    empty ``record`` instead of the record's JSON text, which only written rows need.
+    """
     if result.error is not None:
         err = result.error
         # the scorer's own message counts records within the batch; name the field instead
@@ -204,7 +246,7 @@ def to_outcome(
         rule=result.rule,
         reasons=list(result.reasons),
         entry_id=entry.id,
-        record=record_json(record),
+        record=record_json(record) if keep_unselected or result.selected else "",
         scored_at=scored_at,
     )
 

@@ -32,10 +32,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from winnow.errors import ConfigError
 from winnow.stream.metrics import Accounting, StreamMetrics
@@ -45,16 +48,16 @@ from winnow.stream.records import (
     Entry,
     SinkBatch,
     SinkRow,
+    decode_columns,
     decode_entry,
     raw_json,
     to_outcome,
-    unique_by_id,
 )
 from winnow.stream.sinks import Sink, SinkUnavailable, open_sink
 from winnow.stream.source import RedisSource
 
 if TYPE_CHECKING:
-    from winnow.online import OnlineScorer
+    from winnow.online import OnlineScorer, RecordResult, ScoredRecords
 
 log = logging.getLogger("winnow.stream")
 
@@ -262,20 +265,38 @@ class StreamWorker:
     def _loop(self) -> None:
         every = max(self.claim_idle_ms / 2000, 0.05)
         next_claim = time.monotonic() + every
-        while not self._stop:
-            now = time.monotonic()
-            if now >= next_claim:
-                self._claim_sweep()
-                next_claim = now + every
-            if now >= self._next_backlog:
-                self.metrics.backlog(*self.source.backlog())
-                self.metrics.tick()
-                if self.scorer.monitor is not None:
-                    self.metrics.drift.set(self.scorer.monitor.report())
-                self._next_backlog = now + 1.0
-            entries = self._read_new()
-            if entries:
-                self._process(entries)
+        # while a full batch is scored, the next one is read (a backlog: Redis and the socket
+        # work while this thread scores); entries read ahead are processed before stopping
+        ahead: Future[list[Entry]] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="winnow-read-ahead") as pool:
+            try:
+                while not self._stop:
+                    now = time.monotonic()
+                    if now >= next_claim:  # never with a read ahead in flight (see below)
+                        self._claim_sweep()
+                        next_claim = now + every
+                    if now >= self._next_backlog:
+                        self.metrics.backlog(*self.source.backlog())
+                        self.metrics.tick()
+                        if self.scorer.monitor is not None:
+                            self.metrics.drift.set(self.scorer.monitor.report())
+                        self._next_backlog = now + 1.0
+                    if ahead is not None:
+                        entries, ahead = ahead.result(), None
+                    else:
+                        entries = self._read_new()
+                    if len(entries) >= self.batch_size and not self._stop and now + 0.5 < next_claim:
+                        ahead = pool.submit(self.source.read_new, self.batch_size, 1)
+                    if entries:
+                        self._process(entries)
+            except BaseException:
+                if ahead is not None:
+                    # delivered but not processed: pending, recovered after the reconnect / restart
+                    with contextlib.suppress(Exception):
+                        ahead.result()
+                raise
+            if ahead is not None and (left := ahead.result()):
+                self._process(left)
 
     def _read_new(self) -> list[Entry]:
         """Wait up to ``block_ms`` for new entries, in slices short enough to notice a stop signal.
@@ -357,7 +378,7 @@ class StreamWorker:
     def _handle(self, entries: list[Entry]) -> None:
         t0 = time.monotonic()
         dead: list[DeadLetter] = []
-        todo: list[tuple[Entry, dict[str, Any]]] = []
+        fresh: list[Entry] = []
         for e in entries:
             if e.fields is None:
                 why = "deleted from the stream before it was processed"
@@ -367,37 +388,98 @@ class StreamWorker:
                 why = f"failed {e.deliveries - 1} times (max_retries={self.max_retries}); last error: {last}"
                 dead.append(DeadLetter(e.id, "retries", why, e.deliveries, raw_json(e.fields)))
             else:
-                try:
-                    todo.append((e, decode_entry(e.fields, self.json_field)))
-                except DecodeError as err:
-                    dead.append(DeadLetter(e.id, "decode", str(err), e.deliveries, raw_json(e.fields)))
-        rows: list[SinkRow] = []
-        if todo:
-            results = self.scorer.score_records(
-                [r for _, r in todo], threshold=self.threshold, reasons=self.reasons
+                fresh.append(e)
+        # (id, row to store or None) per scored entry, in entry order; acknowledged: all of them
+        outcomes: list[tuple[str, SinkRow | None]] = []
+        acked: list[str] = []
+        now = datetime.now(UTC).replace(tzinfo=None)
+        for e, rec, res, quiet_id in self._score(fresh, dead):
+            if res is None:
+                # scored, not selected, stored nowhere: counted, acknowledged, kept for upserts
+                outcomes.append((quiet_id, None))  # type: ignore[arg-type]
+                acked.append(e.id)
+                continue
+            out = to_outcome(
+                e, rec, res, id_column=self.scorer.id_column, scored_at=now, keep_unselected=self.audit
             )
-            now = datetime.now(UTC).replace(tzinfo=None)
-            for (e, rec), res in zip(todo, results, strict=True):
-                out = to_outcome(e, rec, res, id_column=self.scorer.id_column, scored_at=now)
-                (dead if isinstance(out, DeadLetter) else rows).append(out)  # type: ignore[arg-type]
-        if rows:
-            unique = unique_by_id(rows)
+            if isinstance(out, DeadLetter):
+                dead.append(out)
+            else:
+                outcomes.append((out.id, out))
+                acked.append(out.entry_id)
+        stored = [row for _, row in outcomes if row is not None]
+        if len({rid for rid, _ in outcomes}) != len(outcomes):
+            # an upsert cannot touch one key twice in a statement: the last delivery of an id wins
+            last = {rid: pos for pos, (rid, _) in enumerate(outcomes)}
+            stored = [row for pos, (rid, row) in enumerate(outcomes) if row is not None and last[rid] == pos]
+        if outcomes:
             self._write(
                 SinkBatch(
-                    selected=[r for r in unique if r.selected],
-                    scored=unique if self.audit else None,
-                    entry_ids=[r.entry_id for r in rows],
+                    selected=[r for r in stored if r.selected],
+                    scored=stored if self.audit else None,
+                    entry_ids=acked,
                 )
             )
         self._dead_letter(dead)
-        self.source.ack([r.entry_id for r in rows])
+        self.source.ack(acked)
         for e in entries:
             self._last_error.pop(e.id, None)
-        n_sel = sum(r.selected for r in rows)
+        n_sel = sum(row.selected for row in stored)
         kinds: dict[str, int] = {}
         for d in dead:
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
-        self.metrics.batch(n_sel, len(rows) - n_sel, kinds, time.monotonic() - t0)
+        self.metrics.batch(n_sel, len(acked) - n_sel, kinds, time.monotonic() - t0)
+
+    def _score(
+        self,
+        entries: list[Entry],
+        dead: list[DeadLetter],
+    ) -> list[tuple[Entry, dict[str, Any], RecordResult | None, str | None]]:
+        """(entry, record, result, None) for each entry whose record is stored somewhere, and
+        (entry, {}, None, record id) for a scored, not-selected entry nothing stores; entries
+        that do not decode go to ``dead``. In entry order.
+
+        Flat-map entries are decoded and typed column by column, and record dicts are only
+        built where the sink or a dead letter keeps the record. JSON entries, and batches with
+        irregular entries, are decoded one by one.
+        """
+        if not entries:
+            return []
+        fields = [e.fields for e in entries]
+        table = decode_columns(fields) if self.json_field is None else None  # type: ignore[arg-type]
+        if table is None:
+            todo: list[tuple[Entry, dict[str, Any]]] = []
+            for e in entries:
+                try:
+                    todo.append((e, decode_entry(e.fields, self.json_field)))  # type: ignore[arg-type]
+                except DecodeError as err:
+                    dead.append(DeadLetter(e.id, "decode", str(err), e.deliveries, raw_json(e.fields)))
+            if not todo:
+                return []
+            results = self.scorer.score_records(
+                [r for _, r in todo], threshold=self.threshold, reasons=self.reasons
+            )
+            return [(e, rec, res, None) for (e, rec), res in zip(todo, results, strict=True)]
+        sc = self.scorer.score_text_table(table, threshold=self.threshold, reasons=self.reasons)
+        need = self._stored(sc)
+        recs = dict(zip(need.tolist(), table.take(need).to_pylist(), strict=True)) if need.size else {}
+        by_entry = self.scorer.id_column is None
+        return [
+            (e, {}, None, e.id if by_entry else str(sc.ids[j]))
+            if (rec := recs.get(j)) is None
+            else (e, rec, sc.result(j), None)
+            for j, e in enumerate(entries)
+        ]
+
+    def _stored(self, sc: ScoredRecords) -> np.ndarray:
+        """Positions whose record text goes somewhere: the sink (selected, or every row when
+        auditing) or a dead letter (an error, no usable score, or no id)."""
+        if self.audit:
+            return np.arange(len(sc))
+        keep = sc.selected | ~sc.scored | ~np.isfinite(sc.scores)
+        if self.scorer.id_column is not None:
+            keep |= np.array([v is None or v == "" for v in sc.ids], dtype=bool)
+        return np.flatnonzero(keep)
 
     def _write(self, batch: SinkBatch) -> None:
         attempt = 0
