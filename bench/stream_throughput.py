@@ -88,22 +88,30 @@ class Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, retry=Retry(NoBackoff(), 0))
 
 
-def fit_artifact(folder: Path) -> Path:
+def fit_artifact(folder: Path, small: bool = False) -> Path:
+    """The default fit (30 s limit, one thread), or with ``small`` the two-member LightGBM +
+    linear fit earlier runs used."""
     from winnow import Screener
 
     t = time.monotonic()
-    s = Screener().fit(
-        DATA,
-        target="received_callback",
-        positive="1",
-        models=["lightgbm", "linear"],
-        folds=3,
-        threads=1,
-        seed=0,
-    )
+    options: dict[str, Any] = {"threads": 1, "seed": 0}
+    if small:
+        options.update(models=["lightgbm", "linear"], folds=3)
+    else:
+        options.update(time_limit=30)
+    s = Screener().fit(DATA, target="received_callback", positive="1", **options)
     path = s.save(folder / "screener")
     print(f"fitted the screener in {time.monotonic() - t:.1f}s -> {path}", flush=True)
     return path
+
+
+def describe_artifact(artifact: Path) -> str:
+    from winnow import Screener
+
+    s = Screener.load(artifact)
+    f = s.fusion_
+    members = ", ".join(f"{n} {w:.2f}" for n, w in zip(f.names, f.weights, strict=True) if w > 0)
+    return f"`{artifact.name}`, live members {members}"
 
 
 def base_records() -> list[dict[str, Any]]:
@@ -306,6 +314,9 @@ def main() -> None:
     ap.add_argument("--live-records", type=int, default=20_000)
     ap.add_argument("--live-rate", type=float, default=1000.0, help="records/s the live producer adds")
     ap.add_argument("--artifact", type=Path, help="reuse a fitted artifact instead of fitting one")
+    ap.add_argument(
+        "--small", action="store_true", help="fit LightGBM + linear only (as earlier runs did)"
+    )
     ap.add_argument("--out", type=Path, default=OUT / "stream_throughput.md")
     args = ap.parse_args()
 
@@ -314,7 +325,7 @@ def main() -> None:
     redis = Redis(work, persist=False)
     redis.start()
     try:
-        artifact = args.artifact or fit_artifact(work)
+        artifact = args.artifact or fit_artifact(work, small=args.small)
         base = base_records()
         results = base_results(artifact, base)
         before = machine()
@@ -352,6 +363,8 @@ def main() -> None:
         "threads 1, DuckDB sink with upsert by id; redis-server 7 on loopback, no persistence. "
         "Records: `resume_callbacks.parquet` rows (29 fields, target dropped) cycled, written as "
         "flat string maps.",
+        "",
+        f"Artifact: {describe_artifact(artifact)}.",
         "",
         "## Backlog drain",
         "",
