@@ -58,7 +58,9 @@ def stream(
     dead_letter: Annotated[
         str | None, typer.Option(help="Dead-letter stream key [default: <stream>:dead].")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Entries per micro-batch.")] = 500,
+    batch_size: Annotated[
+        int, typer.Option(help="Entries per micro-batch (at most; a live stream gives what has arrived).")
+    ] = 2000,
     block_ms: Annotated[int, typer.Option(help="How long one read waits for new entries (ms).")] = 1000,
     max_retries: Annotated[
         int, typer.Option(help="An entry that failed this many times is dead-lettered on its next delivery.")
