@@ -5,7 +5,8 @@ Data: NYC flights 2013 (336,776 rows) widened to ~50 columns with derived featur
 parts, cyclic hours, route and carrier-airport crosses, per-day and per-route volumes, distance
 transforms ...), label "arrived 60+ minutes late" (the delays themselves are dropped: they leak
 it), replicated to N rows as a folder of 1M-row Parquet files (row groups of 131,072 rows).
-A screener is fitted once on 100,000 rows (`--preset fast`).
+A screener is fitted once on 100,000 rows: the default fit (`winnow fit` with `--time-limit 120`,
+one thread), or `--preset fast` with `--fit fast` (earlier runs).
 
 Per size, each command runs as its own process; peak memory is the summed RSS of the process
 and all its descendants (Ray's raylet, GCS and workers included), sampled every 0.2 s:
@@ -112,14 +113,15 @@ def wide_flights() -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
-def build(rows_list: list[int]) -> tuple[Path, dict[int, Path]]:
+def build(rows_list: list[int], fit: str = "default") -> tuple[Path, dict[int, Path]]:
     OUT.mkdir(parents=True, exist_ok=True)
     base_path = OUT / "wide.parquet"
     if not base_path.exists():
         pq.write_table(wide_flights(), base_path)
     base = pq.read_table(base_path)
-    art = OUT / "screener"
+    art = OUT / ("screener" if fit == "fast" else f"screener_{fit}")
     if not (art / "manifest.json").exists():
+        how = ["--preset", "fast"] if fit == "fast" else ["--time-limit", "120", "--threads", "1"]
         train = OUT / "train.parquet"
         pq.write_table(
             base.take(np.random.default_rng(0).choice(base.num_rows, 100_000, replace=False)), train
@@ -133,8 +135,9 @@ def build(rows_list: list[int]) -> tuple[Path, dict[int, Path]]:
                 "late",
                 "--positive",
                 "true",
-                "--preset",
-                "fast",
+                *how,
+                "--seed",
+                "0",
                 "--out",
                 str(art),
                 "--quiet",
@@ -287,12 +290,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--commands", nargs="+", default=list(COMMANDS), choices=list(COMMANDS))
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--fit", choices=["default", "fast"], default="default", help="the artifact's fit")
     ap.add_argument("--floor-read", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor_read:
         floor_read(args.floor_read)
         return
-    art, folders = build(args.rows)
+    art, folders = build(args.rows, args.fit)
     results_path = OUT / "scale.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"runs": []}
     first = folders[min(folders)]

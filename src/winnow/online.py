@@ -238,10 +238,11 @@ def _numeric_column(values: list[Any]) -> pa.Array | None:
     if any(type(v) is bool for v in values):
         return None
     # float() takes ints, floats and numeric text alike; "" is a missing value as in CSV files
-    out = pa.array([None if v is None or v == "" else float(v) for v in values], pa.float64())
-    if out.null_count < len(out) and not np.isfinite(out.drop_null().to_numpy()).all():
+    floats = [None if v is None or v == "" else float(v) for v in values]
+    # one C-level sum finds a NaN or an infinity (a false alarm on overflow only costs the slow path)
+    if not math.isfinite(sum([v for v in floats if v is not None])):
         return None
-    return out
+    return pa.array(floats, pa.float64())
 
 
 def _string_column(values: list[Any]) -> pa.Array | None:

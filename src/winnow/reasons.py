@@ -1,8 +1,10 @@
 """Reason codes: which columns pushed a record's score up, in the user's column names.
 
-Contributions are additive log-odds: LightGBM's SHAP values (``pred_contrib``) and the linear
-model's weight × value, each scaled by its weight in the fusion and summed per source column
-(a date's parts and a number's missing flag count for their column). Every tree and linear
+Contributions are additive log-odds: the LightGBM members' path contributions
+(:class:`winnow.models.gbdt.PathTable`: the change of expected output at each split on the
+row's path, credited to the split's feature) and the linear model's weight × value, each scaled
+by its weight in the fusion and summed per source column (a date's parts and a number's missing
+flag count for their column). Every tree and linear
 member counts; the deep networks' share is not attributed.
 """
 

@@ -72,7 +72,7 @@ def _is_text_type(t: pa.DataType) -> bool:
 
 def _as_str(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     if pa.types.is_dictionary(col.type):
         col = col.cast(pa.string())
     if not _is_text_type(col.type):
@@ -158,7 +158,7 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
         vals, reasons = image_io.check_images(col, root)
         return vals, np.array([r is not None for r in reasons], dtype=bool)
     if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
     n = len(col)
     t = col.type
     none = np.zeros(n, dtype=bool)
@@ -176,6 +176,8 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
             vals = _numeric(col)
             bad = np.isinf(vals)
+            if pa.types.is_float64(t) and int(np.count_nonzero(np.isnan(vals))) == col.null_count:
+                return col, bad  # already float64 with nulls for the missing values (no NaN)
         elif _is_text_type(t):
             vals, bad = _parse_numbers(_as_str(col))
             bad |= np.isinf(vals)
@@ -256,7 +258,7 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             wrong.append((s.name, _EXPECTED[s.role], str(col.type)))
             continue
-        nbad = int(bad.sum())
+        nbad = int(np.count_nonzero(bad))
         if nbad:
             present = n - col.null_count
             first_bad = int(np.flatnonzero(bad)[0])

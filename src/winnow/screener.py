@@ -123,7 +123,7 @@ class Screener:
             batch = pa.Table.from_batches([batch])
         typed = coerce(batch, self.specs_, first_row=first_row)
         m = self.prep_.transform(typed.table, self.specs_)
-        return Inputs(m=m, dense=self.prep_.dense(m)), typed
+        return Inputs(m=m, dense_of=self.prep_.dense), typed
 
     def score_batch(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> ScoredBatch:
         """Score one batch: the single function behind batch, service and stream scoring."""

@@ -108,3 +108,23 @@ class TestRandomForestMode:
         assert again.booster_.current_iteration() == forest.best_rounds_
         z = again.predict_logit(valid)
         assert np.isfinite(z).all() and np.abs(z).max() < 20  # averaged, not a sum over trees
+
+
+def test_path_contributions_follow_each_split(data):
+    """A hand-checkable case: one split on feature 0; the row's side gets the whole change."""
+    from winnow.models.base import FitContext
+    from winnow.models.gbdt import PathTable
+
+    train, _, _ = data
+    m = LightGBMLearner(params={"num_leaves": 2, "learning_rate": 1.0, "bagging_fraction": 1.0}, max_rounds=1)
+    m.fit(train, None, FitContext(seed=0), rounds=1)
+    tree = m.booster_.dump_model()["tree_info"][0]["tree_structure"]
+    left, right = tree["left_child"], tree["right_child"]
+    mean = (left["leaf_value"] * left["leaf_count"] + right["leaf_value"] * right["leaf_count"]) / (
+        left["leaf_count"] + right["leaf_count"]
+    )
+    table = PathTable.of(m.booster_).table.toarray()
+    f = tree["split_feature"]
+    assert table[left["leaf_index"], f] == pytest.approx(left["leaf_value"] - mean)
+    assert table[right["leaf_index"], f] == pytest.approx(right["leaf_value"] - mean)
+    assert np.count_nonzero(table) == 2  # nothing credited to the features not split on

@@ -18,19 +18,43 @@ import numpy as np
 from winnow.prep.preprocessor import Matrices
 
 
-@dataclass
 class Inputs:
-    """Everything a learner may use for a set of rows."""
+    """Everything a learner may use for a set of rows.
 
-    m: Matrices
-    dense: np.ndarray
-    y: np.ndarray | None = None
+    ``dense`` (the scaled view the linear and deep members read) is given, or made on first
+    use by ``dense_of(m)``: tree-only screeners never pay for it at scoring time.
+    """
+
+    __slots__ = ("_dense", "_dense_of", "m", "y")
+
+    def __init__(
+        self,
+        m: Matrices,
+        dense: np.ndarray | None = None,
+        y: np.ndarray | None = None,
+        *,
+        dense_of: Callable[[Matrices], np.ndarray] | None = None,
+    ) -> None:
+        if dense is None and dense_of is None:
+            raise TypeError("Inputs needs dense or dense_of")
+        self.m, self.y = m, y
+        self._dense, self._dense_of = dense, dense_of
+
+    @property
+    def dense(self) -> np.ndarray:
+        if self._dense is None:
+            assert self._dense_of is not None
+            self._dense = self._dense_of(self.m)
+        return self._dense
 
     def __len__(self) -> int:
         return len(self.m)
 
     def take(self, idx: np.ndarray) -> Inputs:
-        return Inputs(self.m.take(idx), self.dense[idx], None if self.y is None else self.y[idx])
+        y = None if self.y is None else self.y[idx]
+        if self._dense is None:
+            return Inputs(self.m.take(idx), None, y, dense_of=self._dense_of)
+        return Inputs(self.m.take(idx), self._dense[idx], y)
 
 
 @dataclass

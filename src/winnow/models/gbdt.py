@@ -51,6 +51,7 @@ class LightGBMLearner(Learner):
         self.early_stopping = early_stopping
         self.booster_: Any = None
         self.threads = 1
+        self._paths: PathTable | None = None  # built on the first contributions() call
 
     def fit(
         self, train: Inputs, valid: Inputs | None, ctx: FitContext, rounds: int | None = None
@@ -60,6 +61,7 @@ class LightGBMLearner(Learner):
         n_num = train.m.num.shape[1]
         cats = list(range(n_num, n_num + train.m.cat.shape[1]))
         self.threads = ctx.threads
+        self._paths = None
         params = {**self.params, "seed": ctx.seed, "num_threads": ctx.threads}
         dtrain = lgb.Dataset(tree_matrix(train), label=train.y, categorical_feature=cats, free_raw_data=True)
         callbacks: list[Any] = [_deadline_callback(ctx)]
@@ -108,9 +110,14 @@ class LightGBMLearner(Learner):
         return 0.3 + 0.006 * sum(_mean_leaf_depth(t["tree_structure"]) for t in trees)
 
     def contributions(self, x: Inputs) -> np.ndarray:
-        """Per-feature log-odds contributions (SHAP values), (n, p + q); bias dropped."""
-        c = self.booster_.predict(tree_matrix(x), pred_contrib=True, num_threads=self.threads)
-        return np.asarray(c)[:, :-1] * self._raw_scale()
+        """Per-feature log-odds contributions along the decision paths, (n, p + q); bias dropped.
+
+        See :func:`path_contributions`: they add up to the logit minus the same bias as
+        LightGBM's SHAP values, at the cost of one prediction rather than TreeSHAP's.
+        """
+        if self._paths is None:
+            self._paths = PathTable.of(self.booster_)
+        return self._paths.contributions(self.booster_, tree_matrix(x), self.threads) * self._raw_scale()
 
     def feature_importance(self) -> np.ndarray:
         return np.asarray(self.booster_.feature_importance("gain"), dtype=np.float64)
@@ -127,6 +134,97 @@ class LightGBMLearner(Learner):
         obj.best_rounds_ = config.get("best_rounds")
         obj.booster_ = lgb.Booster(model_str=files["txt"].decode())
         return obj
+
+
+class PathTable:
+    """Each leaf's contribution to every feature along its path from the root, for all trees.
+
+    At every split, the change of the expected output (the training-count-weighted mean of the
+    leaf values below a node) from the node to the child a row goes to is credited to the
+    split's feature (Saabas' decomposition, what XGBoost calls ``approx_contribs``). The
+    contributions of a row then add up to its raw score minus the trees' expected outputs,
+    which is also the bias of LightGBM's SHAP values; they differ from SHAP values in how a
+    feature's effect is shared with the features split on above it. Scoring them costs a leaf
+    lookup (as fast as a prediction) and one sparse product, against TreeSHAP's
+    O(leaves x depth^2) per tree and row, which took minutes for 100,000 rows of a 255-leaf forest.
+    """
+
+    def __init__(self, table: Any, offsets: np.ndarray) -> None:
+        self.table, self.offsets = table, offsets
+
+    @classmethod
+    def of(cls, booster: Any) -> PathTable:
+        import scipy.sparse as sp
+
+        n_features = booster.num_feature()
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        offsets: list[int] = []
+        base = 0
+        for tree in booster.dump_model()["tree_info"]:
+            offsets.append(base)
+            root = tree["tree_structure"]
+            expected = _expected_values(root)
+            stack: list[tuple[dict[str, Any], list[tuple[int, float]]]] = [(root, [])]
+            while stack:
+                node, path = stack.pop()
+                if "left_child" not in node:  # a leaf (a one-leaf tree has no index)
+                    leaf = base + int(node.get("leaf_index", 0))
+                    for f, d in path:
+                        rows.append(leaf)
+                        cols.append(f)
+                        vals.append(d)
+                    continue
+                f, here = int(node["split_feature"]), expected[id(node)]
+                for child in (node["left_child"], node["right_child"]):
+                    stack.append((child, [*path, (f, expected[id(child)] - here)]))
+            base += int(tree["num_leaves"])
+        # duplicates (a feature split on twice along a path) are summed by the conversion
+        table = sp.csr_matrix((vals, (rows, cols)), shape=(base, n_features), dtype=np.float64)
+        return cls(table, np.asarray(offsets, dtype=np.int64))
+
+    def contributions(self, booster: Any, features: np.ndarray, threads: int) -> np.ndarray:
+        """(n, features) contributions of each row, on the booster's raw-score scale."""
+        import scipy.sparse as sp
+
+        n = features.shape[0]
+        if n == 0 or not len(self.offsets):
+            return np.zeros((n, self.table.shape[1]))
+        leaves = np.asarray(booster.predict(features, pred_leaf=True, num_threads=threads), dtype=np.int64)
+        leaves = leaves.reshape(n, -1)
+        t = leaves.shape[1]
+        hits = sp.csr_matrix(
+            (np.ones(n * t), (leaves + self.offsets[None, :t]).ravel(), np.arange(0, n * t + 1, t)),
+            shape=(n, self.table.shape[0]),
+        )
+        return np.asarray((hits @ self.table).toarray())
+
+
+def _expected_values(root: dict[str, Any]) -> dict[int, float]:
+    """Training-count-weighted mean leaf value below each node of a dumped tree, by ``id``."""
+    out: dict[int, float] = {}
+    sums: dict[int, tuple[float, float]] = {}
+    stack: list[tuple[dict[str, Any], bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if "left_child" not in node:
+            value = float(node.get("leaf_value", 0.0))
+            count = float(node.get("leaf_count", 0) or 0)
+            sums[id(node)] = (value * count, count)
+            out[id(node)] = value
+            continue
+        if not done:
+            stack += [(node, True), (node["left_child"], False), (node["right_child"], False)]
+            continue
+        (a, ca), (b, cb) = sums[id(node["left_child"])], sums[id(node["right_child"])]
+        total = ca + cb
+        sums[id(node)] = (a + b, total)
+        if total > 0:
+            out[id(node)] = (a + b) / total
+        else:  # no training counts recorded: the plain mean of the two sides
+            out[id(node)] = 0.5 * (out[id(node["left_child"])] + out[id(node["right_child"])])
+    return out
 
 
 def _mean_leaf_depth(node: dict[str, Any]) -> float:

@@ -44,6 +44,7 @@ class OnnxLearner(Learner):
         self._session: Any = None
         self._session_threads = 0
         self._booster: Any = None
+        self._paths: Any = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ what it stands in for
@@ -117,17 +118,18 @@ class OnnxLearner(Learner):
         return np.asarray(self.session().run(["embedding"], self.feeds(x))[0], dtype=np.float32)
 
     def contributions(self, x: Inputs) -> np.ndarray:
-        """TreeSHAP values of the original LightGBM model (loaded on the first call), (n, p + q)."""
+        """Path contributions of the original LightGBM model (loaded on the first call), (n, p + q),
+        as :meth:`winnow.models.gbdt.LightGBMLearner.contributions`."""
         if self.lightgbm_text is None:
             raise NotFittedError(f"reason codes of ONNX member ({self.source_kind or 'unknown'} source)")
-        from winnow.models.gbdt import tree_matrix
+        from winnow.models.gbdt import PathTable, tree_matrix
 
         if self._booster is None:
             import lightgbm as lgb
 
             self._booster = lgb.Booster(model_str=self.lightgbm_text.decode())
-        c = self._booster.predict(tree_matrix(x), pred_contrib=True, num_threads=self.threads)
-        return np.asarray(c)[:, :-1]
+            self._paths = PathTable.of(self._booster)
+        return self._paths.contributions(self._booster, tree_matrix(x), self.threads)
 
     # ------------------------------------------------------------------ learner protocol
     def fit(
