@@ -471,7 +471,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--clients", type=int, default=8, help="closed-loop clients for batched requests")
     ap.add_argument("--single-clients", type=int, default=32, help="closed-loop clients, single records")
-    ap.add_argument("--batch-wait-ms", type=float, default=2.0, help="winnow serve --batch-wait-ms")
+    ap.add_argument("--batch-wait-ms", type=float, default=0.0, help="winnow serve --batch-wait-ms")
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument(
         "--servers",

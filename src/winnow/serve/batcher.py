@@ -163,7 +163,7 @@ class MicroBatcher:
     def __init__(
         self,
         *,
-        max_wait_s: float = 0.002,
+        max_wait_s: float = 0.0,
         max_records: int = 4096,
         on_batch: Callable[[int, int, float], None] | None = None,
     ) -> None:

@@ -48,8 +48,12 @@ def serve(
     ] = DEFAULT_MAX_BODY_BYTES,
     timeout: Annotated[float, typer.Option(help="Seconds before a request is answered 408/503.")] = 30.0,
     batch_wait_ms: Annotated[
-        float, typer.Option(help="Wait for more requests before scoring a micro-batch (ms).")
-    ] = 2.0,
+        float,
+        typer.Option(
+            help="Wait for more requests before scoring a micro-batch (ms; 0: what is queued, "
+            "and what arrives while a batch is scored forms the next)."
+        ),
+    ] = 0.0,
     max_batch_records: Annotated[int, typer.Option(help="Most records per micro-batch.")] = 4096,
     threads: Annotated[int, typer.Option(help="Scoring threads per worker (0 = all cores).")] = 1,
     reasons: Annotated[int, typer.Option(help="Reasons per selected record by default.")] = 3,

@@ -34,7 +34,8 @@ class ServeSettings:
     api_key_file : file with accepted API keys, one per line (``#`` comments allowed).
     watch : reload when the files of the artifact folder change.
     watch_interval_s : seconds between two looks at the watched folder.
-    batch_wait_ms : how long the batcher waits for more requests before scoring a micro-batch.
+    batch_wait_ms : how long the batcher waits for more requests before scoring a micro-batch
+        (0: take what is queued; requests that arrive while a batch is scored form the next).
     max_batch_records : most records scored in one micro-batch.
     threads : threads per model for scoring (1 suits small micro-batches; 0 = all cores).
     reasons : reasons per selected record when the request does not say.
@@ -51,7 +52,7 @@ class ServeSettings:
     api_key_file: Path | None = None
     watch: bool = False
     watch_interval_s: float = 1.0
-    batch_wait_ms: float = 2.0
+    batch_wait_ms: float = 0.0
     max_batch_records: int = 4096
     threads: int = 1
     reasons: int = 3
