@@ -350,8 +350,9 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
             async with asyncio.timeout(settings.request_timeout_s):
                 body = await read_body(request, settings.max_body_bytes)
                 model = registry.current
-                table = await asyncio.to_thread(decode_arrow_stream, body, settings.max_records)
-                out, scored, rejected = await asyncio.to_thread(score_arrow, model.scorer, table)
+                out, scored, rejected = await asyncio.to_thread(
+                    lambda: score_arrow(model.scorer, decode_arrow_stream(body, settings.max_records))
+                )
         except TimeoutError:
             raise ClientError(
                 503,
