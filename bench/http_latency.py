@@ -482,6 +482,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of both servers")
+    ap.add_argument("--rates-only", action="store_true", help="only the fixed-rate phases (no closed loop)")
     ap.add_argument(
         "--naive-server", nargs=4, metavar=("ARTIFACT", "PORT", "WORKERS", "MODE"), help=argparse.SUPPRESS
     )
@@ -536,10 +537,12 @@ def main() -> None:
         closed = [(singles, args.single_clients, 1, path), (batches, args.clients, args.batch, path)]
         if server == "winnow":  # the same work as the naive endpoint: scores only
             closed.append((batches, args.clients, args.batch, "/v1/score"))
+        if args.rates_only:
+            closed = []
         for bodies, clients, per_request, route in closed:
             spec = {"mode": "closed", "bodies": bodies, "clients": clients, "per_request": per_request}
             phases.append((f"closed loop, {per_request} record(s)/request, {route}", {**spec, "path": route}))
-        if server == "winnow":  # the bulk route: the same batches as Arrow IPC streams
+        if server == "winnow" and not args.rates_only:  # the bulk route: the same batches as Arrow IPC
             spec = {
                 "mode": "closed",
                 "bodies_b64": arrow_batches,
