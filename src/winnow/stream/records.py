@@ -251,15 +251,15 @@ def to_outcome(
     )
 
 
-def unique_by_id(rows: list[SinkRow]) -> list[SinkRow]:
-    """Keep the last row of each id: an upsert cannot touch the same key twice in one statement."""
-    if len({r.id for r in rows}) == len(rows):
+def unique_by_id(outcomes: list[tuple[str, SinkRow | None]]) -> list[SinkRow]:
+    """The rows to store from (record id, row or None when nothing is stored) in entry order,
+    keeping only the last outcome of each id: an upsert cannot touch the same key twice in one
+    statement, and a later delivery of an id that is stored nowhere drops the earlier row."""
+    rows = [row for _, row in outcomes if row is not None]
+    if len({rid for rid, _ in outcomes}) == len(outcomes):
         return rows
-    last: dict[str, SinkRow] = {}
-    for r in rows:
-        last.pop(r.id, None)
-        last[r.id] = r
-    return list(last.values())
+    last = {rid: pos for pos, (rid, _) in enumerate(outcomes)}
+    return [row for pos, (rid, row) in enumerate(outcomes) if row is not None and last[rid] == pos]
 
 
 def rows_table(rows: list[SinkRow]) -> pa.Table:

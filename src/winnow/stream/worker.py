@@ -52,6 +52,7 @@ from winnow.stream.records import (
     decode_entry,
     raw_json,
     to_outcome,
+    unique_by_id,
 )
 from winnow.stream.sinks import Sink, SinkUnavailable, open_sink
 from winnow.stream.source import RedisSource
@@ -272,7 +273,8 @@ class StreamWorker:
             try:
                 while not self._stop:
                     now = time.monotonic()
-                    if now >= next_claim:  # never with a read ahead in flight (see below)
+                    # no read ahead is submitted within 0.5 s of a sweep (below): a sweep waits one batch at most
+                    if ahead is None and now >= next_claim:
                         self._claim_sweep()
                         next_claim = now + every
                     if now >= self._next_backlog:
@@ -407,11 +409,7 @@ class StreamWorker:
             else:
                 outcomes.append((out.id, out))
                 acked.append(out.entry_id)
-        stored = [row for _, row in outcomes if row is not None]
-        if len({rid for rid, _ in outcomes}) != len(outcomes):
-            # an upsert cannot touch one key twice in a statement: the last delivery of an id wins
-            last = {rid: pos for pos, (rid, _) in enumerate(outcomes)}
-            stored = [row for pos, (rid, row) in enumerate(outcomes) if row is not None and last[rid] == pos]
+        stored = unique_by_id(outcomes)
         if outcomes:
             self._write(
                 SinkBatch(
@@ -476,7 +474,7 @@ class StreamWorker:
         auditing) or a dead letter (an error, no usable score, or no id)."""
         if self.audit:
             return np.arange(len(sc))
-        keep = sc.selected | ~sc.scored | ~np.isfinite(sc.scores)
+        keep = sc.selected | ~np.isfinite(sc.scores)  # NaN where a record was not scored
         if self.scorer.id_column is not None:
             keep |= np.array([v is None or v == "" for v in sc.ids], dtype=bool)
         return np.flatnonzero(keep)
