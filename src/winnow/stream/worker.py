@@ -273,7 +273,7 @@ class StreamWorker:
             try:
                 while not self._stop:
                     now = time.monotonic()
-                    # no read ahead is submitted within 0.5 s of a sweep (below): a sweep waits one batch at most
+                    # no read ahead starts within 0.5 s of a sweep (below): a sweep waits a batch at most
                     if ahead is None and now >= next_claim:
                         self._claim_sweep()
                         next_claim = now + every
