@@ -132,3 +132,16 @@ def test_fast_and_per_value_typing_agree(fitted, train_frame: pd.DataFrame, monk
     b, _, _ = slow.validate(records)
     assert a.equals(b)
     _same(fast.score_records(records), slow.score_records(records))
+
+
+def test_python_dates_in_records_score_like_iso_text(scorer: OnlineScorer, train_frame: pd.DataFrame) -> None:
+    """In-process callers pass datetime, date and pandas Timestamp values as they hold them."""
+    text = _as_text(train_frame.head(20))
+    as_objects = []
+    for i, row in enumerate(text):
+        ts = pd.Timestamp(row["signup"])
+        value = [ts, ts.to_pydatetime(), ts.date(), ts.tz_localize("UTC")][i % 4]
+        as_objects.append({**row, "signup": value})
+    got, want = scorer.score_records(as_objects), scorer.score_records(text)
+    assert all(r.error is None for r in got)
+    _same(got, want)

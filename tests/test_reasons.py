@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from tests.helpers import make_frame
+from winnow.config import Role
 from winnow.models.base import Inputs
 from winnow.reasons import _fmt, reason_codes, source_contributions
 from winnow.schema import coerce
@@ -14,10 +15,11 @@ from winnow.schema import coerce
 
 @pytest.fixture(scope="module")
 def prepared(fitted):
+    """(the typed rows, their model inputs)."""
     raw = pa.Table.from_pandas(make_frame(200, seed=12), preserve_index=False)
     typed = coerce(raw, fitted.specs_)
     m = fitted.prep_.transform(typed.table, fitted.specs_)
-    return raw, Inputs(m=m, dense=fitted.prep_.dense(m))
+    return typed.table, Inputs(m=m, dense=fitted.prep_.dense(m))
 
 
 def test_contributions_are_per_source_column(fitted, prepared):
@@ -49,7 +51,7 @@ def test_reasons_are_the_largest_positive_contributions(fitted, prepared):
             assert r.endswith(f"(+{c:.2f})")
 
 
-def test_reason_shows_the_raw_value(fitted, prepared):
+def test_reason_shows_the_typed_value(fitted, prepared):
     raw, x = prepared
     codes = reason_codes(fitted.prep_, fitted.learners_, fitted.fusion_, x, raw, top=5)
     region = raw.column("region").to_pylist()
@@ -70,7 +72,31 @@ def test_empty_batch(fitted, prepared):
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "missing"), (1234.56789, "1235"), (0.000123456, "0.0001235"), ("x" * 50, "x" * 37 + "...")],
+    [
+        (None, "missing"),
+        (float("nan"), "missing"),
+        (1234.56789, "1235"),
+        (0.000123456, "0.0001235"),
+        (7.0, "7"),
+        (123456.0, "123456"),
+        ("x" * 50, "x" * 37 + "..."),
+    ],
 )
 def test_value_formatting(value, text):
     assert _fmt(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "role", "text"),
+    [
+        (1.0, Role.BOOLEAN, "true"),
+        (0.0, Role.BOOLEAN, "false"),
+        (86_400.0 * 365, Role.DATETIME, "1971-01-01"),
+        (86_400.0 * 365 + 3_600 * 5 + 7, Role.DATETIME, "1971-01-01T05:00:07"),
+        (3.0, Role.NUMERIC, "3"),
+        ("north", Role.CATEGORICAL, "north"),
+    ],
+)
+def test_values_are_shown_by_their_role(value, role, text):
+    """A record reads the same in a reason whether it came as text (CSV, Redis) or typed."""
+    assert _fmt(value, role) == text

@@ -29,9 +29,19 @@ from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.io.writers import TableWriter
 from winnow.rules import RuleSet
-from winnow.select import TopK, budget_count
+from winnow.select import (
+    TopK,
+    add_batch,
+    budget_count,
+    choose_rows,
+    rank_order,
+    threshold_rows,
+    top_capacity,
+    with_rule,
+)
 
 if TYPE_CHECKING:
+    from winnow.models.base import Inputs
     from winnow.screener import ScoredBatch, Screener
 
 Progress = Callable[[int, "int | None", str], None]
@@ -201,7 +211,7 @@ def _rejects_writer(path: str | Path | None) -> RejectsWriter:
     return RejectsWriter(Path(path) if path is not None else None)
 
 
-def _passthrough(raw: pa.Table) -> pa.Table:
+def plain_columns(raw: pa.Table) -> pa.Table:
     # dictionary/extension columns are decoded so every output format can hold them
     cols = {}
     for name in raw.column_names:
@@ -229,12 +239,13 @@ def score_file(
     total = source.num_rows()
     thr = screener.threshold_.value
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
+    rules = RuleSet(screener.config.rules)  # type: ignore[union-attr]
     with TableWriter(out) as writer, _rejects_writer(rejects_path) as rw:
         for item in scored_batches(screener, source, batch_rows, workers):
             rw.add(item.rejects)
             if item.result is None or item.batch is None:
                 continue
-            table = score_rows(screener, item.batch, item.row, item.result)
+            table = score_rows(screener, item.batch, item.row, item.result, rules)
             writer.write(table)
             summary.rows_scored += table.num_rows
             summary.rows_selected += int(pc.sum(table.column("selected")).as_py() or 0)
@@ -245,15 +256,20 @@ def score_file(
     return summary
 
 
-def score_rows(screener: Screener, batch: pa.RecordBatch, row: int, sb: ScoredBatch) -> pa.Table:
-    """``row``, the id column, ``score`` and ``selected`` for the scored rows of one batch."""
-    thr = screener.threshold_.value
+def score_rows(
+    screener: Screener, batch: pa.RecordBatch, row: int, sb: ScoredBatch, rules: RuleSet | None = None
+) -> pa.Table:
+    """``row``, the id column, ``score`` and ``selected`` (the artifact's threshold and rules)
+    for the scored rows of one batch."""
+    hits = rules.evaluate(pa.Table.from_batches([batch])) if rules else None
+    chosen = np.zeros(len(sb.scores), dtype=bool)
+    chosen[threshold_rows(sb.scores, sb.ok, hits, screener.threshold_.value)] = True
     idx = np.flatnonzero(sb.ok)
     cols: dict[str, Any] = {"row": pa.array(row + idx, pa.int64())}
     if screener.id_column:
         cols[screener.id_column] = batch.column(screener.id_column).take(pa.array(idx))
     cols["score"] = pa.array(sb.scores[idx])
-    cols["selected"] = pa.array(sb.scores[idx] >= thr)
+    cols["selected"] = pa.array(chosen[idx])
     return pa.table(cols)
 
 
@@ -276,91 +292,29 @@ def selected_table(
     scores: np.ndarray,
     reasons: int,
     rules: list[str | None],
+    prepared: tuple[Inputs, pa.Table] | None = None,
 ) -> pa.Table:
-    """Output rows: rank, row, score, the input columns, rule, reason_1..N."""
+    """Output rows: rank, row, score, the input columns, rule, reason_1..N. ``prepared``: the
+    rows' model inputs and typed values when the caller has them (else they are prepared)."""
     part = raw.take(pa.array(local))
     cols: dict[str, Any] = {
         "rank": pa.array(ranks, pa.int64()),
         "row": pa.array(first_row + local, pa.int64()),
         "score": pa.array(scores, pa.float64()),
     }
-    for name, col in zip(part.column_names, _passthrough(part).columns, strict=True):
+    for name, col in zip(part.column_names, plain_columns(part).columns, strict=True):
         if name not in cols:
             cols[name] = col
     cols["rule"] = pa.array(rules, pa.string())
     if reasons:
-        x, _ = screener.prepare(part, first_row=first_row)
-        codes = screener.reasons(x, part, top=reasons)
-        codes = [([f"rule:{rule}"] if rule else []) + c for rule, c in zip(rules, codes, strict=True)]
+        if prepared is None:
+            x, typed = screener.prepare(part, first_row=first_row)
+            prepared = (x, typed.table)
+        codes = screener.reasons(*prepared, top=reasons)
+        codes = [with_rule(rule, c, reasons) for rule, c in zip(rules, codes, strict=True)]
         for r in range(reasons):
             cols[f"reason_{r + 1}"] = pa.array([rs[r] if len(rs) > r else None for rs in codes], pa.string())
     return pa.table(cols)
-
-
-def budget_scores(
-    rules: RuleSet, batch: pa.RecordBatch, row: int, sb: ScoredBatch, forced: dict[int, str]
-) -> np.ndarray:
-    """Pass 1 of a budget screen for one batch: its scores, NaN where rejected or excluded by a
-    rule (excluded rows never take a place in the budget); rows a rule decides go to ``forced``."""
-    scores = sb.scores.astype(np.float64)
-    if rules:
-        hits = rules.evaluate(pa.Table.from_batches([batch]))
-        for i in np.flatnonzero(hits.excluded() & sb.ok):
-            forced[row + int(i)] = hits.exclude[int(i)]  # type: ignore[assignment]
-        for i in np.flatnonzero(hits.forced() & ~hits.excluded() & sb.ok):
-            forced[row + int(i)] = hits.select[int(i)]  # type: ignore[assignment]
-        scores[hits.excluded()] = np.nan
-    return scores
-
-
-@dataclass
-class Choice:
-    """The rows a budget selects over the whole input: positions and scores, in rank order."""
-
-    rows: np.ndarray
-    scores: np.ndarray
-    threshold: float | None
-    description: str
-
-    def by_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows ascending, their ranks, their scores): what pass 2 looks up batch by batch."""
-        ranks = np.arange(1, self.rows.size + 1, dtype=np.int64)
-        order = np.argsort(self.rows, kind="stable")
-        return self.rows[order], ranks[order], self.scores[order]
-
-
-def top_capacity(budget: Budget, total_rows: int | None) -> int | None:
-    """Candidates a pass-1 :class:`TopK` must keep: the budget of every row the input holds
-    (rejects only lower it); None keeps every score when the row count is not known."""
-    return None if total_rows is None else budget_count(budget, total_rows)
-
-
-def choose_rows(
-    top: TopK,
-    forced: dict[int, str],
-    budget: Budget,
-    rows_scored: int,
-    pick: Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]] | None = None,
-) -> Choice:
-    """The exact global top-k (ties: earlier row first), plus the rows a rule forces in on top
-    of the budget (their scores pinned in ``top``). ``pick(rows, scores, k)``, when given, gets
-    :func:`winnow.diverse.candidate_capacity` candidates in rank order and returns the k (or
-    fewer) to select."""
-    k = budget_count(budget, rows_scored) or 0
-    if pick is None:
-        rows, scores = top.top(k)
-    else:
-        n = candidate_capacity(k) or 0
-        rows, scores = pick(*top.top(n if top.capacity is None else min(n, top.capacity)), k)
-    threshold = float(scores[-1]) if rows.size else None
-    in_budget = set(rows.tolist())
-    extra = [r for r in forced if r in top.pinned and r not in in_budget]
-    if extra:
-        rows = np.concatenate([rows, np.asarray(extra, np.int64)])
-        scores = np.concatenate([scores, np.asarray([top.pinned[r] for r in extra])])
-        order = np.lexsort((rows, -scores))
-        rows, scores = rows[order], scores[order]
-    return Choice(rows, scores, threshold, budget.describe() + f" of {rows_scored:,} scored rows")
 
 
 def threshold_selected(
@@ -368,15 +322,15 @@ def threshold_selected(
 ) -> pa.Table | None:
     """The rows of one batch at or above the artifact's threshold (or forced in by a rule), with
     provisional rank 0: :func:`rank_selected` fixes the order after the last batch."""
-    thr = screener.threshold_.value
     raw = pa.Table.from_batches([batch])
-    hits = rules.evaluate(raw)
-    local = np.flatnonzero(((sb.scores >= thr) | hits.forced()) & ~hits.excluded() & sb.ok)
+    hits = rules.evaluate(raw) if rules else None
+    local = threshold_rows(sb.scores, sb.ok, hits, screener.threshold_.value)
     if not local.size:
         return None
-    names = [hits.name(int(i)) for i in local]
+    names = [hits.name(int(i)) for i in local] if hits is not None else [None] * local.size
     zeros = np.zeros(local.size, np.int64)
-    return selected_table(screener, raw, row, local, zeros, sb.scores[local], reasons, names)
+    prepared = (sb.inputs.take(local), sb.typed.table.take(pa.array(local))) if reasons else None
+    return selected_table(screener, raw, row, local, zeros, sb.scores[local], reasons, names, prepared)
 
 
 def rank_selected(parts: list[pa.Table]) -> pa.Table | None:
@@ -384,7 +338,7 @@ def rank_selected(parts: list[pa.Table]) -> pa.Table | None:
     if not parts:
         return None
     table = pa.concat_tables(parts, promote_options="permissive")
-    order = np.lexsort((table.column("row").to_numpy(), -table.column("score").to_numpy()))
+    order = rank_order(table.column("row").to_numpy(), table.column("score").to_numpy())
     table = table.take(pa.array(order))
     return table.set_column(0, "rank", pa.array(np.arange(1, table.num_rows + 1)))
 
@@ -480,13 +434,8 @@ def screen(
                 if item.result is None or item.batch is None:
                     continue
                 rw.add(item.result.rejects)
-                mine: dict[int, str] = {}
-                scores_b = budget_scores(rules, item.batch, item.row, item.result, mine)
-                top.add(item.row, scores_b)
-                if mine:
-                    forced.update(mine)
-                    pinned = np.fromiter(mine, np.int64)
-                    top.pin(pinned, scores_b[pinned - item.row])
+                hits = rules.evaluate(pa.Table.from_batches([item.batch])) if rules else None
+                add_batch(top, item.result.scores, item.result.ok, hits, item.row, forced)
                 summary.rows_scored += int(item.result.ok.sum())
                 if progress:
                     progress(item.row + item.batch.num_rows, total, "scoring (pass 1 of 2)")
@@ -503,7 +452,10 @@ def screen(
                     skipped_of.update(zip(rows[take].tolist(), skipped[take].tolist(), strict=True))
                     return rows[take], scores[take]
 
-            choice = choose_rows(top, forced, budget, summary.rows_scored, pick)
+            n_candidates = candidate_capacity(budget_count(budget, summary.rows_scored) or 0) or 0
+            choice = choose_rows(
+                top, forced, budget, summary.rows_scored, None if pick is None else (n_candidates, pick)
+            )
             summary.selection, summary.threshold = choice.description, choice.threshold
             if diverse:
                 summary.selection += f", no near-duplicates ({summary.near_duplicates_skipped:,} skipped)"

@@ -350,7 +350,7 @@ def score(
                 s,
                 data,
                 out,
-                rejects_path=rejects or _default_rejects(out),
+                rejects_path=rejects or default_rejects(out),
                 batch_rows=batch_rows,
                 progress=progress,
                 workers=max(workers, 1),
@@ -420,7 +420,7 @@ def screen(
                 result = screen_ray(
                     artifact,
                     data,
-                    rejects_path=rejects or _default_rejects(out),
+                    rejects_path=rejects or default_rejects(out),
                     address=address,
                     workers=workers or None,
                     unit_rows=unit_rows,
@@ -429,7 +429,7 @@ def screen(
                     **common,
                 )
             else:
-                rejects_path = rejects or _default_rejects(out)
+                rejects_path = rejects or default_rejects(out)
                 result = s.screen(
                     data, rejects=rejects_path, workers=max(workers, 1), diverse=diverse, **common
                 )
@@ -534,7 +534,7 @@ def report_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + ".report.html")
 
 
-def _default_rejects(out: Path) -> Path:
+def default_rejects(out: Path) -> Path:
     return out.with_name(out.name.split(".")[0] + ".rejects.jsonl")
 
 

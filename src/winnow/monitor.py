@@ -81,14 +81,14 @@ class Reference:
 
 
 # ---------------------------------------------------------------------------- binning
-def _quantile_edges(x: np.ndarray) -> list[float]:
+def quantile_edges(x: np.ndarray) -> list[float]:
     if x.size == 0:
         return []
     qs = np.quantile(x, np.linspace(0, 1, N_BINS + 1)[1:-1])
     return [float(v) for v in np.unique(qs)]
 
 
-def _num_shares(x: np.ndarray, edges: list[float]) -> np.ndarray:
+def num_shares(x: np.ndarray, edges: list[float]) -> np.ndarray:
     """Shares over len(edges)+1 value bins plus a final missing bin."""
     x = np.asarray(x, dtype=np.float64)
     miss = ~np.isfinite(x)
@@ -132,7 +132,7 @@ def build_reference(prep: Preprocessor, m: Matrices, scores: np.ndarray, selecti
     for j, f in enumerate(prep.num_features):
         x = m.num[:, j].astype(np.float64)
         ok = x[np.isfinite(x)]
-        edges = _quantile_edges(ok)
+        edges = quantile_edges(ok)
         pct = np.percentile(ok, PERCENTILES) if ok.size else np.zeros(0)
         iqr = float(np.subtract(*np.percentile(ok, [75, 25]))) if ok.size else 0.0
         scale = iqr if iqr > 0 else float(ok.std()) if ok.size else 0.0
@@ -142,7 +142,7 @@ def build_reference(prep: Preprocessor, m: Matrices, scores: np.ndarray, selecti
                 source=f.source,
                 kind="num",
                 edges=edges,
-                expected=_num_shares(x, edges).tolist(),
+                expected=num_shares(x, edges).tolist(),
                 percentiles=[float(v) for v in pct],
                 scale=scale if scale > 0 else 1.0,
                 missing=float(1 - ok.size / max(x.size, 1)),
@@ -162,11 +162,11 @@ def build_reference(prep: Preprocessor, m: Matrices, scores: np.ndarray, selecti
         )
     s = np.asarray(scores, dtype=np.float64)
     s = s[np.isfinite(s)]
-    edges = _quantile_edges(s)
+    edges = quantile_edges(s)
     return Reference(
         features=feats,
         score_edges=edges,
-        score_expected=_num_shares(s, edges).tolist(),
+        score_expected=num_shares(s, edges).tolist(),
         selection_rate=float(selection_rate),
         rows=len(m),
         score_rows=int(s.size),
@@ -293,7 +293,7 @@ class DriftMonitor:
                 x = num[:, jn].astype(np.float64)
                 jn += 1
                 ok = x[np.isfinite(x)]
-                value_psi = psi(_num_shares(x, f.edges), f.expected)
+                value_psi = psi(num_shares(x, f.edges), f.expected)
                 floor = noise(f.expected, n)
                 w1 = None
                 if ok.size and f.percentiles:
@@ -324,7 +324,7 @@ class DriftMonitor:
             )
         rows.sort(key=lambda r: -(r["psi"] - r["psi_noise"]))
         s = score.astype(np.float64)
-        score_psi = psi(_num_shares(s, ref.score_edges), ref.score_expected)
+        score_psi = psi(num_shares(s, ref.score_edges), ref.score_expected)
         rate = float(sel.mean())
         out["features"] = rows
         score_floor = noise(ref.score_expected, n)

@@ -12,8 +12,8 @@ and the named rules (``rule:<name>`` in the reasons).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,10 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.config import Budget, Role
-from winnow.metrics import top_k_mask
 from winnow.rules import RuleSet
 from winnow.schema import FALSE_WORDS, TRUE_WORDS
-from winnow.select import budget_count
+from winnow.select import rank_order, select_batch, with_rule
 
 if TYPE_CHECKING:
     from winnow.monitor import DriftMonitor
@@ -62,6 +61,8 @@ class RecordResult:
     reasons: list[str] = field(default_factory=list)
     rule: str | None = None
     error: RecordError | None = None
+    #: 1 = the best selected record of the batch (score descending, ties: earlier record)
+    rank: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -85,6 +86,7 @@ class ScoredRecords:
     rules: dict[int, str] = field(default_factory=dict)
     reasons: dict[int, list[str]] = field(default_factory=dict)
     errors: dict[int, RecordError] = field(default_factory=dict)
+    ranks: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -99,12 +101,25 @@ class ScoredRecords:
             id=self.ids[i],
             score=float(self.scores[i]),
             selected=bool(self.selected[i]),
-            reasons=([f"rule:{rule}"] if rule else []) + self.reasons.get(i, []),
+            reasons=self.reasons.get(i, []),
             rule=rule,
+            rank=self.ranks.get(i),
         )
 
     def results(self) -> list[RecordResult]:
         return [self.result(i) for i in range(len(self))]
+
+
+def rerank(results: list[RecordResult]) -> list[RecordResult]:
+    """The ranks of a part of a scored batch (one request of a micro-batch) among themselves."""
+    chosen = [r for r in results if r.selected]
+    if not chosen:
+        return results
+    order = rank_order(
+        np.array([r.index for r in chosen]), np.array([r.score for r in chosen], dtype=np.float64)
+    )
+    rank_of = {chosen[int(j)].index: k + 1 for k, j in enumerate(order)}
+    return [replace(r, rank=rank_of[r.index]) if r.selected else r for r in results]
 
 
 class _Invalid(Exception):
@@ -154,6 +169,10 @@ def _convert(value: Any, role: Role) -> Any:
                 return None
         raise _Invalid(_EXPECTED[role], value)
     if role == Role.DATETIME:
+        if isinstance(value, datetime):  # also pandas Timestamps (Python callers' records)
+            return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day)
         if isinstance(value, bool):
             raise _Invalid(_EXPECTED[role], value)
         if isinstance(value, int | float):
@@ -540,21 +559,17 @@ class OnlineScorer:
                 f"record {i}: field {r.column!r}: {r.reason}",
             )
         scores = sb.scores
-        if budget is not None and budget.min_precision is None:
-            k = budget_count(budget, len(good)) or 0
-            chosen = top_k_mask(np.nan_to_num(scores, nan=-1.0), k)
-        else:
-            thr = self.screener.threshold_.value if threshold is None else threshold
-            chosen = scores >= thr
-        hits = self.rules.evaluate(table)
-        forced, excluded = hits.forced(), hits.excluded()
-        chosen = (chosen | forced) & ~excluded
+        hits = self.rules.evaluate(table) if self.rules else None
+        thr = self.screener.threshold_.value if threshold is None else threshold
+        choice = select_batch(scores, sb.ok, hits, budget=budget, threshold=thr)
+        chosen = np.zeros(len(good), dtype=bool)
+        chosen[choice.rows] = True
         codes: dict[int, list[str]] = {}
-        if reasons:
-            rows = np.flatnonzero(chosen)
-            if rows.size:
-                sub = self.screener.reasons(sb.inputs.take(rows), table.take(pa.array(rows)), top=reasons)
-                codes = dict(zip(rows.tolist(), sub, strict=True))
+        if reasons and choice.rows.size:
+            rows = np.sort(choice.rows)
+            typed = sb.typed.table.take(pa.array(rows))
+            sub = self.screener.reasons(sb.inputs.take(rows), typed, top=reasons)
+            codes = dict(zip(rows.tolist(), sub, strict=True))
         ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(good)
         if self.monitor is not None:
             if sb.ok.all():
@@ -584,9 +599,13 @@ class OnlineScorer:
         else:
             for j in np.flatnonzero(ok).tolist():
                 out.ids[good[j]] = ids[j]
-        for j in np.flatnonzero((forced | excluded) & ok).tolist():
-            out.rules[good[j]] = hits.name(j)  # type: ignore[assignment]
-        for j, c in codes.items():
+        for k, j in enumerate(choice.rows.tolist()):
+            out.ranks[good[j]] = k + 1
+        named: dict[int, str] = {}
+        if hits is not None:
+            for j in np.flatnonzero((hits.forced() | hits.excluded()) & ok).tolist():
+                named[j] = out.rules[good[j]] = hits.name(j)  # type: ignore[assignment]
+        for j in sorted(codes.keys() | named.keys()):
             if ok[j]:
-                out.reasons[good[j]] = c
+                out.reasons[good[j]] = with_rule(named.get(j), codes.get(j, []), reasons)
         return out

@@ -6,13 +6,20 @@ row's path, credited to the split's feature) and the linear model's weight × va
 by its weight in the fusion and summed per source column (a date's parts and a number's missing
 flag count for their column). Every tree and linear
 member counts; the deep networks' share is not attributed.
+
+Values are shown as winnow typed them, so a record gives the same reason text whether it came
+from a CSV file, Parquet, the HTTP service or a stream.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 import numpy as np
 import pyarrow as pa
 
+from winnow.config import Role
 from winnow.models.base import Inputs, Learner, explains_as
 from winnow.models.fusion import Fusion
 from winnow.prep.preprocessor import Preprocessor
@@ -55,11 +62,18 @@ def source_contributions(
     return sources, out * fusion.a
 
 
-def _fmt(v: object) -> str:
-    if v is None:
+def _fmt(v: object, role: Role | None = None) -> str:
+    """A typed value as a reason shows it: the same text on every path, whatever format the
+    record came in (a CSV's text, Parquet's types, JSON, a Redis stream's strings)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "missing"
+    if role == Role.BOOLEAN:
+        return "true" if v else "false"
+    if role == Role.DATETIME and isinstance(v, float):
+        t = datetime.fromtimestamp(v, UTC)
+        return t.date().isoformat() if v % 86_400 == 0 else t.strftime("%Y-%m-%dT%H:%M:%S")
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
     s = str(v)
     return s if len(s) <= 40 else s[:37] + "..."
 
@@ -69,17 +83,27 @@ def reason_codes(
     learners: dict[str, Learner],
     fusion: Fusion,
     x: Inputs,
-    raw: pa.Table,
+    typed: pa.Table,
     top: int = 3,
+    roles: dict[str, Role] | None = None,
 ) -> list[list[str]]:
-    """For each row, up to ``top`` reasons like ``"past_spend=312.5 (+1.21)"``."""
+    """For each row, up to ``top`` reasons like ``"past_spend=312.5 (+1.21)"``.
+
+    ``typed``: the rows' values as typed by :func:`winnow.schema.coerce` (the ``Coerced`` table
+    from :meth:`winnow.Screener.prepare`); ``roles`` format them (booleans as true/false,
+    datetimes as ISO dates).
+    """
     if len(x) == 0:
         return []
     sources, contrib = source_contributions(prep, learners, fusion, x)
     if not sources:
         return [[] for _ in range(len(x))]
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
-    values = {s: raw.column(s).to_pylist() for s in sources if s in raw.column_names}
+    # only the columns some row names (listing a table's names costs as much as a column)
+    present = set(typed.column_names)
+    named = {sources[j] for j in np.unique(order)} & present
+    values = {s: typed.column(s).to_pylist() for s in named}
+    roles = roles or {}
     out = []
     for i in range(len(x)):
         row = []
@@ -88,6 +112,6 @@ def reason_codes(
             if c <= 0:
                 break
             s = sources[j]
-            row.append(f"{s}={_fmt(values[s][i]) if s in values else '?'} (+{c:.2f})")
+            row.append(f"{s}={_fmt(values[s][i], roles.get(s)) if s in values else '?'} (+{c:.2f})")
         out.append(row)
     return out

@@ -57,13 +57,44 @@ class ColumnSpec:
         return cls(name=d["name"], role=Role(d["role"]), reason=d.get("reason", ""), root=d.get("root"))
 
 
+#: batches of at most this many rows are typed column by column without Arrow kernels
+SMALL_BATCH = 16
+
+
 @dataclass
 class Coerced:
-    """A batch typed to the schema, with the mask of usable rows and the rejects."""
+    """A batch typed to the schema, with the mask of usable rows and the rejects.
 
-    table: pa.Table
+    ``columns`` holds the typed columns of a small batch as numpy float64 (numeric, boolean,
+    datetime seconds; NaN missing), Python lists (categorical text, None missing) or Arrow
+    arrays (text); ``table`` is then built from them on first use.
+    """
+
+    _table: pa.Table | None
     ok: np.ndarray
     rejects: list[Reject] = field(default_factory=list)
+    columns: dict[str, np.ndarray | list | pa.Array] | None = None
+
+    @property
+    def table(self) -> pa.Table:
+        if self._table is None:
+            cols = self.columns or {}
+            self._table = pa.table(
+                {
+                    name: v
+                    if isinstance(v, pa.Array)
+                    else pa.array(v, pa.string() if isinstance(v, list) else pa.float64(), from_pandas=True)
+                    for name, v in cols.items()
+                }
+            )
+        return self._table
+
+    def column(self, name: str) -> np.ndarray | list | pa.Array:
+        """One typed column: a numpy array, a list or an Arrow array (see the class)."""
+        if self.columns is not None:
+            return self.columns[name]
+        chunks = self.table.column(name)
+        return chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
 
 
 def _is_text_type(t: pa.DataType) -> bool:
@@ -210,7 +241,7 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
     raise ValueError(f"role {role} has no logical type")
 
 
-_EXPECTED = {
+EXPECTED = {
     Role.NUMERIC: "numbers",
     Role.BOOLEAN: "true/false or 0/1",
     Role.DATETIME: "dates or timestamps (ISO 8601)",
@@ -240,8 +271,12 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     used = [s for s in specs if s.used]
-    check_columns(table.column_names, specs)
     n = table.num_rows
+    if n <= SMALL_BATCH:
+        small = _coerce_small(table, used)
+        if small is not None:
+            return small
+    check_columns(table.column_names, specs)
     ok = np.ones(n, dtype=bool)
     rejects: list[Reject] = []
     out: dict[str, pa.Array] = {}
@@ -256,7 +291,7 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
             else:
                 vals, bad = coerce_column(col, s.role)
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            wrong.append((s.name, _EXPECTED[s.role], str(col.type)))
+            wrong.append((s.name, EXPECTED[s.role], str(col.type)))
             continue
         nbad = int(np.count_nonzero(bad))
         if nbad:
@@ -264,11 +299,11 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
             first_bad = int(np.flatnonzero(bad)[0])
             if present and nbad / present > _SCHEMA_FAIL_SHARE and n >= 20:
                 if reasons is not None:
-                    wrong.append((s.name, _EXPECTED[s.role], f"{nbad} of {present} unreadable, e.g. "
+                    wrong.append((s.name, EXPECTED[s.role], f"{nbad} of {present} unreadable, e.g. "
                                   f"record {first_row + first_bad}: {reasons[first_bad]}"))
                 else:
                     sample = _as_str(col).filter(pa.array(bad)).slice(0, 3).to_pylist()
-                    wrong.append((s.name, _EXPECTED[s.role], f"values like {sample}"))
+                    wrong.append((s.name, EXPECTED[s.role], f"values like {sample}"))
                 continue
             raw = _as_str(col) if reasons is None else None
             for i in np.flatnonzero(bad):
@@ -280,7 +315,7 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
                     else:
                         assert raw is not None
                         shown = raw[int(i)].as_py()
-                        reason = f"expected {_EXPECTED[s.role]}, received {shown!r}"
+                        reason = f"expected {EXPECTED[s.role]}, received {shown!r}"
                     rejects.append(
                         Reject(row=first_row + int(i), column=s.name, reason=reason, value=str(shown)[:200])
                     )
@@ -292,7 +327,69 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
             wrong_type=wrong,
             hint="Convert them, or refit with --config roles to type them differently.",
         )
-    return Coerced(table=pa.table(out) if out else pa.table({}), ok=ok, rejects=rejects)
+    return Coerced(pa.table(out) if out else pa.table({}), ok=ok, rejects=rejects)
+
+
+_NUMBER_TYPES = frozenset(
+    t.id
+    for t in (pa.float64(), pa.float32(), pa.float16(), pa.int64(), pa.int32(), pa.int16(), pa.int8())
+)
+_NUMBER_TYPES |= {t.id for t in (pa.uint64(), pa.uint32(), pa.uint16(), pa.uint8())}
+_STRING_TYPES = frozenset((pa.string().id, pa.large_string().id))
+_NUMBERS_BELOW: list = []
+
+
+def _coerce_small(table: pa.Table, used: list[ColumnSpec]) -> Coerced | None:
+    """:func:`coerce` for a few rows, when no value is refused.
+
+    Number and text columns become Python lists (one cheap call each; an Arrow kernel or numpy
+    conversion per column took most of the time of scoring one record) and the numbers one
+    float64 block; other columns go through :func:`coerce_column`. None when a column is
+    missing or a value is refused, so that the general path names the columns, records and
+    values.
+    """
+    pos = {name: i for i, name in enumerate(table.schema.names)}
+    columns = table.columns
+    cols: dict[str, np.ndarray | list | pa.Array] = {}
+    numbers: list[str] = []
+    values: list[list] = []
+    for s in used:
+        j = pos.get(s.name)
+        if j is None:
+            return None
+        chunks = columns[j]
+        col = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
+        tid = col.type.id
+        role = s.role
+        if role is Role.NUMERIC and tid in _NUMBER_TYPES:
+            numbers.append(s.name)
+            values.append(col.to_pylist())  # None (null) becomes NaN below
+            cols[s.name] = _NUMBERS_BELOW  # keeps the columns in the specs' order
+            continue
+        if role is Role.CATEGORICAL and tid in _STRING_TYPES:
+            cols[s.name] = col.to_pylist()
+            continue
+        if role is Role.IMAGE:
+            return None
+        try:
+            vals, bad = coerce_column(col, role)
+        except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        if bad.any():
+            return None
+        if role is Role.CATEGORICAL:
+            cols[s.name] = vals.to_pylist()
+        elif role is Role.TEXT:
+            cols[s.name] = vals
+        else:
+            cols[s.name] = vals.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    if numbers:
+        block = np.array(values, dtype=np.float64)
+        if np.isinf(block).any():
+            return None
+        for name, row in zip(numbers, block, strict=True):
+            cols[name] = row
+    return Coerced(None, ok=np.ones(table.num_rows, dtype=bool), columns=cols)
 
 
 def _looks_like_text(s: pd.Series) -> bool:

@@ -30,7 +30,7 @@ from winnow.models.fusion import Fusion
 from winnow.monitor import Reference
 from winnow.prep.preprocessor import Preprocessor
 from winnow.reasons import reason_codes
-from winnow.schema import ColumnSpec, check_columns, coerce
+from winnow.schema import Coerced, ColumnSpec, check_columns, coerce
 from winnow.select import Threshold
 from winnow.target import make_labels
 
@@ -45,6 +45,8 @@ class ScoredBatch:
     inputs: Inputs
     ok: np.ndarray
     rejects: list[Reject]
+    #: the batch typed to the schema (what reasons show)
+    typed: Coerced
 
 
 class Screener:
@@ -116,13 +118,13 @@ class Screener:
         return [s.name for s in self.specs_ if s.used]
 
     # ------------------------------------------------------------------ scoring core
-    def prepare(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> tuple[Inputs, Any]:
+    def prepare(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> tuple[Inputs, Coerced]:
         """Type and transform a batch into model inputs; returns (inputs, coerced batch)."""
         self._check()
         if isinstance(batch, pa.RecordBatch):
             batch = pa.Table.from_batches([batch])
         typed = coerce(batch, self.specs_, first_row=first_row)
-        m = self.prep_.transform(typed.table, self.specs_)
+        m = self.prep_.transform(typed, self.specs_)
         return Inputs(m=m, dense_of=self.prep_.dense), typed
 
     def score_batch(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> ScoredBatch:
@@ -135,7 +137,7 @@ class Screener:
         }
         p = self.fusion_.probability(logits)
         p[~typed.ok] = np.nan
-        return ScoredBatch(scores=p, inputs=x, ok=typed.ok, rejects=typed.rejects)
+        return ScoredBatch(scores=p, inputs=x, ok=typed.ok, rejects=typed.rejects, typed=typed)
 
     def monitor(self, data: Any, *, window: int = 100_000) -> dict[str, Any]:
         """Drift of ``data`` against the training reference: per-feature PSI / Wasserstein /
@@ -158,9 +160,11 @@ class Screener:
             mon.observe(sb.inputs.m.take(ok), scores, scores >= thr)
         return {**mon.report(), "rows_rejected": rejected}
 
-    def reasons(self, x: Inputs, raw: pa.Table, top: int = 3) -> list[list[str]]:
-        """Reason codes for prepared rows ``x`` (from :meth:`prepare`) and their raw values."""
-        return reason_codes(self.prep_, self.learners_, self.fusion_, x, raw, top=top)
+    def reasons(self, x: Inputs, typed: pa.Table, top: int = 3) -> list[list[str]]:
+        """Reason codes for prepared rows ``x`` and their typed values (both from
+        :meth:`prepare`: the inputs, and the ``Coerced`` result's table)."""
+        roles = {s.name: s.role for s in self.specs_}
+        return reason_codes(self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles)
 
     def score(self, data: Any) -> np.ndarray:
         """Probability of being high-value for every row (NaN for rejected rows), in memory."""

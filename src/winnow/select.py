@@ -1,13 +1,28 @@
-"""Budgets into thresholds, and exact global top-k selection over a stream of batches."""
+"""The selection policy of every path: budgets into thresholds, rules, and the exact global
+top-k over a stream of batches.
+
+Batch screening (local and Ray), the HTTP service and the stream worker all select through
+the functions here, so they agree on every record:
+
+* a row at or above the threshold, or in the budget's top k, is selected;
+* a rule that **excludes** a row keeps it out, and the row never takes a place in a budget
+  (the next row fills it); a rule that **selects** a row puts it in, on top of the budget when
+  its score would not have made it; when both fire, exclude wins;
+* rejected rows (NaN scores) are never selected;
+* selected rows are ranked by score, ties by the earlier row;
+* a fired rule is the first reason (``rule:<name>``), then the model's reasons, ``n`` in all.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from winnow.config import Budget
+from winnow.rules import RuleHits
 
 
 @dataclass
@@ -91,18 +106,7 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     NaN scores (rejected rows) are never selected.
     """
     valid = np.flatnonzero(~np.isnan(scores))
-    k = min(k, valid.size)
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
-    v = scores[valid]
-    if k < valid.size:
-        # partition first: O(n), then sort only the candidates
-        cut = np.partition(-v, k - 1)[k - 1]
-        cand = np.flatnonzero(-v <= cut)
-    else:
-        cand = np.arange(valid.size)
-    order = np.lexsort((valid[cand], -v[cand]))[:k]
-    return valid[cand][order]
+    return valid[_best(valid, scores[valid], k)]
 
 
 def _best(rows: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
@@ -199,3 +203,134 @@ class ScoreLog:
         if len(self._parts) > 1:
             self._parts = [np.concatenate(self._parts)]
         return self._parts[0] if self._parts else np.zeros(0, np.float64)
+
+
+# ---------------------------------------------------------------- the policy, batch by batch
+def rank_order(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Positions of ``rows`` in rank order: score descending, ties by the earlier row."""
+    return np.lexsort((rows, -scores))
+
+
+def threshold_rows(scores: np.ndarray, ok: np.ndarray, hits: RuleHits | None, threshold: float) -> np.ndarray:
+    """Positions selected by a threshold (and the rules) in one batch, in input order."""
+    chosen = scores >= threshold
+    if hits is not None:
+        chosen = (chosen | hits.forced()) & ~hits.excluded()
+    return np.flatnonzero(chosen & ok)
+
+
+def budget_candidates(
+    scores: np.ndarray, ok: np.ndarray, hits: RuleHits | None, first_row: int, decided: dict[int, str]
+) -> np.ndarray:
+    """Pass 1 of a budget for one batch: the scores that compete for the budget (NaN where
+    rejected or excluded by a rule); the rule that decided each valid row goes to ``decided``
+    (global row -> rule name). Rows a rule selects keep their score: pin them with
+    :meth:`TopK.pin` so that :func:`choose_rows` adds those the budget does not reach."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if hits is None:
+        return scores
+    excluded, forced = hits.excluded(), hits.forced()
+    for i in np.flatnonzero(excluded & ok).tolist():
+        decided[first_row + i] = hits.exclude[i]  # type: ignore[assignment]
+    for i in np.flatnonzero(forced & ~excluded & ok).tolist():
+        decided[first_row + i] = hits.select[i]  # type: ignore[assignment]
+    if excluded.any():
+        scores = scores.copy()
+        scores[excluded] = np.nan
+    return scores
+
+
+def add_batch(
+    top: TopK,
+    scores: np.ndarray,
+    ok: np.ndarray,
+    hits: RuleHits | None,
+    first_row: int,
+    decided: dict[int, str],
+) -> None:
+    """One batch into a budget's pass 1: its candidates into ``top``, its rule-selected rows
+    pinned, the rules that decided rows into ``decided``."""
+    mine: dict[int, str] = {}
+    cand = budget_candidates(scores, ok, hits, first_row, mine)
+    top.add(first_row, cand)
+    if mine:
+        decided.update(mine)
+        pinned = np.fromiter(mine, np.int64)
+        top.pin(pinned, cand[pinned - first_row])
+
+
+@dataclass
+class Choice:
+    """The rows a selection holds: positions and scores, in rank order."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    threshold: float | None
+    description: str
+
+    def by_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows ascending, their ranks, their scores): what pass 2 looks up batch by batch."""
+        ranks = np.arange(1, self.rows.size + 1, dtype=np.int64)
+        order = np.argsort(self.rows, kind="stable")
+        return self.rows[order], ranks[order], self.scores[order]
+
+
+def top_capacity(budget: Budget, total_rows: int | None) -> int | None:
+    """Candidates a pass-1 :class:`TopK` must keep: the budget of every row the input holds
+    (rejects only lower it); None keeps every score when the row count is not known."""
+    return None if total_rows is None else budget_count(budget, total_rows)
+
+
+Pick = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def choose_rows(
+    top: TopK,
+    decided: dict[int, str],
+    budget: Budget,
+    rows_scored: int,
+    pick: tuple[int, Pick] | None = None,
+) -> Choice:
+    """The exact global top-k (ties: earlier row first), plus the rows a rule selects on top
+    of the budget (their scores pinned in ``top``). ``pick = (n, f)``: ``f(rows, scores, k)``
+    gets the ``n`` best candidates in rank order and returns the k (or fewer) to select."""
+    k = budget_count(budget, rows_scored) or 0
+    if pick is None:
+        rows, scores = top.top(k)
+    else:
+        n, f = pick
+        rows, scores = f(*top.top(n if top.capacity is None else min(n, top.capacity)), k)
+    threshold = float(scores[-1]) if rows.size else None
+    in_budget = set(rows.tolist())
+    extra = [r for r in decided if r in top.pinned and r not in in_budget]
+    if extra:
+        rows = np.concatenate([rows, np.asarray(extra, np.int64)])
+        scores = np.concatenate([scores, np.asarray([top.pinned[r] for r in extra])])
+        order = rank_order(rows, scores)
+        rows, scores = rows[order], scores[order]
+    return Choice(rows, scores, threshold, budget.describe() + f" of {rows_scored:,} scored rows")
+
+
+def select_batch(
+    scores: np.ndarray,
+    ok: np.ndarray,
+    hits: RuleHits | None,
+    *,
+    budget: Budget | None = None,
+    threshold: float,
+) -> Choice:
+    """The policy on one batch held in memory (a service request, a stream batch): a fraction
+    or count ``budget`` over its valid rows, else ``threshold``; positions in rank order."""
+    if budget is not None and budget.min_precision is None:
+        rows_scored = int(np.count_nonzero(ok))
+        top, decided = TopK(budget_count(budget, rows_scored)), {}
+        add_batch(top, scores, ok, hits, 0, decided)
+        return choose_rows(top, decided, budget, rows_scored)
+    local = threshold_rows(scores, ok, hits, threshold)
+    order = rank_order(local, scores[local])
+    return Choice(local[order], scores[local][order], threshold, f"score >= {threshold:.4f}")
+
+
+def with_rule(rule: str | None, reasons: list[str], n: int) -> list[str]:
+    """A row's reasons: the rule that decided it first (``rule:<name>``), ``n`` in all."""
+    return (([f"rule:{rule}"] if rule else []) + reasons)[:n]

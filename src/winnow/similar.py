@@ -402,7 +402,7 @@ def _write_rows(
     progress: Progress | None,
 ) -> tuple[pa.Table | None, pa.Table | None]:
     """Pass 2: re-read the data and keep the chosen rows, ranked, with their own columns."""
-    from winnow.batch import SPILL_ROWS, RankedOutput, _passthrough, finish_selected
+    from winnow.batch import SPILL_ROWS, RankedOutput, finish_selected, plain_columns
 
     id_col = screener.id_column
     by_row = np.argsort(rows, kind="stable")
@@ -429,7 +429,7 @@ def _write_rows(
             }
             if id_col and len(ex_ids) == len(ex):
                 cols[f"example_{id_col}"] = pa.array([ex_ids[i] for i in near], pa.string())
-            for name, col in zip(raw.column_names, _passthrough(raw).columns, strict=True):
+            for name, col in zip(raw.column_names, plain_columns(raw).columns, strict=True):
                 cols.setdefault(name, col)
             part = pa.table(cols)
             skip = _excluded(raw, id_col, skip_ids)

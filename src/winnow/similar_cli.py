@@ -47,7 +47,7 @@ def similar(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Rank DATA by similarity to known high-value --examples and write the --top most similar."""
-    from winnow.cli import _default_rejects
+    from winnow.cli import default_rejects
     from winnow.display import console, err_console, rows_progress
     from winnow.screener import Screener
 
@@ -59,7 +59,7 @@ def similar(
                 examples,
                 top=top,
                 out=out,
-                rejects=rejects or _default_rejects(out),
+                rejects=rejects or default_rejects(out),
                 index=index,
                 index_kind=index_kind,
                 embedding=embedding,

@@ -25,9 +25,10 @@ def test_one_record_is_screened(client: Any, records: list[dict]) -> None:
     body = r.json()
     assert body["scored"] == 1 and body["rejected"] == 0
     res = body["results"][0]
-    assert set(res) == {"index", "id", "score", "selected", "reasons", "rule"}
+    assert set(res) == {"index", "id", "score", "selected", "reasons", "rule", "rank"}
     assert 0 <= res["score"] <= 1
     assert res["selected"] == (res["score"] >= body["threshold"])
+    assert res["rank"] == (1 if res["selected"] else None)
 
 
 def test_screen_equals_screener_score(client: Any, artifact: Any, records: list[dict]) -> None:

@@ -45,13 +45,10 @@ from winnow.batch import (
     RankedOutput,
     ScreenResult,
     ScreenSummary,
-    budget_scores,
-    choose_rows,
     finish_selected,
     rank_selected,
     selected_table,
     threshold_selected,
-    top_capacity,
 )
 from winnow.config import Budget
 from winnow.engines.units import DEFAULT_UNIT_ROWS, Plan, Unit, plan_units, unit_batches, write_atomic
@@ -60,7 +57,7 @@ from winnow.errors import ArtifactError, ConfigError
 from winnow.io.readers import DEFAULT_BATCH_ROWS
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.rules import RuleSet
-from winnow.select import TopK
+from winnow.select import TopK, budget_candidates, choose_rows, top_capacity
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +110,8 @@ class UnitRunner:
             sb = self.screener.score_batch(batch, first_row=row)
             forced: dict[int, str] = {}
             rows.append(np.arange(row, row + batch.num_rows, dtype=np.int64))
-            scores.append(budget_scores(self.rules, batch, row, sb, forced))
+            hits = self.rules.evaluate(pa.Table.from_batches([batch])) if self.rules else None
+            scores.append(budget_candidates(sb.scores, sb.ok, hits, row, forced))
             rules.append([forced.get(r) for r in range(row, row + batch.num_rows)] if forced else None)
             rejects += sb.rejects
             scored += int(sb.ok.sum())
@@ -264,7 +262,9 @@ def _identity(artifact: Path, plan: Plan, **options: Any) -> dict[str, Any]:
     try:
         checksum = json.loads((artifact / "manifest.json").read_text())["checksum"]
     except (OSError, KeyError, ValueError) as e:
-        raise ArtifactError(f"cannot read the manifest of {str(artifact)!r}: {e}") from e
+        raise ArtifactError(
+            artifact, f"cannot read its manifest ({e})", "Point at a folder written by `winnow fit`."
+        ) from e
     return {"artifact": checksum, "input": plan.fingerprint, "units": len(plan.units), **options}
 
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winnow.errors import ConfigError
-from winnow.io.readers import ParquetSource, _conform, open_source
+from winnow.io.readers import ParquetSource, conform_batch, open_source
 
 #: rows per unit when the caller does not say: big enough that start-up costs vanish, small
 #: enough that a killed job loses little and every worker gets several units
@@ -105,7 +105,7 @@ def unit_batches(unit: Unit, schema: pa.Schema, batch_rows: int) -> Iterator[tup
     with pq.ParquetFile(unit.path, pre_buffer=False) as f:
         for b in f.iter_batches(batch_size=batch_rows, row_groups=list(unit.row_groups), use_threads=True):
             if b.num_rows:
-                yield row, _conform(b, schema)
+                yield row, conform_batch(b, schema)
                 row += b.num_rows
 
 

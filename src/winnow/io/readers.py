@@ -116,11 +116,11 @@ class ParquetSource(TableSource):
             with pq.ParquetFile(path, pre_buffer=False) as f:
                 for b in f.iter_batches(batch_size=batch_rows, use_threads=True):
                     if b.num_rows:
-                        yield row, _conform(b, schema)
+                        yield row, conform_batch(b, schema)
                         row += b.num_rows
 
 
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """A file's batch in the folder's unified schema (same columns, order and types)."""
     if batch.schema.equals(schema):
         return batch

@@ -29,7 +29,7 @@ from winnow.prep.encoder import DIM as ENCODER_DIM
 from winnow.prep.encoder import MODEL as ENCODER_MODEL
 from winnow.prep.encoder import TextEncoder
 from winnow.prep.text import TextHasher
-from winnow.schema import ColumnSpec
+from winnow.schema import SMALL_BATCH, Coerced, ColumnSpec
 
 if TYPE_CHECKING:
     from winnow.prep.finetune import FineTuner
@@ -59,10 +59,6 @@ class FeatureSpec:
     has_missing: bool = False
     # categorical vocabulary (most frequent first)
     vocab: list[str] | None = None
-
-
-#: batches of at most this many rows map categories with a dict instead of Arrow's index_in
-SMALL_BATCH = 16
 
 
 @dataclass
@@ -148,6 +144,19 @@ def _text_parts(arr: pa.Array) -> dict[str, np.ndarray]:
     }
 
 
+def _typed_column(typed: pa.Table | Coerced, name: str) -> pa.Array | np.ndarray | list:
+    if isinstance(typed, Coerced):
+        return typed.column(name)
+    chunks = typed.column(name)
+    return chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
+
+
+def _floats(col: pa.Array | np.ndarray | list) -> np.ndarray:
+    if isinstance(col, np.ndarray):
+        return col.astype(np.float64, copy=False)
+    return col.to_numpy(zero_copy_only=False).astype(np.float64)  # type: ignore[union-attr]
+
+
 class Preprocessor:
     """Fits encoders and scalers on training columns and replays them on any batch.
 
@@ -206,16 +215,15 @@ class Preprocessor:
         self, typed: pa.Table, specs: list[ColumnSpec], *, fitting: bool = False
     ) -> tuple[dict[str, tuple[str, np.ndarray]], dict[str, tuple[str, pa.Array]]]:
         num: dict[str, tuple[str, np.ndarray]] = {}
-        cat: dict[str, tuple[str, pa.Array]] = {}
+        cat: dict[str, tuple[str, pa.Array | list]] = {}
         for s in specs:
             if not s.used:
                 continue
-            chunks = typed.column(s.name)
-            col = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
+            col = _typed_column(typed, s.name)
             if s.role in (Role.NUMERIC, Role.BOOLEAN):
-                num[s.name] = (s.name, col.to_numpy(zero_copy_only=False).astype(np.float64))
+                num[s.name] = (s.name, _floats(col))
             elif s.role == Role.DATETIME:
-                secs = col.to_numpy(zero_copy_only=False).astype(np.float64)
+                secs = _floats(col)
                 parts = _datetime_parts(secs, with_hour=s.name in self.hour_columns_)
                 for part, v in parts.items():
                     num[f"{s.name}.{part}"] = (s.name, v)
@@ -340,9 +348,11 @@ class Preprocessor:
         """Number of codes of each categorical feature (vocab + missing + rare)."""
         return [len(f.vocab or []) + 2 for f in self.cat_features]
 
-    def transform(self, typed: pa.Table, specs: list[ColumnSpec]) -> Matrices:
+    def transform(self, typed: pa.Table | Coerced, specs: list[ColumnSpec]) -> Matrices:
+        """Model inputs for typed rows: a table from :func:`winnow.schema.coerce`, or its
+        :class:`~winnow.schema.Coerced` result (which skips building the table for few rows)."""
         num, cat = self._derive(typed, specs)
-        n = typed.num_rows
+        n = len(typed.ok) if isinstance(typed, Coerced) else typed.num_rows
         nf, cf = self.num_features, self.cat_features
         X = np.empty((n, len(nf)), dtype=np.float32)
         big = float(np.finfo(np.float32).max)
@@ -354,10 +364,11 @@ class Preprocessor:
         plan = self._plan()
         for j, f in enumerate(cf):
             arr = cat[f.name][1]
-            if n <= SMALL_BATCH:
+            if n <= SMALL_BATCH or isinstance(arr, list):
                 # a hash table of the whole vocabulary per call would dominate a few records
                 codes_of = plan.codes[j]
-                C[:, j] = [MISSING_CODE if v is None else codes_of.get(v, RARE_CODE) for v in arr.to_pylist()]
+                values = arr if isinstance(arr, list) else arr.to_pylist()
+                C[:, j] = [MISSING_CODE if v is None else codes_of.get(v, RARE_CODE) for v in values]
                 continue
             idx = pc.index_in(arr, value_set=plan.value_sets[j])
             codes = pc.fill_null(pc.add(idx, 2), RARE_CODE)
@@ -365,11 +376,12 @@ class Preprocessor:
             C[:, j] = codes.to_numpy(zero_copy_only=False)
         text = None
         if self.text_ or self.encoded_:
-            blocks = [h.transform(typed.column(name).combine_chunks()) for name, h in self.text_.items()]
+            blocks = [h.transform(_typed_column(typed, name)) for name, h in self.text_.items()]
             for name in self.encoded_:
-                emb = self.encoder(name).encode(typed.column(name).to_pylist())
+                emb = self.encoder(name).encode(_typed_column(typed, name).to_pylist())  # type: ignore[union-attr]
                 blocks.append(sp.csr_matrix(emb))
-            text = sp.hstack(blocks, format="csr", dtype=np.float32)
+            one = len(blocks) == 1 and sp.isspmatrix_csr(blocks[0]) and blocks[0].dtype == np.float32
+            text = blocks[0] if one else sp.hstack(blocks, format="csr", dtype=np.float32)
         return Matrices(num=X, cat=C, text=text)
 
     def text_blocks(self) -> list[tuple[str, int]]:

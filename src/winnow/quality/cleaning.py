@@ -41,7 +41,7 @@ from winnow.io.readers import open_source
 from winnow.io.rejects import Reject
 from winnow.io.writers import TableWriter
 from winnow.quality.neardup import near_duplicates
-from winnow.schema import _EXPECTED, coerce_column, infer_schema
+from winnow.schema import EXPECTED, coerce_column, infer_schema
 
 LOG_COLUMNS = ("row", "action", "step", "column", "old", "new", "duplicate_of", "reason")
 
@@ -185,7 +185,7 @@ def clean(
             vals, bad = coerce_column(raw, s.role)
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             raise DataError(
-                f"column holds no {_EXPECTED[s.role]} at all ({raw.type})",
+                f"column holds no {EXPECTED[s.role]} at all ({raw.type})",
                 column=s.name,
                 hint="Protect it with the policy's `protect` list, or fix its type.",
             ) from None
@@ -194,7 +194,7 @@ def clean(
         if not len(idx) or policy.invalid == "keep":
             continue
         old = pc.cast(raw.take(pa.array(idx)), pa.string()).to_pylist() if len(idx) else []
-        reason = f"expected {_EXPECTED[s.role]}"
+        reason = f"expected {EXPECTED[s.role]}"
         if policy.invalid == "drop":
             keep[idx] = False
             logbook.add(rows[idx], "dropped", "invalid", reason, s.name, old)

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from winnow.config import Role
 from winnow.errors import DataError
 from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
-from winnow.monitor import PSI_MAJOR, PSI_MODERATE, _num_shares, _quantile_edges, psi
+from winnow.monitor import PSI_MAJOR, PSI_MODERATE, num_shares, psi, quantile_edges
 from winnow.quality.neardup import NUMERIC_ROLES, near_duplicates
 from winnow.schema import ColumnSpec, coerce_column, infer_schema
 
@@ -250,8 +250,8 @@ def _psi_numeric(a: np.ndarray, b: np.ndarray) -> float | None:
     if len(a) < 50 or len(b) < 50:
         return None
     both = np.concatenate([a, b])
-    edges = _quantile_edges(both[np.isfinite(both)])
-    return psi(_num_shares(b, edges), _num_shares(a, edges))
+    edges = quantile_edges(both[np.isfinite(both)])
+    return psi(num_shares(b, edges), num_shares(a, edges))
 
 
 def _psi_categorical(a: pa.Array, b: pa.Array) -> float | None:

@@ -21,6 +21,7 @@ import numpy as np
 from winnow.errors import ConfigError
 from winnow.report import curves, svg
 from winnow.report.template import COLORS, NEGATIVE, POSITIVE, esc, facts, figure, kpi, page, section, table
+from winnow.select import with_rule
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -733,10 +734,10 @@ def _top_reasons(s: Screener, head: pa.Table) -> list[list[str]]:
     """Reason codes for the first selected rows only (not for the whole selection, which can be large);
     the same codes ``winnow screen`` writes in reason_1..3."""
     raw = head.select([c for c in s.input_columns if c in head.column_names])
-    x, _ = s.prepare(raw)
-    codes = s.reasons(x, raw, top=3)
+    x, typed = s.prepare(raw)
+    codes = s.reasons(x, typed.table, top=3)
     rules = head.column("rule").to_pylist() if "rule" in head.column_names else [None] * head.num_rows
-    return [(([f"rule:{r}"] if r else []) + c)[:3] for r, c in zip(rules, codes, strict=True)]
+    return [with_rule(r, c, 3) for r, c in zip(rules, codes, strict=True)]
 
 
 def _value(v: Any) -> str:

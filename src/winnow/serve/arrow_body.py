@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from winnow.errors import WinnowError
+from winnow.select import threshold_rows
 from winnow.serve.parsing import ClientError
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -68,8 +69,9 @@ def score_arrow(scorer: Any, table: pa.Table) -> tuple[bytes, int, int]:
     id_col = screener.id_column
     ids = table.column(id_col).combine_chunks() if id_col and id_col in table.column_names else None
     if scorer.monitor is not None and ok.size:
-        hits = scorer.rules.evaluate(table)
-        chosen = ((sb.scores >= screener.threshold_.value) | hits.forced()) & ~hits.excluded()
+        hits = scorer.rules.evaluate(table) if scorer.rules else None
+        chosen = np.zeros(table.num_rows, dtype=bool)
+        chosen[threshold_rows(sb.scores, sb.ok, hits, screener.threshold_.value)] = True
         scorer.monitor.observe(
             sb.inputs.m.take(ok),
             sb.scores[ok],

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from winnow.config import Budget
-from winnow.online import OnlineScorer, RecordError, RecordResult
+from winnow.online import OnlineScorer, RecordError, RecordResult, rerank
 from winnow.serve.registry import LoadedModel
 
 log = logging.getLogger("winnow.serve")
@@ -126,8 +126,8 @@ def _score_group(jobs: list[_Job]) -> list[list[RecordResult]]:
     )
     out, start = [], 0
     for j in jobs:
-        part = results[start : start + len(j.records)]
-        out.append([reindex(r, i) for i, r in enumerate(part)])
+        part = [reindex(r, i) for i, r in enumerate(results[start : start + len(j.records)])]
+        out.append(rerank(part) if len(jobs) > 1 else part)
         start += len(j.records)
     return out
 

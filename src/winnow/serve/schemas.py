@@ -54,6 +54,9 @@ class ScreenResult(BaseModel):
     selected: bool | None = None
     reasons: list[str] = Field(default_factory=list, description="Top reasons; `rule:<name>` first.")
     rule: str | None = Field(None, description="The rule that forced selection or exclusion.")
+    rank: int | None = Field(
+        None, description="1 = the best selected record of the request (null: not selected)."
+    )
     error: RecordErrorModel | None = None
 
 
