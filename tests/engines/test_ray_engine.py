@@ -206,3 +206,12 @@ class TestCluster:
         assert len(list(pass1.glob("*.done.json"))) == 18
         assert len(list(pass1.glob("*.scores.parquet"))) == 18
         _same(tmp_path / "local.parquet", out)
+
+
+def test_a_folder_without_a_manifest_is_an_artifact_error(tmp_path):
+    """It used to raise TypeError (ArtifactError was given one argument instead of two)."""
+    from winnow.engines.ray_engine import _identity
+    from winnow.errors import ArtifactError
+
+    with pytest.raises(ArtifactError, match="cannot read its manifest"):
+        _identity(tmp_path, None)  # type: ignore[arg-type]  # the plan is not reached
