@@ -40,7 +40,6 @@ LONG_MODULES = {
     "winnow/report/build.py": "every section of the report; to be split by section",
     "winnow/training.py": "the fit driver and its helpers; to become the fit's stages",
     "winnow/stream/worker.py": "the worker with its claim / read-ahead / retry machinery",
-    "winnow/online.py": "record typing beside the scorer; the value converters to move out",
 }
 
 

@@ -145,3 +145,64 @@ def test_python_dates_in_records_score_like_iso_text(scorer: OnlineScorer, train
     got, want = scorer.score_records(as_objects), scorer.score_records(text)
     assert all(r.error is None for r in got)
     _same(got, want)
+
+
+def _value_forms(train_frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One record per row, its values in the forms clients send: JSON numbers and booleans,
+    numbers and booleans as text, ISO dates with and without a zone, empty text, null."""
+    base = train_frame.drop(columns=["churn", "future_spend"]).head(40).to_dict("records")
+    out = []
+    for i, rec in enumerate(base):
+        spend = None if isinstance(rec["spend"], float) and np.isnan(rec["spend"]) else float(rec["spend"])
+        signup = rec["signup"].isoformat()
+        out.append(
+            {
+                "customer_id": int(rec["customer_id"]),
+                "spend": [spend, str(spend) if spend is not None else "", int(spend or 0), None][i % 4],
+                "visits": [int(rec["visits"]), str(rec["visits"]), f" {rec['visits']} "][i % 3],
+                "region": [rec["region"], "", None][i % 7 if i % 7 < 3 else 0],
+                "member": [bool(rec["member"]), "TRUE" if rec["member"] else " no", None][i % 3],
+                "signup": [signup, signup + "Z", signup + "+02:00", signup[:10], "", None][i % 6],
+            }
+        )
+    return out
+
+
+def test_single_records_typed_without_arrow_score_like_the_table_path(fitted, train_frame) -> None:
+    """The service's one-record path (``typed_records``) gives the table path's results to the
+    bit: scores, selection, ranks, reasons (with typed values) and ids."""
+    scorer = OnlineScorer(fitted)
+    records = _value_forms(train_frame)
+    for threshold in (None, 0.0):
+        for rec in records:
+            assert scorer._typed_small([rec]) is not None
+            small = scorer._score([rec], threshold=threshold, budget=None, reasons=3)
+            table, good, errors = scorer.validate([rec])
+            assert errors == []
+            full = scorer._finish(table, good, 1, {}, [rec], threshold=threshold, budget=None, reasons=3)
+            _same(small.results(), full.results())
+            assert small.scores.tobytes() == full.scores.tobytes()
+
+
+def test_unusual_single_records_take_the_checked_path(fitted, train_frame) -> None:
+    """A value the small path does not type exactly like the checked path sends the record there,
+    which names the problem."""
+    scorer = OnlineScorer(fitted)
+    good = _value_forms(train_frame)[0]
+    for field, value in [
+        ("spend", "nan"),
+        ("spend", float("inf")),
+        ("spend", True),
+        ("region", 7),
+        ("region", "\ud800"),
+        ("member", "maybe"),
+        ("signup", "not a date"),
+    ]:
+        rec = {**good, field: value}
+        assert scorer._typed_small([rec]) is None, (field, value)
+    missing = {k: v for k, v in good.items() if k != "visits"}
+    assert scorer._typed_small([missing]) is None
+    (result,) = scorer.score_records([missing])
+    assert result.error is not None and result.error.field == "visits"
+    (result,) = scorer.score_records([{**good, "region": 7}])
+    assert result.error is None  # a number is a valid category: typed by the checked path

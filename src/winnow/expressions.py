@@ -134,7 +134,7 @@ class Expression:
             return out
         if isinstance(node, ast.Compare):
             left = self._eval(node.left, cols)
-            out: Any = True
+            out = True
             for op, right_node in zip(node.ops, node.comparators, strict=True):
                 right = self._eval(right_node, cols)
                 if type(op) not in _CMP:

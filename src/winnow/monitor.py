@@ -107,7 +107,7 @@ def _cat_shares(codes: np.ndarray) -> np.ndarray:
     return out / max(c.size, 1)
 
 
-def psi(actual: np.ndarray, expected: np.ndarray) -> float:
+def psi(actual: list[float] | np.ndarray, expected: list[float] | np.ndarray) -> float:
     """Population stability index of two share vectors over the same bins."""
     a = np.maximum(np.asarray(actual, dtype=np.float64), _FLOOR)
     e = np.maximum(np.asarray(expected, dtype=np.float64), _FLOOR)
@@ -286,7 +286,7 @@ class DriftMonitor:
         if n == 0:
             out.update(features=[], score={"psi": None, "status": "n/a"}, selection={})
             return out
-        rows = []
+        rows: list[dict[str, Any]] = []
         jn = jc = 0
         for f in ref.features:
             if f.kind == "num":

@@ -11,33 +11,31 @@ and the named rules (``rule:<name>`` in the reasons).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from winnow.config import Budget, Role
+from winnow.record_values import (
+    ARROW_TYPES,
+    COLUMNS,
+    EXPECTED_VALUE,
+    TEXT_COLUMNS,
+    Invalid,
+    convert_checked,
+    describe,
+    rule_field,
+    typed_records,
+)
 from winnow.rules import RuleSet
-from winnow.schema import FALSE_WORDS, TRUE_WORDS
+from winnow.schema import SMALL_BATCH, Coerced
 from winnow.select import rank_order, select_batch, with_rule
 
 if TYPE_CHECKING:
     from winnow.monitor import DriftMonitor
     from winnow.screener import Screener
-
-_EXPECTED = {
-    Role.NUMERIC: "a finite number",
-    Role.BOOLEAN: "true/false or 0/1",
-    Role.DATETIME: "an ISO 8601 date/time string or epoch seconds",
-    Role.CATEGORICAL: "a string or number",
-    Role.TEXT: "a string",
-    Role.IMAGE: "an image file path (string)",
-}
-
 
 @dataclass
 class RecordError:
@@ -122,232 +120,6 @@ def rerank(results: list[RecordResult]) -> list[RecordResult]:
     return [replace(r, rank=rank_of[r.index]) if r.selected else r for r in results]
 
 
-class _Invalid(Exception):
-    def __init__(self, expected: str, received: Any) -> None:
-        self.expected = expected
-        self.received = received
-
-
-def _describe(v: Any) -> str:
-    r = repr(v)
-    return f"{type(v).__name__} {r[:60]}"
-
-
-def _convert(value: Any, role: Role) -> Any:
-    """One value to the column's raw type, or raise _Invalid."""
-    if value is None:
-        return None
-    if role == Role.NUMERIC:
-        if isinstance(value, bool):
-            return float(value)
-        if isinstance(value, int | float):
-            v = float(value)
-        elif isinstance(value, str) and value.strip() != "":
-            try:
-                v = float(value)
-            except ValueError:
-                raise _Invalid(_EXPECTED[role], value) from None
-        elif isinstance(value, str):
-            return None
-        else:
-            raise _Invalid(_EXPECTED[role], value)
-        if not math.isfinite(v):
-            raise _Invalid(_EXPECTED[role], value)
-        return v
-    if role == Role.BOOLEAN:
-        if isinstance(value, bool):
-            return float(value)
-        if isinstance(value, int | float) and value in (0, 1):
-            return float(value)
-        if isinstance(value, str):
-            key = value.strip().lower()
-            if key in TRUE_WORDS:
-                return 1.0
-            if key in FALSE_WORDS:
-                return 0.0
-            if key == "":
-                return None
-        raise _Invalid(_EXPECTED[role], value)
-    if role == Role.DATETIME:
-        if isinstance(value, datetime):  # also pandas Timestamps (Python callers' records)
-            return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day)
-        if isinstance(value, bool):
-            raise _Invalid(_EXPECTED[role], value)
-        if isinstance(value, int | float):
-            if not math.isfinite(value):
-                raise _Invalid(_EXPECTED[role], value)
-            return datetime.fromtimestamp(float(value), tz=UTC).replace(tzinfo=None)
-        if isinstance(value, str):
-            if value.strip() == "":
-                return None
-            try:
-                dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-            except ValueError:
-                raise _Invalid(_EXPECTED[role], value) from None
-            if dt.tzinfo is not None:
-                dt = dt.astimezone(UTC).replace(tzinfo=None)
-            return dt
-        raise _Invalid(_EXPECTED[role], value)
-    # categorical / text: an empty string is a missing value, as in CSV files
-    if isinstance(value, str) and value == "":
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _Invalid(_EXPECTED[role], value)
-        return str(int(value)) if value.is_integer() else str(value)
-    if isinstance(value, int | str):
-        return str(value)
-    raise _Invalid(_EXPECTED[role], value)
-
-
-def _convert_checked(value: Any, role: Role) -> Any:
-    """:func:`_convert`, with every way a value can break conversion reported as invalid."""
-    try:
-        out = _convert(value, role)
-        if isinstance(out, str):
-            out.encode("utf-8")  # lone surrogates cannot go into Arrow
-        return out
-    except _Invalid:
-        raise
-    except (OverflowError, ValueError, OSError, TypeError):
-        raise _Invalid(_EXPECTED[role], value) from None
-
-
-def _rule_field(values: list[Any]) -> pa.Array:
-    """A field only rules read: numbers (also numbers sent as text, as Redis streams do) become
-    float64 so comparisons like ``amount > 10000`` work; anything else stays text."""
-    numbers: list[float | None] = []
-    for v in values:
-        if v is None or v == "":
-            numbers.append(None)
-            continue
-        if isinstance(v, bool):
-            break
-        try:
-            numbers.append(float(v))
-        except (TypeError, ValueError, OverflowError):
-            break
-    else:
-        return pa.array(numbers, pa.float64())
-    return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-_ARROW = {
-    Role.NUMERIC: pa.float64(),
-    Role.BOOLEAN: pa.float64(),
-    Role.DATETIME: pa.timestamp("us"),
-    Role.CATEGORICAL: pa.string(),
-    Role.TEXT: pa.string(),
-    Role.IMAGE: pa.string(),
-}
-
-
-# -------------------------------------------------------------- column-wise fast conversion
-# Each takes one column's values and returns the typed Arrow array, None when any value needs
-# the per-value path (which accepts the same values and names the field of a bad one), or
-# raises TypeError / ValueError / OverflowError (same meaning as None).
-_BOOL_WORDS = {**dict.fromkeys(TRUE_WORDS, 1.0), **dict.fromkeys(FALSE_WORDS, 0.0)}
-
-
-def _numeric_column(values: list[Any]) -> pa.Array | None:
-    if any(type(v) is bool for v in values):
-        return None
-    # float() takes ints, floats and numeric text alike; "" is a missing value as in CSV files
-    floats = [None if v is None or v == "" else float(v) for v in values]
-    # one C-level sum finds a NaN or an infinity (a false alarm on overflow only costs the slow path)
-    if not math.isfinite(sum([v for v in floats if v is not None])):
-        return None
-    return pa.array(floats, pa.float64())
-
-
-def _string_column(values: list[Any]) -> pa.Array | None:
-    if not all(v is None or type(v) is str for v in values):
-        return None
-    return pa.array([None if v == "" else v for v in values], pa.string())
-
-
-def _boolean_column(values: list[Any]) -> pa.Array | None:
-    out: list[float | None] = []
-    for v in values:
-        t = type(v)
-        if v is None:
-            out.append(None)
-        elif t is bool:
-            out.append(float(v))
-        elif t is str:
-            key = v.strip().lower()
-            if key == "":
-                out.append(None)
-            elif key in _BOOL_WORDS:
-                out.append(_BOOL_WORDS[key])
-            else:
-                return None
-        else:
-            return None
-    return pa.array(out, pa.float64())
-
-
-def _datetime_column(values: list[Any]) -> pa.Array | None:
-    try:
-        return pa.array([_convert(v, Role.DATETIME) for v in values], pa.timestamp("us"))
-    except _Invalid:
-        return None
-
-
-_TRUE = pa.array(sorted(TRUE_WORDS))
-_FALSE = pa.array(sorted(FALSE_WORDS))
-
-
-def _text_numeric(col: pa.Array) -> pa.Array | None:
-    try:
-        out = pc.cast(col, pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None  # text Arrow does not read as a number: the per-value path decides
-    if out.null_count < len(out) and not np.isfinite(out.drop_null().to_numpy()).all():
-        return None
-    return out
-
-
-def _text_boolean(col: pa.Array) -> pa.Array | None:
-    key = pc.utf8_lower(pc.utf8_trim_whitespace(col))
-    yes, no = pc.is_in(key, value_set=_TRUE), pc.is_in(key, value_set=_FALSE)
-    if (pc.sum(pc.or_(yes, no)).as_py() or 0) != len(col) - col.null_count:
-        return None
-    return pc.if_else(yes, 1.0, 0.0)  # nulls stay null
-
-
-def _text_datetime(col: pa.Array) -> pa.Array | None:
-    return _datetime_column(col.to_pylist())
-
-
-def _text_string(col: pa.Array) -> pa.Array:
-    return col
-
-
-#: text columns (empty text already null) to each role's type, or None for the per-value path
-_TEXT_COLUMN = {
-    Role.NUMERIC: _text_numeric,
-    Role.BOOLEAN: _text_boolean,
-    Role.DATETIME: _text_datetime,
-    Role.CATEGORICAL: _text_string,
-    Role.TEXT: _text_string,
-    Role.IMAGE: _text_string,
-}
-
-_COLUMN = {
-    Role.NUMERIC: _numeric_column,
-    Role.BOOLEAN: _boolean_column,
-    Role.DATETIME: _datetime_column,
-    Role.CATEGORICAL: _string_column,
-    Role.TEXT: _string_column,
-    Role.IMAGE: _string_column,
-}
-
-
 class OnlineScorer:
     """Validates and scores lists of records with one screener and one rule set."""
 
@@ -377,7 +149,7 @@ class OnlineScorer:
         arrays: dict[str, pa.Array] = {}
         try:
             for name, role in self.fields:
-                arr = _COLUMN[role]([r[name] for r in records])
+                arr = COLUMNS[role]([r[name] for r in records])
                 if arr is None:
                     return None
                 arrays[name] = arr
@@ -391,7 +163,7 @@ class OnlineScorer:
         if bulk is not None:
             good = list(range(len(records)))
             for n in self.extra_fields:
-                bulk[n] = _rule_field([r.get(n) for r in records])
+                bulk[n] = rule_field([r.get(n) for r in records])
             if self.id_column and self.id_column not in bulk:
                 ids = [r.get(self.id_column) for r in records]
                 bulk[self.id_column] = pa.array([None if v is None else str(v) for v in ids], pa.string())
@@ -407,8 +179,8 @@ class OnlineScorer:
                         i,
                         None,
                         "a JSON object",
-                        _describe(rec),
-                        f"record {i}: expected a JSON object, received {_describe(rec)}",
+                        describe(rec),
+                        f"record {i}: expected a JSON object, received {describe(rec)}",
                     )
                 )
                 continue
@@ -419,22 +191,22 @@ class OnlineScorer:
                     err = RecordError(
                         i,
                         name,
-                        _EXPECTED[role],
+                        EXPECTED_VALUE[role],
                         "nothing (field missing)",
-                        f"record {i}: field {name!r} is required ({_EXPECTED[role]}; "
+                        f"record {i}: field {name!r} is required ({EXPECTED_VALUE[role]}; "
                         "send null for an unknown value)",
                     )
                     break
                 try:
-                    row[name] = _convert_checked(rec[name], role)
-                except _Invalid as e:
+                    row[name] = convert_checked(rec[name], role)
+                except Invalid as e:
                     err = RecordError(
                         i,
                         name,
                         e.expected,
-                        _describe(e.received),
+                        describe(e.received),
                         f"record {i}: field {name!r}: expected {e.expected}, "
-                        f"received {_describe(e.received)}",
+                        f"received {describe(e.received)}",
                     )
                     break
             if err is not None:
@@ -445,9 +217,9 @@ class OnlineScorer:
             for name, values in extra.items():
                 values.append(rec.get(name))
             good.append(i)
-        arrays = {n: pa.array(cols[n], _ARROW[role]) for n, role in self.fields}
+        arrays = {n: pa.array(cols[n], ARROW_TYPES[role]) for n, role in self.fields}
         for n, values in extra.items():
-            arrays[n] = _rule_field(values)
+            arrays[n] = rule_field(values)
         if self.id_column and self.id_column not in arrays:
             ids = [records[i].get(self.id_column) for i in good]
             arrays[self.id_column] = pa.array([None if v is None else str(v) for v in ids], pa.string())
@@ -465,13 +237,13 @@ class OnlineScorer:
             col = table.column(name).combine_chunks()
             if not pa.types.is_string(col.type):
                 return None
-            arr = _TEXT_COLUMN[role](col)
+            arr = TEXT_COLUMNS[role](col)
             if arr is None:
                 return None
             arrays[name] = arr
         for n in self.extra_fields:
             values = table.column(n).to_pylist() if n in names else [None] * table.num_rows
-            arrays[n] = _rule_field(values)
+            arrays[n] = rule_field(values)
         if self.id_column and self.id_column not in arrays:
             if self.id_column in names:
                 arrays[self.id_column] = table.column(self.id_column).cast(pa.string())
@@ -518,15 +290,34 @@ class OnlineScorer:
     def _score(
         self, records: list[Any], *, threshold: float | None, budget: Budget | None, reasons: int
     ) -> ScoredRecords:
+        n = len(records)
+        typed = self._typed_small(records) if n <= SMALL_BATCH else None
+        if typed is not None:
+            return self._finish(
+                typed, list(range(n)), n, {}, records, threshold=threshold, budget=budget, reasons=reasons
+            )
         table, good, errors = self.validate(records)
         errs = {e.index: e for e in errors}
         return self._finish(
-            table, good, len(records), errs, records, threshold=threshold, budget=budget, reasons=reasons
+            table, good, n, errs, records, threshold=threshold, budget=budget, reasons=reasons
         )
+
+    def _typed_small(self, records: list[Any]) -> Coerced | None:
+        """A few well-formed records typed without Arrow (the service's single records), for
+        screeners whose rules and id need no typed table; None: take :meth:`validate`."""
+        if self.rules or self.id_column in self.fields_roles or not records:
+            return None
+        cols = typed_records(records, self.fields)
+        if cols is None:
+            return None
+        if self.id_column:
+            ids = [r.get(self.id_column) for r in records]
+            cols = {**cols, self.id_column: [None if v is None else str(v) for v in ids]}
+        return Coerced(None, ok=np.ones(len(records), dtype=bool), columns=cols)
 
     def _finish(
         self,
-        table: pa.Table,
+        table: pa.Table | Coerced,
         good: list[int],
         n: int,
         errors: dict[int, RecordError],
@@ -536,7 +327,7 @@ class OnlineScorer:
         budget: Budget | None,
         reasons: int,
     ) -> ScoredRecords:
-        """Score the typed rows of ``table`` (record ``good[j]`` is row j) of ``n`` records;
+        """Score the rows of ``table`` (validated, or typed: record ``good[j]`` is row j) of ``n`` records;
         ``records`` are the raw records, for the drift monitor's audit sample (None: no sample)."""
         out = ScoredRecords(
             ids=[None] * n,
@@ -554,7 +345,7 @@ class OnlineScorer:
             errors[i] = RecordError(
                 i,
                 r.column,
-                _EXPECTED.get(self.fields_roles.get(r.column or "", Role.TEXT), "a valid value"),
+                EXPECTED_VALUE.get(self.fields_roles.get(r.column or "", Role.TEXT), "a valid value"),
                 r.value or "",
                 f"record {i}: field {r.column!r}: {r.reason}",
             )
@@ -567,10 +358,14 @@ class OnlineScorer:
         codes: dict[int, list[str]] = {}
         if reasons and choice.rows.size:
             rows = np.sort(choice.rows)
-            typed = sb.typed.table.take(pa.array(rows))
-            sub = self.screener.reasons(sb.inputs.take(rows), typed, top=reasons)
+            sub = self.screener.reasons(sb.inputs.take(rows), sb.typed, top=reasons, rows=rows)
             codes = dict(zip(rows.tolist(), sub, strict=True))
-        ids = table.column(self.id_column).to_pylist() if self.id_column else [None] * len(good)
+        if not self.id_column:
+            ids: list[Any] = [None] * len(good)
+        elif isinstance(table, Coerced):
+            ids = table.values(self.id_column)
+        else:
+            ids = table.column(self.id_column).to_pylist()
         if self.monitor is not None:
             if sb.ok.all():
                 self.monitor.observe(

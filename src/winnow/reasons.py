@@ -23,6 +23,7 @@ from winnow.config import Role
 from winnow.models.base import Inputs, Learner, explains_as
 from winnow.models.fusion import Fusion
 from winnow.prep.preprocessor import Preprocessor
+from winnow.schema import Coerced
 
 
 def source_contributions(
@@ -83,15 +84,17 @@ def reason_codes(
     learners: dict[str, Learner],
     fusion: Fusion,
     x: Inputs,
-    typed: pa.Table,
+    typed: pa.Table | Coerced,
     top: int = 3,
     roles: dict[str, Role] | None = None,
+    rows: np.ndarray | None = None,
 ) -> list[list[str]]:
     """For each row, up to ``top`` reasons like ``"past_spend=312.5 (+1.21)"``.
 
-    ``typed``: the rows' values as typed by :func:`winnow.schema.coerce` (the ``Coerced`` table
-    from :meth:`winnow.Screener.prepare`); ``roles`` format them (booleans as true/false,
-    datetimes as ISO dates).
+    ``typed``: the rows' values as typed by :func:`winnow.schema.coerce` (the ``Coerced`` result
+    of :meth:`winnow.Screener.prepare`, or its table); with ``rows``, row i of ``x`` is row
+    ``rows[i]`` of ``typed``. ``roles`` format the values (booleans as true/false, datetimes as
+    ISO dates).
     """
     if len(x) == 0:
         return []
@@ -100,9 +103,9 @@ def reason_codes(
         return [[] for _ in range(len(x))]
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
     # only the columns some row names (listing a table's names costs as much as a column)
-    present = set(typed.column_names)
-    named = {sources[j] for j in np.unique(order)} & present
-    values = {s: typed.column(s).to_pylist() for s in named}
+    coerced = typed if isinstance(typed, Coerced) else Coerced(typed, ok=np.ones(typed.num_rows, dtype=bool))
+    named = {sources[j] for j in np.unique(order)} & set(coerced.names)
+    values = {s: coerced.values(s, rows) for s in named}
     roles = roles or {}
     out = []
     for i in range(len(x)):

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -86,7 +86,7 @@ def retrain(
             cfg.target,
             positive=cfg.positive,
             top_fraction=cfg.top_fraction,
-            cutoff=champion.target_["cutoff"],
+            cutoff=cast("float | None", champion.target_["cutoff"]),  # the fitted cutoff, or None
         )
         return lab.y.astype(np.int64), lab.known
 

@@ -89,6 +89,21 @@ class Coerced:
             )
         return self._table
 
+    @property
+    def names(self) -> list[str]:
+        """The typed columns' names."""
+        return list(self.columns) if self.columns is not None else self.table.column_names
+
+    def values(self, name: str, rows: np.ndarray | None = None) -> list:
+        """One typed column (or its ``rows``) as Python values: floats (NaN or None missing),
+        text (None missing)."""
+        col = self.column(name)
+        if isinstance(col, np.ndarray):
+            return (col if rows is None else col[rows]).tolist()
+        if isinstance(col, list):
+            return col if rows is None else [col[int(i)] for i in rows]
+        return (col if rows is None else col.take(pa.array(rows))).to_pylist()
+
     def column(self, name: str) -> np.ndarray | list | pa.Array:
         """One typed column: a numpy array, a list or an Arrow array (see the class)."""
         if self.columns is not None:

@@ -118,16 +118,22 @@ class Screener:
         return [s.name for s in self.specs_ if s.used]
 
     # ------------------------------------------------------------------ scoring core
-    def prepare(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> tuple[Inputs, Coerced]:
-        """Type and transform a batch into model inputs; returns (inputs, coerced batch)."""
+    def prepare(
+        self, batch: pa.Table | pa.RecordBatch | Coerced, first_row: int = 0
+    ) -> tuple[Inputs, Coerced]:
+        """Type and transform a batch into model inputs; returns (inputs, coerced batch).
+
+        A batch already typed (a :class:`winnow.schema.Coerced`, e.g. from
+        :func:`winnow.record_values.typed_records`) is transformed as it is."""
         self._check()
-        if isinstance(batch, pa.RecordBatch):
-            batch = pa.Table.from_batches([batch])
-        typed = coerce(batch, self.specs_, first_row=first_row)
+        if isinstance(batch, Coerced):
+            typed = batch
+        else:
+            typed = coerce(batch, self.specs_, first_row=first_row)
         m = self.prep_.transform(typed, self.specs_)
         return Inputs(m=m, dense_of=self.prep_.dense), typed
 
-    def score_batch(self, batch: pa.Table | pa.RecordBatch, first_row: int = 0) -> ScoredBatch:
+    def score_batch(self, batch: pa.Table | pa.RecordBatch | Coerced, first_row: int = 0) -> ScoredBatch:
         """Score one batch: the single function behind batch, service and stream scoring."""
         x, typed = self.prepare(batch, first_row)
         # members the fusion gave no weight cost nothing at scoring time
@@ -160,11 +166,16 @@ class Screener:
             mon.observe(sb.inputs.m.take(ok), scores, scores >= thr)
         return {**mon.report(), "rows_rejected": rejected}
 
-    def reasons(self, x: Inputs, typed: pa.Table, top: int = 3) -> list[list[str]]:
+    def reasons(
+        self, x: Inputs, typed: pa.Table | Coerced, top: int = 3, rows: np.ndarray | None = None
+    ) -> list[list[str]]:
         """Reason codes for prepared rows ``x`` and their typed values (both from
-        :meth:`prepare`: the inputs, and the ``Coerced`` result's table)."""
+        :meth:`prepare`: the inputs, and the ``Coerced`` result or its table); with ``rows``,
+        row i of ``x`` is row ``rows[i]`` of ``typed``."""
         roles = {s.name: s.role for s in self.specs_}
-        return reason_codes(self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles)
+        return reason_codes(
+            self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles, rows=rows
+        )
 
     def score(self, data: Any) -> np.ndarray:
         """Probability of being high-value for every row (NaN for rejected rows), in memory."""

@@ -107,7 +107,7 @@ def embed_examples(screener: Screener, emb: Embedder, examples: Any) -> tuple[np
     rejects: list[Reject] = []
     parts, ids = [], []
     id_col = screener.id_column
-    for _, batch, _, e in emb.batches(source, rejects=rejects):
+    for _, batch, _, vectors in emb.batches(source, rejects=rejects):
         if rejects:
             r = rejects[0]
             raise DataError(
@@ -116,7 +116,7 @@ def embed_examples(screener: Screener, emb: Embedder, examples: Any) -> tuple[np
                 column=r.column,
                 hint="Fix or remove this example.",
             )
-        parts.append(e)
+        parts.append(vectors)
         if id_col and id_col in batch.schema.names:
             ids.extend(batch.column(id_col).cast(pa.string()).to_pylist())
     x = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)

@@ -228,7 +228,7 @@ class RayJob:
         self.progress(finished, total, label)
         if todo:
             pool = min(self._pool_size(ray), len(todo))
-            ds = ray.data.from_items([{"unit": u.to_json()} for u in todo], override_num_blocks=len(todo))
+            ds: ray.data.Dataset = ray.data.from_items([{"unit": u.to_json()} for u in todo], override_num_blocks=len(todo))
             ds = ds.map_batches(
                 UnitRunner,
                 batch_size=1,
@@ -299,7 +299,7 @@ def connect(address: str | None, workers: int | None) -> Callable[[], None]:
 
     if ray.is_initialized():
         return lambda: None
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
         try:
             ray.init(address=address, **quiet)

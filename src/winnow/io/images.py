@@ -133,7 +133,9 @@ def check_images(col: pa.Array, root: str | None) -> tuple[pa.Array, list[str | 
             reason = e.reason
             if not os.path.isabs(os.path.expanduser(v.strip())):
                 reason += f" (relative paths resolve against {root_description(root)})"
-            reasons[i], path = reason, None
+            reasons[i] = reason
+            out_s.append(None)
+            continue
         out_s.append(path)
     return pa.array(out_s, pa.string()), reasons
 

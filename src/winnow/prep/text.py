@@ -8,9 +8,14 @@ classic baseline. The deep sentence encoders are a separate stage.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import HashingVectorizer
 
 N_FEATURES = 1 << 18
 
@@ -22,7 +27,7 @@ class TextHasher:
         self.n_features = n_features
         self.n_docs_ = 0
         self.idf_: np.ndarray | None = None
-        self._vec = None
+        self._vec: HashingVectorizer | None = None
 
     def _vectorizer(self):  # type: ignore[no-untyped-def]
         from sklearn.feature_extraction.text import HashingVectorizer

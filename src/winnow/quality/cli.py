@@ -246,8 +246,8 @@ def value(
             weights=weights,
             seed=seed,
         )
-        with TableWriter(out) as w:
-            w.write(table)
+        with TableWriter(out) as writer:
+            writer.write(table)
     except WinnowError as e:
         _fail(e)
     noise = sum(table.column("label_noise").to_pylist())

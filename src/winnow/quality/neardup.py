@@ -178,7 +178,7 @@ def _candidates(cols: _Columns, tables: int, window: int, seed: int) -> tuple[np
     pairs_i, pairs_j = [], []
     for t in range(tables):
         h = np.full(n, np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
-        offset = rng.random(cols.num.shape[1])
+        offset = rng.random((cols.num.shape[1],))
         for d in range(cols.num.shape[1]):
             v = cols.num[:, d]
             cell = np.floor(v / width[d] + offset[d])

@@ -204,7 +204,7 @@ def _column(
         distinct_exact=not passed.capped[name],
     )
     values: np.ndarray | None = None
-    role = spec.role
+    role: Role | None = spec.role
     if role in (Role.ID, Role.IGNORE):
         role = Role.NUMERIC if (pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type)) else None
     if role is None:
@@ -292,9 +292,9 @@ def _drift(
         cut = float(np.nanmedian(t))
         first, last = t < cut, t >= cut
         by = f"time: {dt.name} before / from {pd.Timestamp(cut, unit='s').isoformat()}"
-    out = []
+    out: list[dict[str, Any]] = []
     for s in specs:
-        if not s.used or (len(segment_names) == 1 and s.name == dt.name):
+        if not s.used or (len(segment_names) == 1 and dt is not None and s.name == dt.name):
             continue
         if s.name in typed:
             value = _psi_numeric(typed[s.name][first], typed[s.name][last])

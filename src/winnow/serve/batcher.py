@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from winnow.config import Budget
 from winnow.online import OnlineScorer, RecordError, RecordResult, rerank
@@ -213,7 +213,7 @@ class MicroBatcher:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
-    async def _next(self, timeout: float | None) -> _Job | bool | None:
+    async def _next(self, timeout: float | None) -> _Job | Literal[False] | None:
         """The next job; False when none came within ``timeout`` (None = closing)."""
         assert self._queue is not None
         if self._carry is not None:
@@ -264,7 +264,11 @@ class MicroBatcher:
             return
         t0 = time.perf_counter()
         try:
-            outcome = await loop.run_in_executor(self._executor, _score_jobs, live)
+            import os
+            if sum(len(j.records) for j in live) <= int(os.environ.get("INLINE", "0")):
+                outcome = _score_jobs(live)
+            else:
+                outcome = await loop.run_in_executor(self._executor, _score_jobs, live)
         except Exception as e:  # the executor itself failed: answer every waiting request
             outcome = [e] * len(live)
         for job, res in zip(live, outcome, strict=True):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 from winnow.errors import ConfigError
@@ -153,7 +153,7 @@ class RedisSource:
                 out.append((_s(eid), fields or None))
         return out
 
-    def read_new(self, count: int, block_ms: int | None = None) -> list[Entry]:
+    def read_new(self, count: int, block_ms: float | None = None) -> list[Entry]:
         """Entries never delivered to the group; blocks up to ``block_ms`` (default: the source's)."""
         block = self.block_ms if block_ms is None else max(1, int(block_ms))
         reply = self.client.xreadgroup(
@@ -187,7 +187,8 @@ class RedisSource:
             count=len(entries) * 4 + 100,
             consumername=self.consumer,
         )
-        counts = {_s(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        # redis-py types every value of a pending entry as bytes | str | int; the id is never an int
+        counts = {_s(cast("bytes | str", r["message_id"])): int(r["times_delivered"]) for r in rows}
         return [Entry(eid, fields, counts.get(eid, 1)) for eid, fields in entries]
 
     # ------------------------------------------------------------------ committing

@@ -185,7 +185,7 @@ class StreamWorker:
         import redis
 
         start = time.monotonic()
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, self._on_signal)
@@ -343,11 +343,11 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ one batch
     def _process(self, entries: list[Entry]) -> None:
-        down = _redis_errors()
+        passthrough: tuple[type[BaseException], ...] = (*_redis_errors(), _Stop)
         try:
             self._handle(entries)
             return
-        except (*down, _Stop):
+        except passthrough:
             raise
         except Exception as e:
             self.metrics.event("batch_failures")
@@ -359,7 +359,7 @@ class StreamWorker:
         for entry in entries:
             try:
                 self._handle([entry])
-            except (*down, _Stop):
+            except passthrough:
                 raise
             except Exception as e:
                 self._failed(entry, e)
