@@ -264,11 +264,7 @@ class MicroBatcher:
             return
         t0 = time.perf_counter()
         try:
-            import os
-            if sum(len(j.records) for j in live) <= int(os.environ.get("INLINE", "0")):
-                outcome = _score_jobs(live)
-            else:
-                outcome = await loop.run_in_executor(self._executor, _score_jobs, live)
+            outcome = await loop.run_in_executor(self._executor, _score_jobs, live)
         except Exception as e:  # the executor itself failed: answer every waiting request
             outcome = [e] * len(live)
         for job, res in zip(live, outcome, strict=True):
