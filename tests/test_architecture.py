@@ -20,7 +20,6 @@ LONG_FUNCTIONS = {
     "winnow/stream/cli.py:stream": _TYPER,
     "winnow/similar_cli.py:similar": _TYPER,
     "winnow/training.py:fit_pipeline": "the fit driver; to become stages that fit, transform and serialise",
-    "winnow/serve/app.py:create_app": "routes nested in the factory; to become APIRouter functions",
     "winnow/report/build.py:_charts": "one figure after another; to become one function per figure",
     "winnow/report/build.py:_overview": "one section of the report page; to be split with _charts",
     "winnow/report/profile_page.py:profile_html": "one page built section by section",

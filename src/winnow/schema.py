@@ -373,19 +373,19 @@ def _coerce_small(table: pa.Table, used: list[ColumnSpec]) -> Coerced | None:
         if j is None:
             return None
         chunks = columns[j]
-        col = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
-        tid = col.type.id
+        tid = chunks.type.id
         role = s.role
         if role is Role.NUMERIC and tid in _NUMBER_TYPES:
             numbers.append(s.name)
-            values.append(col.to_pylist())  # None (null) becomes NaN below
+            values.append(chunks.to_pylist())  # None (null) becomes NaN below
             cols[s.name] = _NUMBERS_BELOW  # keeps the columns in the specs' order
             continue
         if role is Role.CATEGORICAL and tid in _STRING_TYPES:
-            cols[s.name] = col.to_pylist()
+            cols[s.name] = chunks.to_pylist()
             continue
         if role is Role.IMAGE:
             return None
+        col = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
         try:
             vals, bad = coerce_column(col, role)
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -9,7 +9,11 @@ Modules, one job each::
     schemas.py    pydantic models (built from the artifact's schema) for the OpenAPI document
     metrics.py    Prometheus metrics
     security.py   API keys (constant-time), body size limit
-    app.py        the FastAPI application and its routes
+    state.py      ServiceState: what the routes share (settings, keys, registry, batcher, metrics)
+    responses.py  JSON answers: results per record, the error table of the OpenAPI document
+    routes.py     the routes, module-level functions on two APIRouters (keyed API, open probes)
+    arrow_body.py Arrow IPC stream bodies for bulk scoring
+    app.py        create_app: the FastAPI application (middleware, error handlers, OpenAPI)
     cli.py        the Typer command that runs uvicorn
 
 ``import winnow.serve`` stays cheap (no FastAPI) so ``winnow --help`` does not load it; import

@@ -1,0 +1,92 @@
+"""JSON bodies of the service's answers: results per record, errors, JSON-safe values."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+from winnow.online import RecordResult
+from winnow.serve.parsing import ParsedRequest
+from winnow.serve.schemas import ErrorResponse
+
+#: the error statuses every scoring route may answer, for the OpenAPI document
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "Malformed JSON.",
+        401: "Missing or invalid API key.",
+        408: "The body did not arrive in time.",
+        413: "Body or batch too large.",
+        415: "The body is not JSON.",
+        422: "Not a scoring request, or no record could be scored (see results).",
+        503: "Overloaded or shutting down; retry.",
+    }.items()
+}
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    try:
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:  # e.g. an echoed id beyond 64 bits: the standard encoder copes
+        body = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def finite(obj: Any) -> Any:
+    """JSON-safe copy: NaN and infinities (possible in stored metrics) become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def echo_id(result: RecordResult, record: Any) -> Any:
+    if result.id is not None:
+        return result.id
+    if isinstance(record, dict):
+        v = record.get("id")
+        if isinstance(v, str):
+            return v[:200]
+        if isinstance(v, bool | int) or (isinstance(v, float) and math.isfinite(v)):
+            return v
+    return None
+
+
+def results_json(
+    parsed: ParsedRequest, results: list[RecordResult], selection: bool
+) -> tuple[list[dict[str, Any]], int, int, int]:
+    out: list[dict[str, Any]] = []
+    scored = selected = rejected = 0
+    for record, r in zip(parsed.records, results, strict=True):
+        d: dict[str, Any] = {"index": r.index, "id": echo_id(r, record)}
+        error = asdict(r.error) if r.error is not None else None
+        if error is None and (r.score is None or not math.isfinite(r.score)):
+            error = {
+                "index": r.index,
+                "field": None,
+                "expected": "a record the model can score",
+                "received": "no score",
+                "message": f"record {r.index}: the model gave no score; check the record's values",
+            }
+        if error is not None:
+            rejected += 1
+            d["score"] = None
+            if selection:
+                d.update(selected=None, reasons=[], rule=None, rank=None)
+            d["error"] = error
+        else:
+            scored += 1
+            d["score"] = r.score
+            if selection:
+                selected += bool(r.selected)
+                d.update(selected=r.selected, reasons=r.reasons, rule=r.rule, rank=r.rank)
+        out.append(d)
+    return out, scored, selected, rejected
