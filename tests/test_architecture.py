@@ -15,7 +15,6 @@ _TYPER = "a Typer command: its options are declared in the signature, one per fe
 #: functions over MAX_FUNCTION_LINES allowed for now, each with why
 LONG_FUNCTIONS = {
     "winnow/cli.py:fit": _TYPER,
-    "winnow/cli.py:screen": _TYPER,
     "winnow/serve/cli.py:serve": _TYPER,
     "winnow/stream/cli.py:stream": _TYPER,
     "winnow/similar_cli.py:similar": _TYPER,
@@ -27,7 +26,7 @@ LONG_FUNCTIONS = {
     "winnow/quality/profiling.py:profile": "the profile's sections in order; to reuse the fit's stages",
     "winnow/prep/finetune.py:fit": "one training loop with its early stopping and time limit",
     "winnow/engines/ray_engine.py:screen_ray": "the driver of both passes; to share the local engine's",
-    "winnow/batch.py:screen": "the local engine's two passes; to move into engines/ with Ray's",
+    "winnow/engines/local.py:screen": "the local engine's passes (budget, threshold, diverse) in one driver",
     "winnow/stream/worker.py:run": "the worker's loop: claim, read ahead, score, sink, acknowledge",
     "winnow/similar.py:find_similar": "the two passes of a similarity search",
     "winnow/retrain.py:retrain": "champion / challenger in one place",

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import make_frame
 from winnow import Budget
-from winnow.batch import score_file
+from winnow.engines.local import score_file
 from winnow.errors import SchemaError
 
 REASON = re.compile(r"^(spend|visits|region|member|signup)=.+ \(\+\d+\.\d\d\)$")
@@ -197,7 +197,7 @@ class TestRankedOutput:
     """Many selected rows leave in rank order through disk, in bounded memory, unchanged."""
 
     def test_spilled_output_is_the_same_file(self, fitted, data, tmp_path, monkeypatch):
-        import winnow.batch as batch
+        import winnow.engines.local as batch
 
         big = pd.concat([data] * 3, ignore_index=True)
         whole = fitted.screen(big, out=tmp_path / "whole.parquet", budget=0.5, batch_rows=200)
@@ -211,14 +211,14 @@ class TestRankedOutput:
         assert a.column("rank").to_pylist() == list(range(1, 1501))
 
     def test_in_memory_screen_never_spills(self, fitted, data, monkeypatch):
-        import winnow.batch as batch
+        import winnow.engines.local as batch
 
         monkeypatch.setattr(batch, "SPILL_ROWS", 10)
         r = fitted.screen(data, budget=0.5)
         assert r.selected is not None and r.selected.num_rows == 500
 
     def test_types_of_later_parts_are_unified(self):
-        from winnow.batch import RankedOutput
+        from winnow.engines.output import RankedOutput
 
         out = RankedOutput(memory_rows=2)
         out.add(pa.table({"rank": [3, 1], "x": pa.nulls(2)}))

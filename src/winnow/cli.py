@@ -339,8 +339,8 @@ def score(
     quiet: QuietOpt = False,
 ) -> None:
     """Score every row of DATA: row, id, score, selected."""
-    from winnow.batch import score_file
     from winnow.display import rows_progress
+    from winnow.engines.local import score_file
     from winnow.screener import Screener
 
     try:
@@ -403,36 +403,25 @@ def screen(
     try:
         s = Screener.load(artifact)
         with rows_progress(not quiet) as progress:
-            common: dict[str, Any] = {
-                "out": out,
-                "budget": budget,
-                "use_threshold": use_threshold,
-                "batch_rows": batch_rows,
-                "progress": progress,
-                "reasons": reasons,
-            }
-            if engine is Engine.ray:
-                from winnow.engines.ray_engine import screen_ray
-
-                if diverse:
-                    raise ConfigError("--diverse", "with --engine ray", "the local engine (--engine local)")
-
-                result = screen_ray(
-                    artifact,
-                    data,
-                    rejects_path=rejects or default_rejects(out),
-                    address=address,
-                    workers=workers or None,
-                    unit_rows=unit_rows,
-                    work_dir=work_dir,
-                    keep_parts=keep_parts,
-                    **common,
-                )
-            else:
-                rejects_path = rejects or default_rejects(out)
-                result = s.screen(
-                    data, rejects=rejects_path, workers=max(workers, 1), diverse=diverse, **common
-                )
+            options: dict[str, Any] = (
+                {"address": address, "unit_rows": unit_rows, "work_dir": work_dir, "keep_parts": keep_parts}
+                if engine is Engine.ray
+                else {}
+            )
+            result = s.screen(
+                data,
+                out=out,
+                budget=budget,
+                use_threshold=use_threshold,
+                rejects=rejects or default_rejects(out),
+                batch_rows=batch_rows,
+                progress=progress,
+                reasons=reasons,
+                workers=workers,
+                diverse=diverse,
+                engine=engine.value,
+                **options,
+            )
     except WinnowError as e:
         _fail(e)
     _print_summary(result.summary.to_json())

@@ -21,7 +21,7 @@ import pyarrow as pa
 from winnow import __version__
 from winnow.artifact import dumps, read_artifact, write_artifact
 from winnow.config import Budget, ScreenConfig
-from winnow.errors import ArtifactError, NotFittedError
+from winnow.errors import ArtifactError, ConfigError, NotFittedError
 from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
 from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
@@ -60,6 +60,8 @@ class Screener:
     def __init__(self, config: ScreenConfig | None = None) -> None:
         self.config = config
         self._fitted = False
+        #: the artifact folder this screener was loaded from or last saved to (None: fitted here)
+        self.path_: Path | None = None
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -100,6 +102,7 @@ class Screener:
         self.created_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.version_ = __version__
         self._fitted = True
+        self.path_ = None
         return self
 
     def _check(self) -> None:
@@ -266,26 +269,59 @@ class Screener:
         reasons: int = 3,
         workers: int = 1,
         diverse: bool = False,
+        engine: str = "local",
+        **ray_options: Any,
     ) -> Any:
-        """Select the high-value rows; see :func:`winnow.batch.screen`."""
-        from winnow.batch import screen
+        """Select the high-value rows of ``data``: the ranked rows with score, rule and reasons.
 
+        ``engine="local"`` streams on this machine (:func:`winnow.engines.local.screen`);
+        ``engine="ray"`` runs on a Ray cluster (:func:`winnow.engines.ray_engine.screen_ray`, a
+        Parquet input, ``out`` or ``work_dir`` required) with the same selected rows, ranks,
+        scores and reasons; ``ray_options`` are its ``address``, ``unit_rows``, ``work_dir`` and
+        ``keep_parts``, and ``workers`` its actors (0: one per CPU of the cluster).
+        """
         self._check()
         if budget is not None and not isinstance(budget, Budget):
             budget = Budget.parse(budget)
-        return screen(
-            self,
-            data,
-            out=out,
-            budget=budget,
-            use_threshold=use_threshold,
-            rejects_path=rejects,
-            batch_rows=batch_rows,
-            progress=progress,
-            reasons=reasons,
-            workers=workers,
-            diverse=diverse,
-        )
+        common: dict[str, Any] = {
+            "out": out,
+            "budget": budget,
+            "use_threshold": use_threshold,
+            "rejects_path": rejects,
+            "batch_rows": batch_rows,
+            "progress": progress,
+            "reasons": reasons,
+        }
+        if engine == "ray":
+            if diverse:
+                raise ConfigError("--diverse", "with the Ray engine", "the local engine (--engine local)")
+            return self._screen_on_ray(data, workers=workers or None, **common, **ray_options)
+        if engine != "local":
+            raise ConfigError("engine", engine, "'local' or 'ray'")
+        if ray_options:
+            raise ConfigError(", ".join(sorted(ray_options)), "with the local engine", "engine='ray'")
+        from winnow.engines.local import screen
+
+        return screen(self, data, workers=max(workers, 1), diverse=diverse, **common)
+
+    def _screen_on_ray(self, data: Any, **options: Any) -> Any:
+        """Ray's actors load the artifact from a path: the folder this screener was loaded from,
+        or (fitted in this process) a copy saved beside the output for the job's length."""
+        from winnow.engines.ray_engine import screen_ray
+
+        if self.path_ is not None:
+            return screen_ray(self.path_, data, **options)
+        where = options.get("work_dir") or options.get("out")
+        if where is None:
+            raise ConfigError("out", None, "an output file (or a work_dir) for the Ray engine")
+        import shutil
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix=".winnow-artifact-", dir=Path(where).resolve().parent))
+        try:
+            return screen_ray(self.save(folder / "screener"), data, **options)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Screening metrics on labelled data (the target column must be present)."""
@@ -366,6 +402,7 @@ class Screener:
             models[name] = {"kind": learner.name, "config": cfg, "files": refs}
         manifest["models"] = models
         write_artifact(Path(path), manifest, files)
+        self.path_ = Path(path)
         return Path(path)
 
     @classmethod
@@ -410,6 +447,7 @@ class Screener:
         except Exception as e:  # a model library refusing its own file: report it as such
             raise ArtifactError(path, f"a model file cannot be loaded ({type(e).__name__}: {e})") from e
         obj._fitted = True
+        obj.path_ = Path(path)
         obj.set_threads(obj.config.threads if obj.config is not None else 0)
         return obj
 

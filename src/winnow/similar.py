@@ -402,7 +402,7 @@ def _write_rows(
     progress: Progress | None,
 ) -> tuple[pa.Table | None, pa.Table | None]:
     """Pass 2: re-read the data and keep the chosen rows, ranked, with their own columns."""
-    from winnow.batch import SPILL_ROWS, RankedOutput, finish_selected, plain_columns
+    from winnow.engines.output import SPILL_ROWS, RankedOutput, finish_selected, plain_columns
 
     id_col = screener.id_column
     by_row = np.argsort(rows, kind="stable")

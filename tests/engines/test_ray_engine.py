@@ -115,11 +115,31 @@ class TestLocalRay:
         assert not (tmp_path / "ray.parquet.parts").exists()  # removed after success
 
     def test_threshold_screen_matches_the_local_engine(self, ruled, folder, tmp_path):
-        from winnow.engines.ray_engine import screen_ray
-
+        """Through the Python API, with a screener fitted in this process (never saved): the
+        Ray actors load a copy saved beside the output, removed afterwards."""
         _local(ruled, folder, tmp_path / "local.parquet", use_threshold=True)
-        screen_ray(ruled, folder, out=tmp_path / "ray.parquet", use_threshold=True, workers=2, unit_rows=2000)
-        _same(tmp_path / "local.parquet", tmp_path / "ray.parquet")
+        fitted = Screener().fit(
+            make_frame(600, seed=0),
+            **fit_options(rules=[{"name": "loyal", "when": "visits >= 9", "action": "select"}]),
+        )
+        assert fitted.path_ is None
+        out = tmp_path / "ray" / "ray.parquet"
+        out.parent.mkdir()
+        fitted.screen(folder, out=out, use_threshold=True, engine="ray", workers=2, unit_rows=2000)
+        _same(tmp_path / "local.parquet", out)
+        assert sorted(p.name for p in out.parent.iterdir()) == ["ray.parquet"]  # no copy left
+
+
+def test_engine_options_are_checked(ruled, folder, tmp_path):
+    from winnow.errors import ConfigError
+
+    s = Screener.load(ruled)
+    with pytest.raises(ConfigError, match="'local' or 'ray'"):
+        s.screen(folder, out=tmp_path / "o.parquet", engine="spark")
+    with pytest.raises(ConfigError, match="unit_rows"):
+        s.screen(folder, out=tmp_path / "o.parquet", unit_rows=10)
+    with pytest.raises(ConfigError, match="--engine local"):
+        s.screen(folder, out=tmp_path / "o.parquet", engine="ray", diverse=True)
 
 
 def _free_port() -> int:

@@ -7,7 +7,7 @@ path and writing its output next to the job:
 
 * **budget** (top-k): pass 1 writes each unit's scores (``row``, ``score``, ``rule``; 8-20
   bytes a row); the driver reads them and picks the exact global top-k with the very function
-  the local engine uses (:func:`winnow.batch.choose_rows`); pass 2 runs only the units that hold
+  the local engine uses (:func:`winnow.select.choose_rows`); pass 2 runs only the units that hold
   selected rows and writes those rows with their rank and reasons;
 * **threshold**: one pass; each unit writes its rows at or above the artifact's threshold.
 
@@ -38,7 +38,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from winnow.batch import (
+from winnow.config import Budget
+from winnow.engines.output import (
     N_REASONS,
     SPILL_ROWS,
     Progress,
@@ -50,7 +51,6 @@ from winnow.batch import (
     selected_table,
     threshold_selected,
 )
-from winnow.config import Budget
 from winnow.engines.units import DEFAULT_UNIT_ROWS, Plan, Unit, plan_units, unit_batches, write_atomic
 from winnow.engines.units import write_table_atomic as _write_table
 from winnow.errors import ArtifactError, ConfigError
@@ -228,7 +228,9 @@ class RayJob:
         self.progress(finished, total, label)
         if todo:
             pool = min(self._pool_size(ray), len(todo))
-            ds: ray.data.Dataset = ray.data.from_items([{"unit": u.to_json()} for u in todo], override_num_blocks=len(todo))
+            ds: ray.data.Dataset = ray.data.from_items(
+                [{"unit": u.to_json()} for u in todo], override_num_blocks=len(todo)
+            )
             ds = ds.map_batches(
                 UnitRunner,
                 batch_size=1,
@@ -335,7 +337,7 @@ def screen_ray(
     keep_parts: bool = False,
     progress: Progress | None = None,
 ) -> ScreenResult:
-    """:func:`winnow.batch.screen` on Ray: same selected rows, ranks, scores and reasons."""
+    """:func:`winnow.engines.local.screen` on Ray: same selected rows, ranks, scores and reasons."""
     from winnow.screener import Screener
 
     t0 = time.monotonic()
