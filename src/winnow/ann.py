@@ -29,7 +29,6 @@ the manifest itself), ``ids.npy`` and either ``index.hnswlib`` (hnswlib's own fo
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -40,7 +39,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from winnow.artifact import dumps, sha256_bytes
+from winnow.artifact import dumps, replace_folder, sealed, sha256_file, verify
 from winnow.errors import ArtifactError, ConfigError, DataError
 
 INDEX_FORMAT = "winnow-vector-index"
@@ -311,11 +310,10 @@ class VectorIndex:
                 "count": self._n,
                 "settings": self._settings(),
                 "meta": self.meta,
-                "files": {f.name: _sha256_file(f) for f in sorted(tmp.iterdir())},
+                "files": {f.name: sha256_file(f) for f in sorted(tmp.iterdir())},
             }
-            manifest["checksum"] = sha256_bytes(_canonical(manifest))
-            (tmp / "manifest.json").write_text(dumps(manifest, indent=2))
-            _replace_folder(tmp, path)
+            (tmp / "manifest.json").write_text(dumps(sealed(manifest), indent=2))
+            replace_folder(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -345,26 +343,7 @@ class VectorIndex:
                 f"({INDEX_FORMAT_VERSION})",
                 "Rebuild the index.",
             )
-        if man.get("checksum") != sha256_bytes(_canonical(man)):
-            raise ArtifactError(
-                path,
-                "manifest.json was modified after it was written (checksum mismatch)",
-                "Rebuild the index.",
-            )
-        for rel, digest in man["files"].items():
-            fpath = path / rel
-            if "/" in rel or "\\" in rel or rel.startswith("."):
-                raise ArtifactError(path, f"file entry {rel!r} points outside the index folder")
-            if not fpath.is_file():
-                raise ArtifactError(
-                    path, f"file {rel!r} listed in the manifest is missing", "Rebuild the index."
-                )
-            if _sha256_file(fpath) != digest:
-                raise ArtifactError(
-                    path,
-                    f"file {rel!r} does not match its sha256 (corrupted or tampered)",
-                    "Rebuild the index.",
-                )
+        verify(path, man, "Rebuild the index.", keep=False)
         try:
             st = man["settings"]
             obj = cls(
@@ -406,11 +385,6 @@ def _npy(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _canonical(manifest: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in manifest.items() if k != "checksum"}
-    return dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
 def _hnswlib() -> Any:
     try:
         import hnswlib
@@ -423,25 +397,6 @@ def _hnswlib_version() -> str:
     from importlib.metadata import version
 
     return version("hnswlib")
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _replace_folder(tmp: Path, path: Path) -> None:
-    if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- near duplicates

@@ -66,6 +66,55 @@ def _canonical(manifest: dict[str, Any]) -> bytes:
     return dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
+def sealed(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` with the checksum of its own content (every key but ``checksum``)."""
+    return {**manifest, "checksum": sha256_bytes(_canonical(manifest))}
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 4 MiB chunks (files larger than memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, manifest: dict[str, Any], fix: str, *, keep: bool = True) -> dict[str, bytes]:
+    """Check a folder against its manifest: the manifest's own checksum, then every listed file
+    (inside the folder, present, matching its sha256). Returns the files' bytes (``keep``) or
+    nothing (large files are hashed in chunks instead). The one verifier of artifacts and
+    vector indexes; ``fix`` is the hint their errors give."""
+    if manifest.get("checksum") != sha256_bytes(_canonical(manifest)):
+        raise ArtifactError(path, "manifest.json was modified after it was written (checksum mismatch)", fix)
+    files: dict[str, bytes] = {}
+    root = path.resolve()
+    for rel, digest in manifest.get("files", {}).items():
+        fpath = (path / rel).resolve()
+        if root not in fpath.parents:
+            raise ArtifactError(path, f"file entry {rel!r} points outside the artifact folder")
+        if not fpath.is_file():
+            raise ArtifactError(path, f"file {rel!r} listed in the manifest is missing", fix)
+        data = fpath.read_bytes() if keep else None
+        if (sha256_bytes(data) if data is not None else sha256_file(fpath)) != digest:
+            raise ArtifactError(path, f"file {rel!r} does not match its sha256 (corrupted or tampered)", fix)
+        if data is not None:
+            files[rel] = data
+    return files
+
+
+def replace_folder(tmp: Path, path: Path) -> None:
+    """Put the finished folder ``tmp`` in place of ``path`` (renames: never a half-written one)."""
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
 @dataclass
 class ArtifactContents:
     manifest: dict[str, Any]
@@ -87,17 +136,9 @@ def write_artifact(path: Path, manifest: dict[str, Any], files: dict[str, bytes]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             hashes[rel] = sha256_bytes(data)
-        manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION, "files": hashes}
-        manifest["checksum"] = sha256_bytes(_canonical(manifest))
+        manifest = sealed({**manifest, "format": FORMAT, "format_version": FORMAT_VERSION, "files": hashes})
         (tmp / "manifest.json").write_text(dumps(manifest, indent=2))
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -126,27 +167,7 @@ def read_artifact(path: Path) -> ArtifactContents:
             f"format version {version} is newer than this winnow reads ({FORMAT_VERSION})",
             "Upgrade winnow: pip install -U winnow.",
         )
-    if manifest.get("checksum") != sha256_bytes(_canonical(manifest)):
-        raise ArtifactError(
-            path,
-            "manifest.json was modified after it was written (checksum mismatch)",
-            "Refit, or restore the original artifact.",
-        )
-    files: dict[str, bytes] = {}
-    for rel, digest in manifest.get("files", {}).items():
-        fpath = (path / rel).resolve()
-        if path.resolve() not in fpath.parents:
-            raise ArtifactError(path, f"file entry {rel!r} points outside the artifact")
-        if not fpath.exists():
-            raise ArtifactError(path, f"file {rel!r} listed in the manifest is missing")
-        data = fpath.read_bytes()
-        if sha256_bytes(data) != digest:
-            raise ArtifactError(
-                path,
-                f"file {rel!r} does not match its sha256 (corrupted or tampered)",
-                "Refit, or restore the original artifact.",
-            )
-        files[rel] = data
+    files = verify(path, manifest, "Refit, or restore the original artifact.")
     while version < FORMAT_VERSION:
         if version not in _MIGRATIONS:
             raise ArtifactError(
