@@ -184,3 +184,17 @@ class TestToml:
         f.write_text("[winnow\ntarget = ")
         with pytest.raises(ConfigError, match="valid TOML"):
             ScreenConfig.build(f)
+
+
+def test_one_list_of_members_and_kinds() -> None:
+    """The member names the config accepts are the portfolio's members, and every member's
+    kind is a learner an artifact can hold."""
+    from winnow.models.base import LEARNER_KINDS, learner_class
+    from winnow.models.portfolio import MEMBERS
+
+    assert set(MODEL_NAMES) == set(MEMBERS)
+    for member in MEMBERS.values():
+        assert member.kind in LEARNER_KINDS
+    assert {learner_class(k).__name__ for k in LEARNER_KINDS} == {
+        "LightGBMLearner", "LinearLearner", "DeepLearner", "CatBoostLearner", "OnnxLearner"
+    }

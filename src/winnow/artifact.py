@@ -35,9 +35,6 @@ from winnow.errors import ArtifactError
 
 FORMAT = "winnow-screener"
 FORMAT_VERSION = 1
-#: learner kinds this version can load (a member's ``kind``; format-1 manifests name none and the
-#: member name is the kind)
-KNOWN_MODELS = ("lightgbm", "linear", "deep", "catboost", "onnx")
 # old format version -> function upgrading its manifest by one version
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
@@ -181,7 +178,9 @@ def read_artifact(path: Path) -> ArtifactContents:
         name: (e.get("kind", name) if isinstance(e, dict) else name)
         for name, e in manifest.get("models", {}).items()
     }
-    unknown = [k for k in kinds.values() if k not in KNOWN_MODELS]
+    from winnow.models.base import LEARNER_KINDS  # a member's kind (format 1 without one: its name)
+
+    unknown = [k for k in kinds.values() if k not in LEARNER_KINDS]
     if unknown:
         raise ArtifactError(path, f"unknown model types {unknown}", "Upgrade winnow.")
     return ArtifactContents(manifest=manifest, files=files)

@@ -125,33 +125,29 @@ class Learner(ABC):
         """Rebuild from what :meth:`state` returned."""
 
 
-def make_learner(name: str, **kwargs: Any) -> Learner:
-    """A new learner of kind ``name`` (``lightgbm``, ``linear``, ``deep``, ``catboost``, ``onnx``)."""
-    if name == "lightgbm":
-        from winnow.models.gbdt import LightGBMLearner
-
-        return LightGBMLearner(**kwargs)
-    if name == "linear":
-        from winnow.models.linear import LinearLearner
-
-        return LinearLearner(**kwargs)
-    if name == "deep":
-        from winnow.models.deepnet import DeepLearner
-
-        return DeepLearner(**kwargs)
-    if name == "catboost":
-        from winnow.models.catboost_model import CatBoostLearner
-
-        return CatBoostLearner(**kwargs)
-    if name == "onnx":
-        from winnow.models.onnx_model import OnnxLearner
-
-        return OnnxLearner(**kwargs)
-    raise ValueError(f"unknown model {name!r}")
+#: every learner kind an artifact may hold, and the class that implements it (imported when used)
+LEARNER_KINDS: dict[str, str] = {
+    "lightgbm": "winnow.models.gbdt:LightGBMLearner",
+    "linear": "winnow.models.linear:LinearLearner",
+    "deep": "winnow.models.deepnet:DeepLearner",
+    "catboost": "winnow.models.catboost_model:CatBoostLearner",
+    "onnx": "winnow.models.onnx_model:OnnxLearner",
+}
 
 
 def learner_class(name: str) -> type[Learner]:
-    return type(make_learner(name))
+    """The class of learner kind ``name`` (one of :data:`LEARNER_KINDS`)."""
+    if name not in LEARNER_KINDS:
+        raise ValueError(f"unknown model {name!r}")
+    import importlib
+
+    module, cls = LEARNER_KINDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def make_learner(name: str, **kwargs: Any) -> Learner:
+    """A new learner of kind ``name`` (``lightgbm``, ``linear``, ``deep``, ``catboost``, ``onnx``)."""
+    return learner_class(name)(**kwargs)
 
 
 def explains_as(learner: Learner) -> str:
