@@ -161,13 +161,13 @@ class OnlineScorer:
         """Convert the valid records to a typed table; returns (table, their indices, errors)."""
         bulk = self._bulk(records)
         if bulk is not None:
-            good = list(range(len(records)))
+            everyone = list(range(len(records)))
             for n in self.extra_fields:
                 bulk[n] = rule_field([r.get(n) for r in records])
             if self.id_column and self.id_column not in bulk:
                 ids = [r.get(self.id_column) for r in records]
                 bulk[self.id_column] = pa.array([None if v is None else str(v) for v in ids], pa.string())
-            return pa.table(bulk), good, []
+            return pa.table(bulk), everyone, []
         cols: dict[str, list[Any]] = {n: [] for n, _ in self.fields}
         extra: dict[str, list[Any]] = {n: [] for n in self.extra_fields}
         good: list[int] = []

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -187,7 +187,7 @@ class Screener:
 
         source = open_source(data)
         self.check_columns(source.column_names())
-        scores, rejects = ScoreLog(), []
+        scores, rejects = ScoreLog(), list[Reject]()
         for row, batch in source.numbered_batches(DEFAULT_BATCH_ROWS, rejects=rejects):
             sb = self.score_batch(batch, first_row=row)
             rejects.extend(sb.rejects)
@@ -261,7 +261,7 @@ class Screener:
         data: Any,
         *,
         out: str | Path | None = None,
-        budget: Budget | float | int | None = None,
+        budget: Budget | float | int | str | None = None,
         use_threshold: bool = False,
         rejects: str | Path | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
@@ -335,7 +335,7 @@ class Screener:
             cfg.target,
             positive=cfg.positive,
             top_fraction=cfg.top_fraction,
-            cutoff=self.target_["cutoff"],
+            cutoff=cast("float | None", self.target_["cutoff"]),
         )
         p = self.score(table)
         keep = labels.known & ~np.isnan(p)

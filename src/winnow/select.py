@@ -323,7 +323,8 @@ def select_batch(
     or count ``budget`` over its valid rows, else ``threshold``; positions in rank order."""
     if budget is not None and budget.min_precision is None:
         rows_scored = int(np.count_nonzero(ok))
-        top, decided = TopK(budget_count(budget, rows_scored)), {}
+        top = TopK(budget_count(budget, rows_scored))
+        decided: dict[int, str] = {}
         add_batch(top, scores, ok, hits, 0, decided)
         return choose_rows(top, decided, budget, rows_scored)
     local = threshold_rows(scores, ok, hits, threshold)

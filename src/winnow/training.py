@@ -261,12 +261,14 @@ def fit_pipeline(
     if cfg.finetune_text and not texts:
         warn("--finetune-text has no effect: no text column is used")
     if prep.encoded_:
-        tuned = " (fine-tuned)" if prep.tuned_ else ""
-        stage(f"embedding text columns {', '.join(prep.encoded_)} with the sentence encoder{tuned}")
+        how = " (fine-tuned)" if prep.tuned_ else ""
+        stage(f"embedding text columns {', '.join(prep.encoded_)} with the sentence encoder{how}")
     m = prep.transform(table, specs)
     x_all = Inputs(m=m, dense=prep.dense(m), y=y)
     x_train, x_test = x_all.take(tr), x_all.take(te)
-    ctx_base = dict(seed=cfg.seed, threads=threads, cat_cardinalities=tuple(prep.cardinalities()))
+    ctx_base: dict[str, Any] = dict(
+        seed=cfg.seed, threads=threads, cat_cardinalities=tuple(prep.cardinalities())
+    )
     label_issues: dict[str, Any] | None = None
     refit_rows = np.arange(len(y))
     if cfg.drop_label_issues:
@@ -275,10 +277,10 @@ def fit_pipeline(
 
         stage("looking for mislabelled training rows (cross-validated confident learning)")
         cards = ctx_base["cat_cardinalities"]
-        p_oof_issues = out_of_fold(
-            x_train, x_train.y, seed=cfg.seed, threads=threads, cat_cardinalities=cards
-        )
-        found = find_label_issues(x_train.y, p_oof_issues)  # type: ignore[arg-type]
+        y_train = x_train.y
+        assert y_train is not None  # x_all carries the labels
+        p_oof_issues = out_of_fold(x_train, y_train, seed=cfg.seed, threads=threads, cat_cardinalities=cards)
+        found = find_label_issues(y_train, p_oof_issues)
         flagged = tr[found.issue]
         label_issues = {
             **found.summary(),
@@ -334,13 +336,13 @@ def fit_pipeline(
 
         a, b = folds[0]
         x_a, x_b = x_train.take(a), x_train.take(b)
-        weights = {k: member(k).cost for k in plan.tune}
+        tune_cost = {k: member(k).cost for k in plan.tune}
         for kind in plan.tune:
             seconds = None
             if plan.time_limit is not None:
                 left = plan.time_limit * TUNE_SHARE - (time.monotonic() - t_limit_start)
                 seconds = (
-                    max(left, 0.0) * weights[kind] / sum(weights[k] for k in plan.tune if k not in tuned)
+                    max(left, 0.0) * tune_cost[kind] / sum(tune_cost[k] for k in plan.tune if k not in tuned)
                 )
             stage(
                 f"searching {kind} hyper-parameters" + (f" ({seconds:.0f}s)" if seconds is not None else "")
@@ -411,6 +413,7 @@ def fit_pipeline(
     logits_test = {n: learners[n].predict_logit(x_test) for n in members}
     p_test = fusion.probability(logits_test)
     y_test = x_test.y
+    assert y_test is not None  # x_all carries the labels
     budget_k = _budget_k(cfg, len(te), len(keep))
     metrics: dict[str, Any] = {
         "split": {
@@ -471,8 +474,8 @@ def fit_pipeline(
     sel = p_test >= threshold.value
     metrics["threshold_on_test"] = {
         "selected": int(sel.sum()),
-        "precision": float(y_test[sel].mean()) if sel.any() else 0.0,  # type: ignore[index]
-        "recall": float(y_test[sel].sum() / max(y_test.sum(), 1)),  # type: ignore[index, union-attr]
+        "precision": float(y_test[sel].mean()) if sel.any() else 0.0,
+        "recall": float(y_test[sel].sum() / max(y_test.sum(), 1)),
     }
     if cfg.refit_full:
         # the report above is honest (test rows unseen); the screener users deploy then learns
@@ -489,9 +492,9 @@ def fit_pipeline(
             if not w or left < 1.5 * fit_seconds.get(name, 0.0) * len(x_refit) / max(len(x_train), 1):
                 continue
             stage(f"refitting {name} on all labelled rows")
-            rounds = learners[name].best_rounds_ or 1
+            best = learners[name].best_rounds_ or 1
             learners[name] = (
-                member(name, tuned).make().fit(x_refit, None, FitContext(**ctx_base), rounds=rounds)
+                member(name, tuned).make().fit(x_refit, None, FitContext(**ctx_base), rounds=best)
             )
             refitted.append(name)
         metrics["refit_full"] = {"rows": len(x_refit), "models": refitted}
@@ -598,7 +601,7 @@ def _pretrain(
         )
     deadline = None if plan.time_limit is None else t_start + PRETRAIN_SHARE * plan.time_limit
     weights: dict[str, dict[str, Any]] = {}
-    report = []
+    report: list[dict[str, Any]] = []
     for name in deep:
         defaults = DeepLearner()
         params = {

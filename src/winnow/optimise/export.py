@@ -29,7 +29,7 @@ def _wrapper(net: Any) -> Any:
     class LogitAndEmbedding(nn.Module):
         """forward(x_num, x_cat) -> (logit (n,), embedding (n, width))."""
 
-        def __init__(self, inner: nn.Module) -> None:
+        def __init__(self, inner: Any) -> None:  # a TabularNet: called, and its embed()
             super().__init__()
             self.inner = inner
 
@@ -51,7 +51,7 @@ def export_net(net: Any, x_num: np.ndarray, x_cat: np.ndarray) -> bytes:
         torch.from_numpy(np.ascontiguousarray(x_num[:2], dtype=np.float32)),
         torch.from_numpy(np.ascontiguousarray(x_cat[:2], dtype=np.int64)),
     )
-    names = {"input_names": ["x_num", "x_cat"], "output_names": ["logit", "embedding"]}
+    names: dict[str, Any] = {"input_names": ["x_num", "x_cat"], "output_names": ["logit", "embedding"]}
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -59,7 +59,7 @@ def export_net(net: Any, x_num: np.ndarray, x_cat: np.ndarray) -> bytes:
             torch.onnx.export(
                 module,
                 args,
-                buf,
+                buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects too
                 dynamo=False,
                 opset_version=OPSET,
                 dynamic_axes={n: {0: "n"} for n in ("x_num", "x_cat", "logit", "embedding")},
@@ -77,5 +77,6 @@ def export_net(net: Any, x_num: np.ndarray, x_cat: np.ndarray) -> bytes:
                 dynamic_shapes=({0: batch}, {0: batch}),
                 **names,
             )
-            program.save(buf)
+            assert program is not None  # dynamo=True without a path returns the program
+            program.save(buf)  # type: ignore[arg-type]  # onnx.save underneath takes a file object
     return buf.getvalue()
