@@ -117,8 +117,8 @@ def embed(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from winnow import Screener
-    from winnow.embedding import embedder
     from winnow.io.readers import open_source
+    from winnow.similarity.embedding import embedder
 
     OUT.mkdir(parents=True, exist_ok=True)
     art = OUT / "screener"
@@ -398,7 +398,7 @@ def stream(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     from winnow import Screener
-    from winnow.similar import normalise
+    from winnow.similarity.search import normalise
 
     path = OUT / "flights_1m.parquet"
     if not path.exists():

@@ -17,9 +17,9 @@ The copies are appended and ``winnow.quality.neardup.near_duplicates`` runs on t
 * **rows/s**: rows of the augmented table per second of ``near_duplicates`` (median of 3 runs).
 
 ``--detector embedding`` links rows in embedding space instead: preprocessing is fitted on the
-original rows, every row gets its selection embedding (``winnow.diverse``: standardised numbers,
+original rows, every row gets its selection embedding (``winnow.similarity.diverse``: standardised numbers,
 one-hot categories, sentence embeddings of texts) and rows within ``RADIUS`` are linked
-(``winnow.ann.near_duplicate_groups``); seconds include embedding the texts (a cold cache).
+(``winnow.similarity.ann.near_duplicate_groups``); seconds include embedding the texts (a cold cache).
 ``--detector diverse`` is what ``screen --diverse`` uses: the embedding links and the rule's.
 ``--text-edit reword`` changes the copies' long texts by dropping every sixth word and swapping
 every eighth pair of words instead of typing one typo per 100 characters.
@@ -76,9 +76,9 @@ def diverse_groups(
     """Cluster id per row (-1: in no cluster) by the links of ``screen --diverse`` (``diverse``:
     embedding or rule) or the embedding links alone (``embedding``). Preprocessing is fitted on
     the original rows only, as a screener is fitted on its training data."""
-    from winnow.ann import near_duplicate_groups
-    from winnow.diverse import RADIUS, linked_groups, selection_embedding
     from winnow.prep.preprocessor import Preprocessor
+    from winnow.similarity.ann import near_duplicate_groups
+    from winnow.similarity.diverse import RADIUS, linked_groups, selection_embedding
 
     os.environ["WINNOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="winnow-bench-emb-")  # a cold cache
     used = [s for s in specs if s.used]

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from winnow.ann import VectorIndex, near_duplicate_groups
 from winnow.errors import ArtifactError, ConfigError, DataError
+from winnow.similarity.ann import VectorIndex, near_duplicate_groups
 
 
 def clustered(n: int = 6000, dim: int = 24, centres: int = 40, seed: int = 0) -> np.ndarray:

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from tests.helpers import make_frame
 from winnow.cli import app
-from winnow.embedding import embed_all, embedder
 from winnow.errors import ArtifactError, ConfigError, DataError
-from winnow.similar import find_similar
+from winnow.similarity.embedding import embed_all, embedder
+from winnow.similarity.search import find_similar
 
 runner = CliRunner()
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}

@@ -503,7 +503,7 @@ def _register_services() -> None:
     from winnow.quality.cli import value as value_command
     from winnow.report.cli import report as report_command
     from winnow.serve.cli import serve as serve_command
-    from winnow.similar_cli import similar as similar_command
+    from winnow.similarity.cli import similar as similar_command
     from winnow.stream.cli import stream as stream_command
 
     app.command("serve")(serve_command)

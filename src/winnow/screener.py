@@ -237,8 +237,8 @@ class Screener:
         progress: Any = None,
     ) -> Any:
         """The ``top`` rows of ``data`` most like the known high-value ``examples``; see
-        :func:`winnow.similar.find_similar`."""
-        from winnow.similar import find_similar
+        :func:`winnow.similarity.search.find_similar`."""
+        from winnow.similarity.search import find_similar
 
         self._check()
         return find_similar(

@@ -24,7 +24,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.config import Budget
-from winnow.diverse import candidate_capacity, distinct_in_rank_order, read_rows
 from winnow.engines.output import (
     N_REASONS,
     SPILL_ROWS,
@@ -42,6 +41,7 @@ from winnow.io.rejects import Reject, RejectsWriter
 from winnow.io.writers import TableWriter
 from winnow.rules import RuleSet
 from winnow.select import TopK, add_batch, budget_count, choose_rows, threshold_rows, top_capacity
+from winnow.similarity.diverse import candidate_capacity, distinct_in_rank_order, read_rows
 
 if TYPE_CHECKING:
     from winnow.screener import ScoredBatch, Screener
@@ -174,7 +174,7 @@ def screen(
     diverse: bool = False,
 ) -> ScreenResult:
     """Select the high-value rows of ``data`` by a budget (exact global top-k) or threshold;
-    ``diverse``: no near-duplicates among them (:mod:`winnow.diverse`)."""
+    ``diverse``: no near-duplicates among them (:mod:`winnow.similarity.diverse`)."""
     t0 = time.monotonic()
     source = open_source(data)
     screener.check_columns(source.column_names())

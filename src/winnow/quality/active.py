@@ -10,7 +10,7 @@ Strategies (``strategy``):
   - *disagreement*: the standard deviation of the members' probabilities, over 0.5 (0..1).
 
   The pool is then clustered into ``n`` clusters by k-means weighted by informativeness, in the
-  screener's learned embedding (:mod:`winnow.embedding`: the deep network's last hidden layer
+  screener's learned embedding (:mod:`winnow.similarity.embedding`: the deep network's last hidden layer
   when the portfolio has one, else the standardised model inputs), and the most informative row
   of each cluster is taken: the weighted "diverse mini-batch" of Zhdanov (2019), so the batch is
   not ``n`` copies of one hard case.
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from winnow.diverse import read_rows
 from winnow.errors import ConfigError
 from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
 from winnow.select import TopK
+from winnow.similarity.diverse import read_rows
 
 if TYPE_CHECKING:
     from winnow.screener import Screener
@@ -73,8 +73,8 @@ def _informativeness(
 
 
 def embedding(screener: Screener, records: pa.Table) -> np.ndarray:
-    """Rows in the screener's learned space (:func:`winnow.embedding.embedder`, ``auto``)."""
-    from winnow.embedding import embedder
+    """Rows in the screener's learned space (:func:`winnow.similarity.embedding.embedder`, ``auto``)."""
+    from winnow.similarity.embedding import embedder
 
     x, _ = screener.prepare(records)
     return embedder(screener)(x).astype(np.float64)

@@ -1,5 +1,5 @@
 """Find more like these: rank the rows of any data by similarity to a few known high-value
-examples, in the screener's embedding space (:mod:`winnow.embedding`).
+examples, in the screener's embedding space (:mod:`winnow.similarity.embedding`).
 
 A row's similarity is its **largest** cosine similarity to any example (not the mean): the
 examples may be several different kinds of high-value record, and a row just like one of them
@@ -15,7 +15,7 @@ exact, streamed (the default)
     handful of examples cost ~1% of it, so an index would save nothing on a single query.
 ``index=PATH``
     The first run embeds the data once and saves an index of its embeddings
-    (:class:`winnow.ann.VectorIndex`) at PATH; later runs with other examples only embed the
+    (:class:`winnow.similarity.ann.VectorIndex`) at PATH; later runs with other examples only embed the
     examples, query the index and read back the chosen rows, skipping the embedding of the data.
     ``index_kind`` ``auto`` keeps the embeddings for exact search up to
     :data:`AUTO_EXACT_ROWS` rows and builds an approximate HNSW graph beyond: on 1M rows exact
@@ -40,15 +40,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.artifact import dumps
-from winnow.embedding import Embedder, embedder
 from winnow.errors import ConfigError, DataError
 from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.select import TopK
+from winnow.similarity.embedding import Embedder, embedder
 
 if TYPE_CHECKING:
-    from winnow.ann import VectorIndex
     from winnow.screener import Screener
+    from winnow.similarity.ann import VectorIndex
 
 Progress = Callable[[int, "int | None", str], None]
 #: at most this many examples (each one is a query against every row)
@@ -287,7 +287,7 @@ def open_index(
 ) -> tuple[VectorIndex, bool]:
     """The saved index of ``source``'s embeddings at ``path`` (checked to belong to this screener
     and embedding), or a new one of ``kind`` built and saved there; returns (index, built)."""
-    from winnow.ann import VectorIndex
+    from winnow.similarity.ann import VectorIndex
 
     meta = _index_meta(screener, emb)
     if path.exists():

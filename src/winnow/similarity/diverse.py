@@ -3,7 +3,7 @@
 A budget screen with ``diverse=True`` keeps ``CANDIDATE_FACTOR`` times the budget's candidates in
 pass 1, reads those candidates' records, and groups them into near-duplicate clusters. Two
 records are linked when they are close in embedding space (:func:`selection_embedding`, within
-``RADIUS``, by :func:`winnow.ann.near_duplicate_groups`) or when the data-quality rule calls
+``RADIUS``, by :func:`winnow.similarity.ann.near_duplicate_groups`) or when the data-quality rule calls
 them near-duplicates (:mod:`winnow.quality.neardup`: numbers within 0.05 SD RMS, equal
 categories, texts with character 4-gram similarity >= 0.7); clusters are the connected
 components of both kinds of links. The embedding catches reworded texts, the rule catches typos
@@ -41,12 +41,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from winnow.ann import near_duplicate_groups
 from winnow.config import Role
 from winnow.io.readers import TableSource
 from winnow.prep.encoder import DIM as ENCODER_DIM
 from winnow.quality.neardup import near_duplicates
 from winnow.schema import ColumnSpec, coerce
+from winnow.similarity.ann import near_duplicate_groups
 
 if TYPE_CHECKING:
     from winnow.prep.preprocessor import Preprocessor
@@ -83,7 +83,7 @@ def read_rows(source: TableSource, rows: np.ndarray, batch_rows: int) -> pa.Tabl
 
 def selection_embedding(prep: Preprocessor, specs: list[ColumnSpec], typed: pa.Table) -> np.ndarray:
     """float32 (n, d) embedding of typed rows in which near-duplicates are within ``RADIUS``."""
-    from winnow.embedding import one_hot
+    from winnow.similarity.embedding import one_hot
 
     texts = [s.name for s in specs if s.used and s.role == Role.TEXT]
     m = prep.transform(typed, specs)
