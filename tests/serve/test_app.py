@@ -335,3 +335,41 @@ def test_monitor_reports_drift_and_keeps_an_audit_sample(
     assert len(lines) >= 200 - selected
     with pytest.raises(Exception, match="audit"):
         ServeSettings(artifact=artifact, audit_fraction=0.1)
+
+
+def test_scoring_lane_answers_as_the_router_does(artifact: Any, records: list[dict]) -> None:
+    """The scoring POSTs skip FastAPI's router; the same request through the router answers the same."""
+    import asyncio
+
+    import httpx
+    from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+
+    from winnow.serve.app import create_app
+    from winnow.serve.scoring_lane import ScoringLane
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    app = create_app(ServeSettings(artifact=artifact), api_keys=ApiKeys())
+    assert [m.cls for m in app.user_middleware][1] is ScoringLane  # inside the metrics middleware
+    routed = AsyncExitStackMiddleware(app.router)  # what FastAPI puts around its router
+
+    async def via_router(scope: Any, receive: Any, send: Any) -> None:
+        scope["app"] = app  # what the application sets before its middleware
+        await routed(scope, receive, send)
+
+    async def run() -> str:
+        async with app.router.lifespan_context(app):
+            lane = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+            direct = httpx.AsyncClient(transport=httpx.ASGITransport(app=via_router), base_url="http://t")
+            for path, body in (
+                ("/v1/screen", {"records": records[:25], "budget": 5}),
+                ("/v1/score", records[:7]),
+                ("/v1/screen", records[3]),
+            ):
+                a, b = await lane.post(path, json=body), await direct.post(path, json=body)
+                assert a.status_code == b.status_code == 200
+                assert a.json() == b.json()
+            return (await lane.get("/metrics")).text
+
+    text = asyncio.run(run())  # lane requests are counted under their route
+    assert 'winnow_http_requests_total{method="POST",route="/v1/score",status="200"}' in text

@@ -37,9 +37,10 @@ from winnow import __version__
 from winnow.serve.metrics import ServeMetrics
 from winnow.serve.parsing import ClientError
 from winnow.serve.registry import LoadedModel, ModelRegistry
-from winnow.serve.responses import json_response
-from winnow.serve.routes import api, probes
+from winnow.serve.responses import client_error_response, json_response
+from winnow.serve.routes import api, probes, score, screen
 from winnow.serve.schemas import ReloadRequest, body_schemas
+from winnow.serve.scoring_lane import ScoringLane
 from winnow.serve.security import HEADER, ApiKeys
 from winnow.serve.settings import ServeSettings
 from winnow.serve.state import ServiceState
@@ -105,7 +106,7 @@ def _lifespan(state: ServiceState) -> Any:
 
 async def _client_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClientError)
-    return json_response(exc.to_json(), exc.status, exc.headers or None)
+    return client_error_response(exc)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -130,12 +131,21 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
         lifespan=_lifespan(state),
     )
     app.state.winnow = state
-    app.add_middleware(_Observe, metrics=metrics)
     app.add_exception_handler(ClientError, _client_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # the key is asked for (and shown in the OpenAPI document) only when keys are configured
     app.include_router(api, dependencies=[Security(_require_key)] if keys.enabled else [])
     app.include_router(probes)
+    # the scoring POSTs skip the router; the middleware added last is the outermost, so
+    # _Observe (added after the lane) sees every request
+    handlers = {"/v1/screen": screen, "/v1/score": score}
+    lane = {
+        r.path: (r, handlers[r.path])
+        for r in app.routes
+        if getattr(r, "path", None) in handlers and "POST" in getattr(r, "methods", ())
+    }
+    app.add_middleware(ScoringLane, routes=lane, keys=keys)
+    app.add_middleware(_Observe, metrics=metrics)
     _install_openapi(app, state.registry, settings.max_records)
     return app
 

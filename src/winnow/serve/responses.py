@@ -11,7 +11,7 @@ import orjson
 from fastapi.responses import Response
 
 from winnow.online import RecordResult
-from winnow.serve.parsing import ParsedRequest
+from winnow.serve.parsing import ClientError, ParsedRequest
 from winnow.serve.schemas import ErrorResponse
 
 #: the error statuses every scoring route may answer, for the OpenAPI document
@@ -35,6 +35,11 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     except orjson.JSONEncodeError:  # e.g. an echoed id beyond 64 bits: the standard encoder copes
         body = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def client_error_response(exc: ClientError) -> Response:
+    """The JSON answer to a :class:`~winnow.serve.parsing.ClientError`, with its status and headers."""
+    return json_response(exc.to_json(), exc.status, exc.headers or None)
 
 
 def finite(obj: Any) -> Any:
