@@ -8,10 +8,15 @@ Servers (each its own uvicorn process on a loopback port, access log off, one wo
 * **naive**: what one writes first: a sync FastAPI endpoint (run in the threadpool) that builds
   ``pd.DataFrame(records)`` per request and calls ``Screener.score`` on it.
 
-Both load the same artifact with one LightGBM thread per scoring call.
+* **naive_async**: the same endpoint as an ``async def`` (scored on the event loop).
+* **floor**: no model, a bare ASGI app that reads the body and answers a fixed JSON: what the
+  stack and the load generator cost before any work (left out of the ratios).
+
+All load the same artifact with one scoring thread per call.
 
 The load comes from a separate process (this file with ``--loadgen``): a small asyncio HTTP/1.1
-client on keep-alive connections (a full client such as httpx costs more CPU per request than
+client on keep-alive connections, on uvloop when installed, latencies on ``time.perf_counter``
+(a full client such as httpx costs more CPU per request than
 the servers under test, on a 2-core machine). Measurements:
 
 * **fixed rate** (open loop): single-record requests sent on a schedule (200 and 1,000 req/s,
@@ -96,6 +101,31 @@ def naive_app(artifact: str, mode: str = "sync") -> Any:
     return app
 
 
+def floor_app() -> Any:
+    """No model at all: a bare ASGI app answering every POST with a fixed JSON body.
+
+    The same uvicorn stack and load generator as the other servers, so its latency is the floor
+    of this machine's measurement: what any endpoint pays before it does any work.
+    """
+    body = b'{"scores":[0.5]}'
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:  # read the whole body, as a real endpoint must
+            more = (await receive()).get("more_body", False)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 def naive_factory() -> Any:
     return naive_app(os.environ["WINNOW_BENCH_ARTIFACT"], os.environ.get("WINNOW_BENCH_NAIVE", "sync"))
 
@@ -106,7 +136,7 @@ def run_naive(artifact: str, port: int, workers: int, mode: str) -> None:
     os.environ["WINNOW_BENCH_ARTIFACT"] = artifact
     os.environ["WINNOW_BENCH_NAIVE"] = mode
     uvicorn.run(
-        "http_latency:naive_factory",
+        "http_latency:floor_app" if mode == "floor" else "http_latency:naive_factory",
         factory=True,
         app_dir=str(Path(__file__).resolve().parent),
         host="127.0.0.1",
@@ -214,11 +244,14 @@ def summary(lat: list[float], errors: int, seconds: float, records_per_request: 
     }
 
 
+# uvloop's loop.time() counts whole milliseconds: every latency is taken on this clock instead
+now = time.perf_counter
+
+
 async def fixed_rate(
     port: int, path: str, bodies: list[bytes], rate: float, duration: float, timeout: float
 ) -> dict[str, Any]:
     """Open loop: request i is due at start + i/rate; latency from the due time."""
-    loop = asyncio.get_running_loop()
     # first in, first out: every pooled connection stays in use, so none sits idle past the
     # server's keep-alive timeout (uvicorn: 5 s) and gets closed under us
     idle: collections.deque[Conn] = collections.deque()
@@ -231,7 +264,7 @@ async def fixed_rate(
     async def one(due: float, body: bytes, measure: bool) -> None:
         nonlocal errors
         try:
-            async with asyncio.timeout_at(due + timeout), slots:
+            async with asyncio.timeout(max(0.001, due + timeout - now())), slots:
                 reused = bool(idle)
                 conn = idle.popleft() if idle else await Conn.open(port)
                 try:
@@ -257,17 +290,17 @@ async def fixed_rate(
             return
         if measure:
             if status == 200:
-                lat.append(loop.time() - due)
+                lat.append(now() - due)
             else:
                 errors += 1
 
     warm = max(1, int(rate * 1.0))
     total = warm + int(rate * duration)
-    t0 = loop.time() + 0.05
+    t0 = now() + 0.05
     tasks = []
     for i in range(total):
         due = t0 + i / rate
-        delay = due - loop.time()
+        delay = due - now()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(due, bodies[i % len(bodies)], i >= warm)))
@@ -275,7 +308,7 @@ async def fixed_rate(
     for c in idle:
         c.close()
     # achieved rate: answers over the time from the first measured send to the last answer
-    span = max(duration, loop.time() - (t0 + warm / rate))
+    span = max(duration, now() - (t0 + warm / rate))
     out = summary(lat, errors, span, 1)
     out["target_rate"] = rate
     return out
@@ -291,18 +324,17 @@ async def closed_loop(
     content_type: str = "application/json",
 ) -> dict[str, Any]:
     """``clients`` connections each sending requests back to back."""
-    loop = asyncio.get_running_loop()
     lat: list[float] = []
     errors = 0
-    t_warm = loop.time() + 1.0
+    t_warm = now() + 1.0
     t_end = t_warm + duration
 
     async def client(k: int) -> None:
         nonlocal errors
         conn = await Conn.open(port)
         i = k
-        while loop.time() < t_end:
-            t = loop.time()
+        while now() < t_end:
+            t = now()
             try:
                 status = await conn.post(path, bodies[i % len(bodies)], content_type)
             except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -310,9 +342,9 @@ async def closed_loop(
                 conn = await Conn.open(port)
                 status = 0
             i += clients
-            if t >= t_warm and loop.time() <= t_end:
+            if t >= t_warm and now() <= t_end:
                 if status == 200:
-                    lat.append(loop.time() - t)
+                    lat.append(now() - t)
                 else:
                     errors += 1
         conn.close()
@@ -341,7 +373,12 @@ def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
             spec["per_request"],
             spec.get("content_type", "application/json"),
         )
-    return asyncio.run(coro)
+    try:  # the client's own cost per request is part of every latency measured: keep it low
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
 
 
 def run_loadgen(spec: dict[str, Any]) -> dict[str, Any]:
@@ -477,7 +514,7 @@ def main() -> None:
         "--servers",
         nargs="+",
         default=["winnow", "naive", "naive_async"],
-        choices=["winnow", "naive", "naive_async"],
+        choices=["winnow", "naive", "naive_async", "floor"],
     )
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
@@ -566,7 +603,7 @@ def main() -> None:
                 )
                 cmd = [sys.executable, "-c", code]
             else:
-                mode = "async" if server == "naive_async" else "sync"
+                mode = {"naive_async": "async", "floor": "floor"}.get(server, "sync")
                 cmd = [
                     sys.executable,
                     __file__,

@@ -13,6 +13,7 @@ Modules, one job each::
     responses.py  JSON answers: results per record, the error table of the OpenAPI document
     routes.py     the routes, module-level functions on two APIRouters (keyed API, open probes)
     arrow_body.py Arrow IPC stream bodies for bulk scoring
+    scoring_lane.py the scoring POSTs straight to their route functions, past FastAPI's router
     app.py        create_app: the FastAPI application (middleware, error handlers, OpenAPI)
     cli.py        the Typer command that runs uvicorn
 

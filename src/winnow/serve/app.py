@@ -29,6 +29,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Security
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +41,7 @@ from winnow.serve.registry import LoadedModel, ModelRegistry
 from winnow.serve.responses import client_error_response, json_response
 from winnow.serve.routes import api, probes, score, screen
 from winnow.serve.schemas import ReloadRequest, body_schemas
-from winnow.serve.scoring_lane import ScoringLane
+from winnow.serve.scoring_lane import Handler, ScoringLane
 from winnow.serve.security import HEADER, ApiKeys
 from winnow.serve.settings import ServeSettings
 from winnow.serve.state import ServiceState
@@ -138,11 +139,11 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
     app.include_router(probes)
     # the scoring POSTs skip the router; the middleware added last is the outermost, so
     # _Observe (added after the lane) sees every request
-    handlers = {"/v1/screen": screen, "/v1/score": score}
-    lane = {
+    handlers: dict[str, Handler] = {"/v1/screen": screen, "/v1/score": score}
+    lane: dict[str, tuple[object, Handler]] = {
         r.path: (r, handlers[r.path])
         for r in app.routes
-        if getattr(r, "path", None) in handlers and "POST" in getattr(r, "methods", ())
+        if isinstance(r, APIRoute) and r.path in handlers and "POST" in (r.methods or ())
     }
     app.add_middleware(ScoringLane, routes=lane, keys=keys)
     app.add_middleware(_Observe, metrics=metrics)
