@@ -39,7 +39,7 @@ from winnow.serve.metrics import ServeMetrics
 from winnow.serve.parsing import ClientError
 from winnow.serve.registry import LoadedModel, ModelRegistry
 from winnow.serve.responses import client_error_response, json_response
-from winnow.serve.routes import api, probes, score, screen
+from winnow.serve.routes import api, probes
 from winnow.serve.schemas import ReloadRequest, body_schemas
 from winnow.serve.scoring_lane import Handler, ScoringLane
 from winnow.serve.security import HEADER, ApiKeys
@@ -139,11 +139,10 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
     app.include_router(probes)
     # the scoring POSTs skip the router; the middleware added last is the outermost, so
     # _Observe (added after the lane) sees every request
-    handlers: dict[str, Handler] = {"/v1/screen": screen, "/v1/score": score}
     lane: dict[str, tuple[object, Handler]] = {
-        r.path: (r, handlers[r.path])
+        r.path: (r, r.endpoint)
         for r in app.routes
-        if isinstance(r, APIRoute) and r.path in handlers and "POST" in (r.methods or ())
+        if isinstance(r, APIRoute) and r.path in ("/v1/screen", "/v1/score") and "POST" in (r.methods or ())
     }
     app.add_middleware(ScoringLane, routes=lane, keys=keys)
     app.add_middleware(_Observe, metrics=metrics)

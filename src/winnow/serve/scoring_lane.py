@@ -2,7 +2,7 @@
 
 FastAPI solves every route's dependencies on each request (it parses query strings and cookies
 whether a route wants them or not), matches the path against every route and wraps the call in
-several layers: at a thousand single-record requests a second that was a third of the event
+several layers: at 2,000 single-record requests a second that was a third of the event
 loop's work. :class:`ScoringLane` sends ``POST /v1/score`` and ``POST /v1/screen`` straight to
 the route functions of :mod:`winnow.serve.routes` (the very functions FastAPI would call, so the
 answers are the same), checks the API key itself and answers a
