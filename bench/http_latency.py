@@ -9,6 +9,9 @@ Servers (each its own uvicorn process on a loopback port, access log off, one wo
   ``pd.DataFrame(records)`` per request and calls ``Screener.score`` on it.
 
 * **naive_async**: the same endpoint as an ``async def`` (scored on the event loop).
+* **naive_lgbm**: the naive endpoint without winnow: LightGBM with default parameters trained
+  at start-up on the same task (the quality benchmark's baseline, pandas categoricals), a sync
+  endpoint that builds ``pd.DataFrame(records)`` and calls ``predict_proba``.
 * **floor**: no model, a bare ASGI app that reads the body and answers a fixed JSON: what the
   stack and the load generator cost before any work (left out of the ratios).
 
@@ -80,13 +83,17 @@ def naive_app(artifact: str, mode: str = "sync") -> Any:
 
     from winnow import Screener
 
-    screener = Screener.load(artifact)
-    screener.set_threads(1)
+    if mode == "lgbm":
+        score = lightgbm_defaults()
+    else:
+        screener = Screener.load(artifact)
+        screener.set_threads(1)
+        score = screener.score
     app = FastAPI()
 
     def predict(payload: dict[str, Any]) -> dict[str, Any]:
         records = payload["records"] if "records" in payload else [payload]
-        scores = screener.score(pd.DataFrame(records))
+        scores = score(pd.DataFrame(records))
         return {"scores": [None if np.isnan(s) else float(s) for s in scores]}
 
     async def predict_async(payload: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +106,22 @@ def naive_app(artifact: str, mode: str = "sync") -> Any:
         return {"status": "ready"}
 
     return app
+
+
+def lightgbm_defaults() -> Any:
+    """LightGBM defaults (one thread) fitted on the task's rows: frame -> probabilities."""
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import quality
+
+    quality.THREADS = 1
+    df = pd.read_parquet(DATA)
+    y, known, _ = quality.make_y(df, {"target": TARGET, "positive": FIT["positive"]})
+    train = df[known].drop(columns=[TARGET]).reset_index(drop=True)
+    roles = quality.baseline_roles(train, list(train.columns))
+    predict, _, _ = quality.fit_lightgbm(train, y[known], roles, seed=0)
+    return predict
 
 
 def floor_app() -> Any:
@@ -513,8 +536,8 @@ def main() -> None:
     ap.add_argument(
         "--servers",
         nargs="+",
-        default=["winnow", "naive", "naive_async"],
-        choices=["winnow", "naive", "naive_async", "floor"],
+        default=["winnow", "naive", "naive_async", "naive_lgbm"],
+        choices=["winnow", "naive", "naive_async", "naive_lgbm", "floor"],
     )
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
@@ -603,7 +626,7 @@ def main() -> None:
                 )
                 cmd = [sys.executable, "-c", code]
             else:
-                mode = {"naive_async": "async", "floor": "floor"}.get(server, "sync")
+                mode = {"naive_async": "async", "naive_lgbm": "lgbm", "floor": "floor"}.get(server, "sync")
                 cmd = [
                     sys.executable,
                     __file__,
@@ -669,32 +692,31 @@ def _batch_stats(before: dict[str, float], after: dict[str, float]) -> dict[str,
 
 
 def _ratios(report: dict[str, Any]) -> dict[str, float | None]:
-    """winnow against the stronger naive variant of each phase (more records/s)."""
+    """winnow against each naive variant, phase by phase."""
     out: dict[str, float | None] = {}
-
-    def best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-        rows = [r for r in rows if r["server"].startswith("naive")]
-        return max(rows, key=lambda r: r["records_per_s"]) if rows else None
-
-    for w in report["fixed_rate"]:
-        n = best([r for r in report["fixed_rate"] if r["target_rate"] == w["target_rate"]])
-        if w["server"] != "winnow" or n is None:
-            continue
-        rate = f"{w['target_rate']:g} req/s vs {n['server']}"
-        out[f"{rate}: achieved req/s"] = (
-            w["requests_per_s"] / n["requests_per_s"] if n["requests_per_s"] else None
-        )
-        if w["p99_ms"] and n["p99_ms"]:
-            out[f"{rate}: p99 (naive / winnow)"] = n["p99_ms"] / w["p99_ms"]
-    for w in report["batched"]:
-        per = w["records_per_request"]
-        n = best([r for r in report["batched"] if r["records_per_request"] == per])
-        if w["server"] != "winnow" or n is None or not n["records_per_s"]:
-            continue
-        what = f"closed loop {per} record(s)/request {w['route']} vs {n['server']}"
-        out[f"{what}: records/s"] = w["records_per_s"] / n["records_per_s"]
-        if w["p99_ms"] and n["p99_ms"]:
-            out[f"{what}: p99 (naive / winnow)"] = n["p99_ms"] / w["p99_ms"]
+    naive = sorted({r["server"] for r in report["fixed_rate"] + report["batched"]} - {"winnow", "floor"})
+    for name in naive:
+        for w in report["fixed_rate"]:
+            same = [r for r in report["fixed_rate"] if r["target_rate"] == w["target_rate"]]
+            n = next((r for r in same if r["server"] == name), None)
+            if w["server"] != "winnow" or n is None:
+                continue
+            rate = f"{w['target_rate']:g} req/s vs {name}"
+            out[f"{rate}: achieved req/s"] = (
+                w["requests_per_s"] / n["requests_per_s"] if n["requests_per_s"] else None
+            )
+            if w["p99_ms"] and n["p99_ms"]:
+                out[f"{rate}: p99 (naive / winnow)"] = n["p99_ms"] / w["p99_ms"]
+        for w in report["batched"]:
+            per = w["records_per_request"]
+            same = [r for r in report["batched"] if r["records_per_request"] == per]
+            n = next((r for r in same if r["server"] == name), None)
+            if w["server"] != "winnow" or n is None or not n["records_per_s"]:
+                continue
+            what = f"closed loop {per} record(s)/request {w['route']} vs {name}"
+            out[f"{what}: records/s"] = w["records_per_s"] / n["records_per_s"]
+            if w["p99_ms"] and n["p99_ms"]:
+                out[f"{what}: p99 (naive / winnow)"] = n["p99_ms"] / w["p99_ms"]
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from winnow import __version__
+from winnow.display import fail
 from winnow.errors import ConfigError, WinnowError
 
 app = typer.Typer(
@@ -44,11 +45,6 @@ WorkersOpt = Annotated[
 ]
 
 
-def _fail(e: WinnowError) -> None:
-    from winnow.display import err_console
-
-    err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-    raise typer.Exit(e.exit_code)
 
 
 def _logging(quiet: bool) -> None:
@@ -217,7 +213,7 @@ def fit(
 
             html = write_report(screener, report_path(out))
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     for item in fit_report(screener.manifest()):
         console.print(item)
     s = screener.summary_
@@ -254,7 +250,7 @@ def evaluate(
     try:
         report = Screener.load(artifact).evaluate(data)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     if json_out:
         console.print_json(json.dumps(report))
         return
@@ -285,7 +281,7 @@ def monitor(
             raise ConfigError("--window", window, "an integer >= 1")
         report = Screener.load(artifact).monitor(data, window=window)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     if json_out:
         console.print_json(json.dumps(report))
         return
@@ -318,7 +314,7 @@ def retrain(
         if result.promoted or force:
             result.challenger.save(out)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     cols = {"champion": result.champion_metrics, "challenger": result.challenger_metrics}
     console.print(metrics_table(cols, f"On {result.lineage['held_out']['rows']:,} held-out new labels"))
     console.print(result.reason)
@@ -356,7 +352,7 @@ def score(
                 workers=max(workers, 1),
             )
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     _print_summary(summary.to_json())
 
 
@@ -423,7 +419,7 @@ def screen(
                 **options,
             )
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     _print_summary(result.summary.to_json())
     if result.head is not None and not quiet:
         from rich.table import Table
@@ -450,7 +446,7 @@ def inspect(
     try:
         contents = read_artifact(artifact)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     man = contents.manifest
     if json_out:
         console.print_json(json.dumps(man))
@@ -490,7 +486,7 @@ def demo(
     try:
         run_demo(out, quiet=quiet)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
 
 
 def _register_services() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rich.console import Console
 from rich.progress import (
@@ -17,8 +17,21 @@ from rich.progress import (
 )
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from winnow.errors import WinnowError
+
 console = Console(stderr=False)
 err_console = Console(stderr=True)
+
+
+def fail(e: WinnowError) -> NoReturn:
+    """Every front end's answer to a :class:`winnow.errors.WinnowError`: ``error: ...`` (with
+    its hint) on stderr, and the exit code of its class (``winnow.errors``: 2 data, 3
+    configuration, 4 artifact, 1 other); stdout stays for the command's own output."""
+    import typer
+
+    err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)  # one line per error
+    raise typer.Exit(e.exit_code) from None
 
 _ROWS = [
     ("auc_pr", "AUC-PR", "{:.3f}"),

@@ -122,3 +122,36 @@ def test_closed_batcher_refuses_and_cancelled_requests_cost_nothing(
 
     asyncio.run(main())
     assert seen == [1]
+
+
+def test_arrow_tables_of_one_schema_are_scored_together(model: LoadedModel, resume_table) -> None:
+    """Arrow bodies waiting together: one scoring call per schema, each request its own answer;
+    a table the screener refuses (a column missing) gets its own error, the others are scored."""
+    import numpy as np
+    import pyarrow as pa
+
+    from winnow.serve.parsing import ClientError
+
+    rows = resume_table.drop(["received_callback"])
+    tables = [rows.slice(i * 30, 30) for i in range(6)]
+    broken = rows.slice(200, 10).drop([rows.column_names[0]])
+    batches: list[tuple[int, int]] = []
+
+    async def main() -> list[Any]:
+        b = MicroBatcher(max_wait_s=0.05, on_batch=lambda n, r, _s: batches.append((n, r)))
+        outs = await asyncio.gather(
+            *(b.submit_table(model, t) for t in [*tables[:3], broken, *tables[3:]]),
+            return_exceptions=True,
+        )
+        await b.close()
+        return outs
+
+    outs = asyncio.run(main())
+    assert sum(r for _, r in batches) == 7 and len(batches) <= 2, batches
+    err = outs.pop(3)
+    assert isinstance(err, ClientError) and err.status == 422 and rows.column_names[0] in err.message
+    for t, out in zip(tables, outs, strict=True):
+        got = pa.ipc.open_stream(out.body).read_all()
+        assert got.num_rows == t.num_rows and (out.scored, out.rejected) == (t.num_rows, 0)
+        expected = model.screener.score_batch(t).scores
+        np.testing.assert_allclose(got.column("score").to_numpy(), expected, rtol=0, atol=1e-12)

@@ -32,7 +32,7 @@ def optimise(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Prune, quantize and compile a fitted screener; measure what each step costs and gains."""
-    from winnow.display import console, err_console
+    from winnow.display import console, fail
     from winnow.optimise.command import DEFAULT_STEPS, optimise_artifact
 
     try:
@@ -48,8 +48,7 @@ def optimise(
             max_rows=max_rows,
         )
     except WinnowError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(e.exit_code) from None
+        fail(e)
     if json_out:
         console.print_json(json.dumps(report))
         return

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from winnow.display import fail
 from winnow.errors import WinnowError
 
 DataArg = Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")]
@@ -20,11 +21,6 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress outpu
 SeedOpt = Annotated[int, typer.Option(help="Random seed (same seed, same result).")]
 
 
-def _fail(e: WinnowError) -> None:
-    from winnow.display import err_console
-
-    err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-    raise typer.Exit(e.exit_code) from None
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -125,7 +121,7 @@ def profile(
                 progress=progress,
             )
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     j = p.to_json()
     if json_out is not None:
         _write_json(json_out, j)
@@ -164,7 +160,7 @@ def clean(
         pol = Policy.load(policy, outliers=outliers, invalid=invalid, near_duplicates=near_duplicates)
         res = run_clean(data, out, policy=pol, log=log, id_column=id, target=target)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     parts = [f"{k.replace('_', ' ')} {v:,}" for k, v in res.dropped.items()]
     console.print(f"{res.rows_in:,} rows in, {res.rows_out:,} written to [bold]{res.out}[/]")
     console.print("dropped: " + (", ".join(parts) or "none"))
@@ -197,7 +193,7 @@ def suggest(
         with TableWriter(out) as w:
             w.write(res.table)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     console.print(
         f"{res.table.num_rows:,} of {res.rows_scored:,} rows suggested for labelling ({res.strategy}); "
         f"{res.rows_rejected:,} rows could not be scored; written to [bold]{out}[/]"
@@ -249,7 +245,7 @@ def value(
         with TableWriter(out) as writer:
             writer.write(table)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     noise = sum(table.column("label_noise").to_pylist())
     dup = sum(table.column("redundancy").to_pylist())
     console.print(

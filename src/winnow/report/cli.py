@@ -20,12 +20,11 @@ def report(
     top: Annotated[int, typer.Option(help="Selected records listed with their reasons.")] = 20,
 ) -> None:
     """Write one self-contained HTML report: metrics, charts, budgets, importance, reasons."""
-    from winnow.display import console, err_console
+    from winnow.display import console, fail
     from winnow.report.build import write_report
 
     try:
         path = write_report(artifact, out, data=data, top=top)
     except WinnowError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(e.exit_code) from None
+        fail(e)
     console.print(f"report written to [bold]{path}[/] ({path.stat().st_size:,} bytes)")

@@ -4,11 +4,14 @@ A JSON body costs a Python object per value to parse and to answer; an Arrow IPC
 read column-wise into the same :meth:`winnow.Screener.score_batch` that batch screening uses,
 and the answer is an Arrow IPC stream too: one row per record, in order, with the artifact's id
 column (when it has one), ``score`` (float64, null when the record was rejected) and ``error``
-(the reject's reason naming the column, null when scored).
+(the reject's reason naming the column, null when scored). Bodies that arrive together with
+the same schema are scored as one table by the service's micro-batcher
+(:mod:`winnow.serve.batcher`), on the same scoring thread as the JSON routes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,8 +51,17 @@ def decode_arrow_stream(body: bytes, max_records: int) -> pa.Table:
     return table
 
 
-def score_arrow(scorer: Any, table: pa.Table) -> tuple[bytes, int, int]:
-    """(Arrow IPC stream of the results, records scored, records rejected).
+@dataclass(frozen=True)
+class ArrowAnswer:
+    """One Arrow request's answer: the IPC stream body and its counts."""
+
+    body: bytes
+    scored: int
+    rejected: int
+
+
+def score_table(scorer: Any, table: pa.Table) -> pa.Table:
+    """The results of scoring ``table``: one row per record, in order (id, ``score``, ``error``).
 
     ``scorer`` is the serving model's :class:`winnow.online.OnlineScorer`: its screener scores,
     and its drift monitor sees every scored record, as on the JSON routes (selected = at or
@@ -81,8 +93,41 @@ def score_arrow(scorer: Any, table: pa.Table) -> tuple[bytes, int, int]:
     columns: dict[str, pa.Array] = {} if ids is None else {id_col: ids}  # type: ignore[dict-item]
     columns["score"] = pa.array(sb.scores, pa.float64(), from_pandas=True)  # NaN (rejected) -> null
     columns["error"] = pa.array(errors, pa.string())
-    out = pa.table(columns)
+    return pa.table(columns)
+
+
+def encode_results(results: pa.Table) -> ArrowAnswer:
+    """The results table as an Arrow IPC stream, with its scored and rejected counts."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, out.schema) as writer:
-        writer.write_table(out)
-    return sink.getvalue().to_pybytes(), int(ok.size), table.num_rows - int(ok.size)
+    with pa.ipc.new_stream(sink, results.schema) as writer:
+        writer.write_table(results)
+    rejected = results.column("score").null_count
+    return ArrowAnswer(sink.getvalue().to_pybytes(), results.num_rows - rejected, rejected)
+
+
+def score_tables(scorer: Any, tables: list[pa.Table]) -> list[ArrowAnswer | ClientError]:
+    """Answers for several requests' tables of one schema, scored as one table.
+
+    Requests that arrive together cost one scoring call (the fixed costs of typing,
+    preprocessing and each model per call are paid once); if the joined table is refused, each
+    table is scored on its own so that each request gets its own answer or error.
+    """
+    if len(tables) > 1:
+        try:
+            joined = score_table(scorer, pa.concat_tables(tables))
+        except ClientError:
+            return [_answer_or_error(scorer, t) for t in tables]
+        out: list[ArrowAnswer | ClientError] = []
+        start = 0
+        for t in tables:
+            out.append(encode_results(joined.slice(start, t.num_rows)))
+            start += t.num_rows
+        return out
+    return [_answer_or_error(scorer, tables[0])]
+
+
+def _answer_or_error(scorer: Any, table: pa.Table) -> ArrowAnswer | ClientError:
+    try:
+        return encode_results(score_table(scorer, table))
+    except ClientError as e:
+        return e

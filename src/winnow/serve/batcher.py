@@ -9,9 +9,11 @@ the load by themselves.
 
 Requests are grouped by (model, threshold, reasons) and each group goes through one call of
 :meth:`winnow.online.OnlineScorer.score_records`, the one scoring function; results are split
-back per request with their own record indices. A request with a ``budget`` is a group of its
-own: its top-k is over its own records. A request keeps the model it was admitted with, so a
-model swap never changes the model of a request already waiting.
+back per request with their own record indices. Arrow IPC bodies are grouped by (model,
+schema) and scored as one table (:func:`winnow.serve.arrow_body.score_tables`). A request
+with a ``budget`` is a group of its own: its top-k is over its own records. A request keeps
+the model it was admitted with, so a model swap never changes the model of a request already
+waiting.
 
 If a call raises (a record that breaks something beyond validation), the records responsible
 are found by bisection and answered with a per-record error; the others are scored.
@@ -27,8 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from winnow.config import Budget
 from winnow.online import OnlineScorer, RecordError, RecordResult, rerank
+from winnow.serve.arrow_body import ArrowAnswer, score_tables
+from winnow.serve.parsing import ClientError
 from winnow.serve.registry import LoadedModel
 
 log = logging.getLogger("winnow.serve")
@@ -41,11 +47,11 @@ class BatcherClosed(RuntimeError):
 @dataclass
 class _Job:
     model: LoadedModel
-    records: list[Any]
+    records: list[Any] | pa.Table  # a table: an Arrow IPC body, answered with an ArrowAnswer
     threshold: float | None
     budget: Budget | None
     reasons: int
-    future: asyncio.Future[list[RecordResult]]
+    future: asyncio.Future[Any]
 
 
 def reindex(result: RecordResult, index: int) -> RecordResult:
@@ -118,9 +124,11 @@ def score_safely(
     return [r for r in results if r is not None]
 
 
-def _score_group(jobs: list[_Job]) -> list[list[RecordResult]]:
+def _score_group(jobs: list[_Job]) -> list[list[RecordResult]] | list[ArrowAnswer | ClientError]:
     first = jobs[0]
-    records = [r for j in jobs for r in j.records]
+    if isinstance(first.records, pa.Table):
+        return score_tables(first.model.scorer, [j.records for j in jobs])  # type: ignore[misc]
+    records = [r for j in jobs for r in j.records]  # type: ignore[union-attr]
     results = score_safely(
         first.model.scorer, records, threshold=first.threshold, budget=first.budget, reasons=first.reasons
     )
@@ -132,13 +140,23 @@ def _score_group(jobs: list[_Job]) -> list[list[RecordResult]]:
     return out
 
 
-def _score_jobs(jobs: list[_Job]) -> list[list[RecordResult] | BaseException]:
-    """Runs in the worker thread: one scoring call per group of compatible requests."""
+def _group_key(i: int, job: _Job) -> tuple[Any, ...]:
+    """Requests with the same key are scored in one call: Arrow tables of one schema, or JSON
+    records with the same threshold and reasons; a request with a budget is a group of its own."""
+    if isinstance(job.records, pa.Table):
+        return ("arrow", id(job.model), job.records.schema)
+    if job.budget is not None:
+        return ("budget", i)
+    return (id(job.model), job.threshold, job.reasons)
+
+
+def _score_jobs(jobs: list[_Job]) -> list[Any]:
+    """Runs in the worker thread: one scoring call per group of compatible requests; each
+    job's outcome is its results, or the exception that answers it."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, j in enumerate(jobs):
-        key = (id(j.model), j.threshold, j.reasons) if j.budget is None else ("budget", i)
-        groups.setdefault(key, []).append(i)
-    out: list[list[RecordResult] | BaseException] = [RuntimeError("not scored")] * len(jobs)
+        groups.setdefault(_group_key(i, j), []).append(i)
+    out: list[Any] = [RuntimeError("not scored")] * len(jobs)
     for idx in groups.values():
         try:
             for i, res in zip(idx, _score_group([jobs[i] for i in idx]), strict=True):
@@ -199,10 +217,23 @@ class MicroBatcher:
         if self.closed:
             raise BatcherClosed("the service is shutting down")
         self.start()
+        return await self._enqueue(_Job(model, records, threshold, budget, reasons, self._future()))  # type: ignore[no-any-return]
+
+    async def submit_table(self, model: LoadedModel, table: pa.Table) -> ArrowAnswer:
+        """Score an Arrow body's table in the next micro-batch, with the other tables of its
+        schema; raises the request's :class:`ClientError` when it is refused."""
+        if self.closed:
+            raise BatcherClosed("the service is shutting down")
+        self.start()
+        return await self._enqueue(_Job(model, table, None, None, 0, self._future()))  # type: ignore[no-any-return]
+
+    def _future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _enqueue(self, job: _Job) -> Any:
         assert self._queue is not None
-        fut: asyncio.Future[list[RecordResult]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(model, records, threshold, budget, reasons, fut))
-        return await fut
+        self._queue.put_nowait(job)
+        return await job.future
 
     async def close(self) -> None:
         """Take no new work, finish what is queued, stop the worker thread."""

@@ -18,15 +18,13 @@ from typing import Annotated
 
 import typer
 
+from winnow.display import fail
 from winnow.errors import WinnowError
 from winnow.serve.settings import DEFAULT_MAX_BODY_BYTES, ENV_API_KEY, ENV_SETTINGS, ServeSettings
 
 FACTORY = "winnow.serve.app:app_from_env"
 
 
-def _fail(e: WinnowError) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(e.exit_code)
 
 
 def serve(
@@ -105,7 +103,7 @@ def serve(
         read_artifact(settings.artifact)  # fail now, with exit code 4, rather than in each worker
         keys = ApiKeys.from_sources(settings.api_key_file)
     except WinnowError as e:
-        _fail(e)
+        fail(e)
     import uvicorn
 
     log = logging.getLogger("winnow.serve")

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from winnow.serve.arrow_body import ARROW_STREAM, decode_arrow_stream, is_arrow_stream, score_arrow
+from winnow.serve.arrow_body import ARROW_STREAM, decode_arrow_stream, is_arrow_stream
 from winnow.serve.batcher import BatcherClosed
 from winnow.serve.parsing import ClientError, check_content_type, decode_json, parse_request
 from winnow.serve.registry import ReloadRefused
@@ -42,6 +42,16 @@ def _overloaded(seconds: float) -> ClientError:
         "timeout",
         f"the request was not answered within {seconds:g} s (overloaded)",
         "Retry later, or send fewer records per request.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _shutting_down() -> ClientError:
+    return ClientError(
+        503,
+        "shutting_down",
+        "the service is shutting down",
+        "Retry on another instance.",
         headers={"Retry-After": "1"},
     )
 
@@ -80,13 +90,7 @@ async def _scored(state: ServiceState, request: Request, selection: bool) -> tup
             ) from None
         raise _overloaded(settings.request_timeout_s) from None
     except BatcherClosed:
-        raise ClientError(
-            503,
-            "shutting_down",
-            "the service is shutting down",
-            "Retry on another instance.",
-            headers={"Retry-After": "1"},
-        ) from None
+        raise _shutting_down() from None
     return parsed, model, results
 
 
@@ -123,23 +127,31 @@ async def run_scoring(request: Request, route: str, selection: bool) -> Response
 
 
 async def run_arrow_scoring(request: Request) -> Response:
-    """``POST /v1/score`` with an Arrow IPC stream body: scores column-wise, answers in Arrow."""
+    """``POST /v1/score`` with an Arrow IPC stream body: scores column-wise, answers in Arrow.
+
+    The body is read zero-copy into a table here; the micro-batcher scores it on the scoring
+    thread, together with the other Arrow bodies of the same schema that wait."""
     state = _state(request)
     settings = state.settings
     try:
         async with asyncio.timeout(settings.request_timeout_s):
             body = await read_body(request, settings.max_body_bytes)
+            table = decode_arrow_stream(body, settings.max_records)
             model = state.registry.current
-            out, scored, rejected = await asyncio.to_thread(
-                lambda: score_arrow(model.scorer, decode_arrow_stream(body, settings.max_records))
-            )
+            answer = await state.batcher.submit_table(model, table)
     except TimeoutError:
         raise _overloaded(settings.request_timeout_s) from None
-    state.metrics.observe_results("/v1/score", scored, None, rejected)
+    except BatcherClosed:
+        raise _shutting_down() from None
+    state.metrics.observe_results("/v1/score", answer.scored, None, answer.rejected)
     return Response(
-        out,
+        answer.body,
         media_type=ARROW_STREAM,
-        headers={"X-Model-Version": model.version, "X-Scored": str(scored), "X-Rejected": str(rejected)},
+        headers={
+            "X-Model-Version": model.version,
+            "X-Scored": str(answer.scored),
+            "X-Rejected": str(answer.rejected),
+        },
     )
 
 

@@ -48,7 +48,7 @@ def similar(
 ) -> None:
     """Rank DATA by similarity to known high-value --examples and write the --top most similar."""
     from winnow.cli import default_rejects
-    from winnow.display import console, err_console, rows_progress
+    from winnow.display import console, fail, rows_progress
     from winnow.screener import Screener
 
     try:
@@ -68,8 +68,7 @@ def similar(
                 progress=progress,
             )
     except WinnowError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(e.exit_code) from None
+        fail(e)
     sm = result.summary
     console.print(
         f"read {sm.rows_read:,}, ranked {sm.rows_ranked:,}, written {sm.rows_selected:,}, rejected "

@@ -96,6 +96,7 @@ def stream(
     start, claims entries idle too long, dead-letters records that cannot be scored, and stops
     cleanly on SIGTERM after the current batch.
     """
+    from winnow.display import fail
     from winnow.errors import WinnowError
     from winnow.stream.worker import run
 
@@ -127,6 +128,5 @@ def stream(
             audit_file=audit_file,
         )
     except WinnowError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise typer.Exit(e.exit_code) from None
+        fail(e)
     print(json.dumps(summary.to_json()), flush=True)
