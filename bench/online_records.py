@@ -1,10 +1,11 @@
 """One record at a time, in process: what the service and the stream worker pay per record.
 
 For each ``ARTIFACT=DATA`` pair, ``--calls`` records (the rows of DATA in turn, as Python dicts,
-as the service parses them from JSON) are scored one per call through
-``OnlineScorer.score_records`` with the artifact's threshold (most records not selected: no
-reasons) and with threshold 0 (every record selected: reasons too), and as one-row Arrow tables
-through ``Screener.score_batch``. Median and p99 per call, one model thread, after a warm-up.
+as the service parses them from JSON) are scored one per call through ``Screener.score_one``
+(the Python API's one record), through ``OnlineScorer.score_records`` with the artifact's
+threshold (most records not selected: no reasons) and with threshold 0 (every record selected:
+reasons too), and as one-row Arrow tables through ``Screener.score_batch``. Median and p99 per
+call, one model thread, after a warm-up.
 Run it under two versions (``PYTHONPATH=/tmp/old/src``, see bench/same_scores.py) on the same
 machine one after the other to compare.
 
@@ -46,6 +47,7 @@ def measure(artifact: str, data: str, calls: int) -> dict[str, Any]:
     records = [r.to_pylist()[0] for r in rows]
     scorer = OnlineScorer(s)
     return {
+        "record, Screener.score_one": _times(s.score_one, records),
         "record, artifact threshold": _times(lambda r: scorer.score_records([r]), records),
         "record, selected (reasons)": _times(lambda r: scorer.score_records([r], threshold=0.0), records),
         "one-row table, score_batch": _times(s.score_batch, rows),

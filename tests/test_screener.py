@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -136,6 +137,26 @@ class TestInputs:
     def test_single_records_score_like_the_batch(self, fitted, train_frame, expected):
         singles = [fitted.score(train_frame.iloc[[i]])[0] for i in range(0, 600, 60)]
         np.testing.assert_allclose(singles, expected[::60], rtol=1e-12)
+
+    def test_score_one_takes_a_record_as_json_carries_it(self, fitted, train_frame, expected):
+        rows = pa.Table.from_pandas(train_frame).to_pylist()  # NaN is None here, as in JSON
+        as_json = [{**r, "signup": r["signup"].isoformat()} for r in rows[:40]]
+        assert any(r["spend"] is None for r in as_json)
+        np.testing.assert_allclose([fitted.score_one(r) for r in as_json], expected[:40], rtol=1e-12)
+        # numbers as text (a Redis stream entry), a mapping that is not a dict: the checked path
+        text = {
+            k: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+            for k, v in as_json[1].items()
+        }
+        assert fitted.score_one(text) == pytest.approx(expected[1], rel=1e-12)
+        assert fitted.score_one(MappingProxyType(as_json[2])) == pytest.approx(expected[2], rel=1e-12)
+
+    def test_score_one_names_the_field_it_refuses(self, fitted, train_frame):
+        record = pa.Table.from_pandas(train_frame.head(1)).to_pylist()[0]
+        with pytest.raises(DataError, match=r"field 'visits': expected a finite number, received str 'many'"):
+            fitted.score_one({**record, "visits": "many"})
+        with pytest.raises(DataError, match=r"field 'region' is required"):
+            fitted.score_one({k: v for k, v in record.items() if k != "region"})
 
     def test_input_is_not_mutated(self, fitted, train_frame):
         before = train_frame.copy(deep=True)

@@ -23,8 +23,8 @@ from winnow.record_values import (
     COLUMNS,
     EXPECTED_VALUE,
     TEXT_COLUMNS,
-    Invalid,
-    convert_checked,
+    FieldInvalid,
+    checked_record,
     describe,
     rule_field,
     typed_records,
@@ -184,33 +184,10 @@ class OnlineScorer:
                     )
                 )
                 continue
-            row: dict[str, Any] = {}
-            err: RecordError | None = None
-            for name, role in self.fields:
-                if name not in rec:
-                    err = RecordError(
-                        i,
-                        name,
-                        EXPECTED_VALUE[role],
-                        "nothing (field missing)",
-                        f"record {i}: field {name!r} is required ({EXPECTED_VALUE[role]}; "
-                        "send null for an unknown value)",
-                    )
-                    break
-                try:
-                    row[name] = convert_checked(rec[name], role)
-                except Invalid as e:
-                    err = RecordError(
-                        i,
-                        name,
-                        e.expected,
-                        describe(e.received),
-                        f"record {i}: field {name!r}: expected {e.expected}, "
-                        f"received {describe(e.received)}",
-                    )
-                    break
-            if err is not None:
-                errors.append(err)
+            try:
+                row = checked_record(rec, self.fields)
+            except FieldInvalid as e:
+                errors.append(RecordError(i, e.field, e.expected, e.received, f"record {i}: {e.problem}"))
                 continue
             for name, values in cols.items():
                 values.append(row[name])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ import pyarrow as pa
 from winnow import __version__
 from winnow.artifact import dumps, read_artifact, write_artifact
 from winnow.config import Budget, ScreenConfig
-from winnow.errors import ArtifactError, ConfigError, NotFittedError
+from winnow.errors import ArtifactError, ConfigError, DataError, NotFittedError
 from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
 from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
@@ -30,6 +30,7 @@ from winnow.models.fusion import Fusion
 from winnow.monitor import Reference
 from winnow.prep.preprocessor import Preprocessor
 from winnow.reasons import reason_codes
+from winnow.record_values import ARROW_TYPES, FieldInvalid, checked_record, typed_records
 from winnow.schema import Coerced, ColumnSpec, check_columns, coerce
 from winnow.select import Threshold
 from winnow.target import make_labels
@@ -197,6 +198,31 @@ class Screener:
             scores.pad_to(max(r.row for r in rejects) + 1)
             log.warning("%d records rejected, e.g. %s", len(rejects), rejects[0].describe())
         return scores.all()
+
+    def score_one(self, record: Mapping[str, Any]) -> float:
+        """Probability that one record is high-value: a mapping of field -> value, as a JSON
+        object or a stream entry carries it (numbers may come as text; None or "" is missing).
+
+        The path of the service's single records: no pandas, no Arrow table for well-formed
+        records, the same scores as :meth:`score` on the same values. Raises
+        :class:`winnow.errors.DataError` naming the field when a value is missing or refused.
+        """
+        self._check()
+        fields = [(s.name, s.role) for s in self.specs_ if s.used]
+        cols = typed_records([record], fields) if type(record) is dict else None  # type: ignore[list-item]
+        if cols is not None:
+            batch: pa.Table | Coerced = Coerced(None, ok=np.ones(1, dtype=bool), columns=cols)
+        else:
+            try:
+                row = checked_record(record, fields)
+            except FieldInvalid as e:
+                raise DataError(e.problem, hint="Pass None for an unknown value.") from None
+            batch = pa.table({n: pa.array([row[n]], ARROW_TYPES[role]) for n, role in fields})
+        sb = self.score_batch(batch)
+        if sb.rejects:
+            r = sb.rejects[0]
+            raise DataError(f"field {r.column!r}: {r.reason}", hint="Pass None for an unknown value.")
+        return float(sb.scores[0])
 
     def check_columns(self, names: list[str]) -> None:
         """Refuse an input that lacks columns the screener needs, before reading any data."""
