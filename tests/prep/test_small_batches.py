@@ -143,3 +143,18 @@ def test_tfidf_rows_are_the_scipy_formula_to_the_last_bit(n):
     np.testing.assert_array_equal(got.indptr, want.indptr)
     np.testing.assert_array_equal(got.indices, want.indices)  # same entry order, same sums
     np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_text_lengths_and_words_of_a_few_texts_equal_arrows() -> None:
+    """A few ASCII texts are measured with Python's string methods; a batch with Arrow's
+    kernels. Every ASCII character as a separator, missing and empty texts, non-ASCII text."""
+    from winnow.prep.preprocessor import _text_parts
+    from winnow.schema import SMALL_BATCH
+
+    texts = ["", None, "   ", " a ", "one two  three", "a\t\tb\n c\r\nd", "Ünïcödé  text", "x"]
+    texts += [f"{chr(i)}w{chr(i)}{chr(i)}v {chr(i)}" for i in range(128)]
+    batch = _text_parts(pa.array(texts * (SMALL_BATCH // len(texts) + 1), pa.string()))
+    for i, text in enumerate(texts):
+        one = _text_parts(pa.array([text], pa.string()))
+        for part in ("length", "words"):
+            np.testing.assert_array_equal(one[part], batch[part][i : i + 1], err_msg=f"{part} of {text!r}")

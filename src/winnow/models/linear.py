@@ -40,6 +40,7 @@ class LinearLearner(Learner):
         self.coef_dense_: np.ndarray | None = None
         self.coef_cat_: list[np.ndarray] = []
         self.coef_text_: np.ndarray | None = None
+        self._text64: tuple[np.ndarray, np.ndarray] | None = None
         self.intercept_: float = 0.0
         self.C_: float | None = None
 
@@ -101,8 +102,17 @@ class LinearLearner(Learner):
         for j, w in enumerate(self.coef_cat_):
             z += w[x.m.cat[:, j]]
         if self.coef_text_ is not None and x.m.text is not None:
-            z += x.m.text @ self.coef_text_.astype(np.float64)
+            z += x.m.text @ self._text_weights()
         return z
+
+    def _text_weights(self) -> np.ndarray:
+        """``coef_text_`` as float64, converted once: 2^18 weights converted per call were most
+        of the cost of scoring one review (the same values, so the same scores)."""
+        w = self.coef_text_
+        assert w is not None
+        if self._text64 is None or self._text64[0] is not w:
+            self._text64 = (w, w.astype(np.float64))
+        return self._text64[1]
 
     def text_contributions(self, x: Inputs, blocks: list[tuple[str, int]]) -> np.ndarray:
         """Log-odds contribution of each text column, (n, text columns)."""
@@ -111,7 +121,7 @@ class LinearLearner(Learner):
             return out
         off = 0
         for j, (_, width) in enumerate(blocks):
-            out[:, j] = x.m.text[:, off : off + width] @ self.coef_text_[off : off + width].astype(np.float64)
+            out[:, j] = x.m.text[:, off : off + width] @ self._text_weights()[off : off + width]
             off += width
         return out
 
