@@ -21,7 +21,6 @@ from winnow.config import Budget, Role
 from winnow.record_values import (
     ARROW_TYPES,
     COLUMNS,
-    EXPECTED_VALUE,
     TEXT_COLUMNS,
     FieldInvalid,
     checked_record,
@@ -30,7 +29,7 @@ from winnow.record_values import (
     typed_records,
 )
 from winnow.rules import RuleSet
-from winnow.schema import SMALL_BATCH, Coerced
+from winnow.schema import EXPECTED_VALUE, SMALL_BATCH, Coerced
 from winnow.select import rank_order, select_batch, with_rule
 
 if TYPE_CHECKING:

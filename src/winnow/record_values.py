@@ -2,7 +2,7 @@
 
 The service and the stream worker receive records as Python values or text. Each value is
 converted to the type its role needs, or refused with :class:`Invalid` naming what was expected
-(:data:`EXPECTED_VALUE`). Two ways, which accept and refuse the same values:
+(:data:`winnow.schema.EXPECTED_VALUE`). Two ways, which accept and refuse the same values:
 
 * per value (:func:`convert_checked`): finds and names the exact bad value;
 * per column (:data:`COLUMNS` for Python values, :data:`TEXT_COLUMNS` for a column of text such
@@ -21,18 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.config import Role
-from winnow.schema import FALSE_WORDS, TRUE_WORDS
-
-EXPECTED_VALUE = {
-    Role.NUMERIC: "a finite number",
-    Role.BOOLEAN: "true/false or 0/1",
-    Role.DATETIME: "an ISO 8601 date/time string or epoch seconds",
-    Role.CATEGORICAL: "a string or number",
-    Role.TEXT: "a string",
-    Role.IMAGE: "an image file path (string)",
-}
-
-
+from winnow.schema import EXPECTED_VALUE, FALSE_WORDS, TRUE_WORDS
 
 
 class Invalid(Exception):

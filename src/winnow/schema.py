@@ -256,6 +256,9 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
     raise ValueError(f"role {role} has no logical type")
 
 
+#: what each role accepts, in the words of every error winnow shows: of a column (batch typing,
+#: cleaning, schema errors) and of one value (a record's field in the service, the stream
+#: worker and ``Screener.score_one``)
 EXPECTED = {
     Role.NUMERIC: "numbers",
     Role.BOOLEAN: "true/false or 0/1",
@@ -263,6 +266,14 @@ EXPECTED = {
     Role.CATEGORICAL: "text or numbers",
     Role.TEXT: "text",
     Role.IMAGE: "image file paths or encoded image bytes",
+}
+EXPECTED_VALUE = {
+    Role.NUMERIC: "a finite number",
+    Role.BOOLEAN: "true/false or 0/1",
+    Role.DATETIME: "an ISO 8601 date/time string or epoch seconds",
+    Role.CATEGORICAL: "a string or number",
+    Role.TEXT: "a string",
+    Role.IMAGE: "an image file path (string)",
 }
 
 

@@ -128,3 +128,24 @@ def test_path_contributions_follow_each_split(data):
     assert table[left["leaf_index"], f] == pytest.approx(left["leaf_value"] - mean)
     assert table[right["leaf_index"], f] == pytest.approx(right["leaf_value"] - mean)
     assert np.count_nonzero(table) == 2  # nothing credited to the features not split on
+
+
+@pytest.mark.parametrize("boosting", ["gbdt", "rf"])
+def test_one_row_scores_equal_the_batch_to_the_last_bit(data, boosting):
+    """One row goes through LightGBM's single-row fast path; the scores do not move."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    train, valid, cards = data
+    params = {} if boosting == "gbdt" else {"boosting": "rf", "bagging_fraction": 0.7}
+    m = LightGBMLearner(params=params, max_rounds=60, early_stopping=10).fit(
+        train, valid, FitContext(seed=0, threads=1, cat_cardinalities=cards)
+    )
+    batch = m.predict_logit(valid)
+    rows = [valid.take(np.array([i])) for i in range(len(valid))]
+    one = np.concatenate([m.predict_logit(r) for r in rows])
+    np.testing.assert_array_equal(one, batch)
+    with ThreadPoolExecutor(4) as pool:  # one predictor shared by threads
+        np.testing.assert_array_equal(np.concatenate(list(pool.map(m.predict_logit, rows))), batch)
+    m.threads = 2  # a new thread count sets the predictor up again
+    np.testing.assert_array_equal(m.predict_logit(rows[3]), batch[3:4])
+    assert m._one_row is not None and m._one_row.threads == 2
