@@ -351,6 +351,7 @@ def test_scoring_lane_answers_as_the_router_does(artifact: Any, records: list[di
 
     app = create_app(ServeSettings(artifact=artifact), api_keys=ApiKeys())
     assert [m.cls for m in app.user_middleware][1] is ScoringLane  # inside the metrics middleware
+    assert set(app.user_middleware[1].kwargs["routes"]) == {"/v1/screen", "/v1/score"}
     routed = AsyncExitStackMiddleware(app.router)  # what FastAPI puts around its router
 
     async def via_router(scope: Any, receive: Any, send: Any) -> None:

@@ -55,6 +55,10 @@ async def _require_key(request: Request, key: str | None = Security(_KEY_HEADER)
     request.app.state.winnow.keys.require(key)
 
 
+#: the POST routes the scoring lane serves without FastAPI's router
+SCORING_PATHS = ("/v1/screen", "/v1/score")
+
+
 class _Observe:
     """Pure ASGI middleware: request counts and latency by route template and status."""
 
@@ -139,11 +143,15 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
     app.include_router(probes)
     # the scoring POSTs skip the router; the middleware added last is the outermost, so
     # _Observe (added after the lane) sees every request
+    # (taken from the router itself: FastAPI >= 0.16x keeps an included router as one entry of
+    # app.routes, so its APIRoutes are not listed there)
     lane: dict[str, tuple[object, Handler]] = {
         r.path: (r, r.endpoint)
-        for r in app.routes
-        if isinstance(r, APIRoute) and r.path in ("/v1/screen", "/v1/score") and "POST" in (r.methods or ())
+        for r in api.routes
+        if isinstance(r, APIRoute) and r.path in SCORING_PATHS and "POST" in (r.methods or ())
     }
+    if set(lane) != set(SCORING_PATHS):
+        raise RuntimeError(f"the scoring lane found {sorted(lane)}, not {SCORING_PATHS}")
     app.add_middleware(ScoringLane, routes=lane, keys=keys)
     app.add_middleware(_Observe, metrics=metrics)
     _install_openapi(app, state.registry, settings.max_records)
