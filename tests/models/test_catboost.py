@@ -88,3 +88,20 @@ def test_scoring_fast_path_without_categories(data):
     m = CatBoostLearner(max_rounds=20).fit(drop(train), None, FitContext(seed=0), rounds=20)
     pooled = m.model_.predict(m._pool(drop(valid), with_label=False), prediction_type="RawFormulaVal")
     np.testing.assert_array_equal(m.predict_logit(drop(valid)), np.asarray(pooled, dtype=np.float64))
+
+
+def test_public_predict_when_the_direct_prediction_is_refused(model, data, monkeypatch):
+    """A CatBoost whose internal prediction takes other arguments: the public predict answers."""
+    _, valid, _ = data
+    direct = model.predict_logit(valid)
+    real, calls = model.model_._base_predict, []
+
+    def other_signature(*args):
+        calls.append(len(args))
+        if len(calls) == 1:
+            raise TypeError("_base_predict() takes 6 positional arguments but 7 were given")
+        return real(*args)
+
+    monkeypatch.setattr(model.model_, "_base_predict", other_signature)
+    np.testing.assert_array_equal(model.predict_logit(valid), direct)
+    assert len(calls) == 2  # refused, then the public predict's own call

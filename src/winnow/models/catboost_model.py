@@ -118,8 +118,19 @@ class CatBoostLearner(Learner):
     def predict_logit(self, x: Inputs) -> np.ndarray:
         if self.model_ is None:
             raise NotFittedError(type(self).__name__)
-        z = self.model_.predict(_features_data(x), prediction_type="RawFormulaVal", thread_count=self.threads)
-        return np.asarray(z, dtype=np.float64).reshape(-1)
+        return np.asarray(self._raw(_features_data(x)), dtype=np.float64).reshape(-1)
+
+    def _raw(self, features: Any) -> Any:
+        """Raw scores of ``features``: the pool and the prediction ``CatBoost.predict`` makes,
+        without its per-call checks of the model and its parameters (a quarter of scoring one
+        row); the public ``predict`` where this CatBoost lacks that method's signature."""
+        from catboost import Pool
+
+        try:
+            pool = Pool(features, thread_count=self.threads)
+            return self.model_._base_predict(pool, "RawFormulaVal", 0, 0, self.threads, False, "CPU")
+        except (AttributeError, TypeError):
+            return self.model_.predict(features, prediction_type="RawFormulaVal", thread_count=self.threads)
 
     def feature_importance(self) -> np.ndarray:
         return np.asarray(self.model_.get_feature_importance(), dtype=np.float64)
