@@ -1,8 +1,10 @@
-"""One contract, every learner (the scikit-learn "common tests" idea).
+"""One contract, every portfolio member (the scikit-learn "common tests" idea).
 
-Each learner: keyword-only constructor, ``fit`` returns self, same seed gives the same
-predictions, ``state``/``from_state`` round trip predicts identically, inputs are not mutated,
-an unfitted learner raises ``NotFittedError``, and it learns the synthetic signal.
+Each member (every entry of ``portfolio.MEMBERS``: a learner kind with its own parameters):
+``fit`` returns self, same seed gives the same predictions, ``state``/``from_state`` round trip
+predicts identically, inputs are not mutated, one row scores as it does in a batch, an unfitted
+learner raises ``NotFittedError``, and it learns the synthetic signal. Each kind: a
+keyword-only constructor.
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ from sklearn.metrics import roc_auc_score
 from tests.helpers import learner_inputs
 from winnow.errors import NotFittedError
 from winnow.models.base import FitContext, Learner, learner_class, make_learner
+from winnow.models.portfolio import MEMBERS
 
-# small settings so the whole contract runs in seconds
-LEARNERS = {
+# small settings per kind so the whole contract runs in seconds
+SMALL = {
     "lightgbm": {"max_rounds": 200, "early_stopping": 20},
     "linear": {},
     "deep": {"hidden": (32, 16), "max_epochs": 6, "patience": 2},
     "catboost": {"max_rounds": 200, "early_stopping": 20},
 }
+KINDS = list(SMALL)
+LEARNERS = list(MEMBERS)  # every member, under its own parameters
+
+
+def _make(name: str) -> Learner:
+    member = MEMBERS[name]
+    return member.make(**SMALL[member.kind])
 
 
 @pytest.fixture(scope="module")
@@ -39,21 +49,18 @@ def _ctx(cards, seed: int = 0) -> FitContext:
 
 def _fit(name: str, data, seed: int = 0, rounds: int | None = None) -> Learner:
     train, valid, cards = data
-    return make_learner(name, **LEARNERS[name]).fit(
-        train, None if rounds else valid, _ctx(cards, seed), rounds
-    )
+    return _make(name).fit(train, None if rounds else valid, _ctx(cards, seed), rounds)
 
 
-@pytest.fixture(scope="module", params=list(LEARNERS))
+@pytest.fixture(scope="module", params=LEARNERS)
 def fitted_learner(request, data):
     return request.param, _fit(request.param, data)
 
 
 def test_registry_covers_every_model():
-    from winnow.models.portfolio import MEMBERS
-
     kinds = {m.kind for m in MEMBERS.values()}
-    assert set(LEARNERS) == kinds  # every trainable kind runs the contract below
+    assert set(KINDS) == kinds  # every trainable kind has small settings for the contract below
+    assert len(LEARNERS) == 7
     for name in kinds:
         cls = learner_class(name)
         assert issubclass(cls, Learner) and cls.name == name
@@ -61,7 +68,7 @@ def test_registry_covers_every_model():
         make_learner("forest")
 
 
-@pytest.mark.parametrize("name", list(LEARNERS))
+@pytest.mark.parametrize("name", KINDS)
 def test_constructor_is_keyword_only_and_stores_parameters(name):
     cls = learner_class(name)
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
@@ -71,10 +78,10 @@ def test_constructor_is_keyword_only_and_stores_parameters(name):
         cls(1)  # positional hyper-parameters are refused
 
 
-@pytest.mark.parametrize("name", list(LEARNERS))
+@pytest.mark.parametrize("name", LEARNERS)
 def test_fit_returns_self(name, data):
     train, valid, cards = data
-    learner = make_learner(name, **LEARNERS[name])
+    learner = _make(name)
     assert learner.fit(train, valid, _ctx(cards)) is learner
     assert isinstance(learner.best_rounds_, int) and learner.best_rounds_ >= 1
 
@@ -88,7 +95,7 @@ def test_predictions_are_finite_log_odds_that_rank(fitted_learner, data):
     assert roc_auc_score(valid.y, z) > 0.7, f"{name} did not learn the synthetic signal"
 
 
-@pytest.mark.parametrize("name", list(LEARNERS))
+@pytest.mark.parametrize("name", LEARNERS)
 def test_same_seed_same_predictions(name, data):
     _, valid, _ = data
     a, b = _fit(name, data, seed=3), _fit(name, data, seed=3)
@@ -103,16 +110,16 @@ def test_state_round_trip_predicts_identically(fitted_learner, data):
     config = json.loads(json.dumps(config))
     assert files and all(isinstance(v, bytes) for v in files.values())
     assert not any(v.startswith(b"\x80") for v in files.values()), "payload looks like a pickle"
-    again = learner_class(name).from_state(config, files)
+    again = learner_class(MEMBERS[name].kind).from_state(config, files)
     np.testing.assert_array_equal(again.predict_logit(valid), learner.predict_logit(valid))
     assert again.best_rounds_ == learner.best_rounds_
 
 
-@pytest.mark.parametrize("name", list(LEARNERS))
+@pytest.mark.parametrize("name", LEARNERS)
 def test_inputs_are_not_mutated(name, data):
     train, valid, cards = data
     before = copy.deepcopy((train, valid))
-    learner = make_learner(name, **LEARNERS[name]).fit(train, valid, _ctx(cards))
+    learner = _make(name).fit(train, valid, _ctx(cards))
     learner.predict_logit(valid)
     for now, then in zip((train, valid), before, strict=True):
         np.testing.assert_array_equal(now.m.num, then.m.num)
@@ -121,7 +128,7 @@ def test_inputs_are_not_mutated(name, data):
         np.testing.assert_array_equal(now.y, then.y)
 
 
-@pytest.mark.parametrize("name", list(LEARNERS))
+@pytest.mark.parametrize("name", LEARNERS)
 def test_refit_with_fixed_rounds(name, data):
     _, valid, _ = data
     learner = _fit(name, data, rounds=2)
@@ -138,11 +145,11 @@ def test_prediction_is_row_independent(fitted_learner, data):
     np.testing.assert_allclose(singles, whole[:10], rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("name", list(LEARNERS))
+@pytest.mark.parametrize("name", LEARNERS)
 def test_unfitted_learner_raises_not_fitted(name, data):
     _, valid, _ = data
     with pytest.raises(NotFittedError):
-        make_learner(name).predict_logit(valid)
+        _make(name).predict_logit(valid)
 
 
 def test_inference_cost_follows_the_model_structure():
