@@ -35,6 +35,23 @@ def typed(table: pa.Table) -> tuple[pa.Table, list[Any]]:
     return coerce(table, specs).table, specs
 
 
+@pytest.fixture(scope="module")
+def logits() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.2).astype(np.int64)
+    signal = y * 1.5 + rng.normal(0, 1, 600)
+    return y, {
+        "a": signal + rng.normal(0, 0.5, 600),
+        "b": signal + rng.normal(0, 1.0, 600),
+        "c": rng.normal(0, 1, 600),
+    }
+
+
+@pytest.fixture(scope="module")
+def fitted(table: pa.Table) -> Screener:
+    return Screener().fit(table, **fit_options(models=["lightgbm", "linear"]))
+
+
 def _matrices(prep: Preprocessor, typed: pa.Table, specs: list[Any]) -> tuple[np.ndarray, ...]:
     m = prep.transform(typed, specs)
     return m.num, m.cat, prep.dense(m)
@@ -72,17 +89,6 @@ class TestPreprocessor:
 
 
 class TestFusion:
-    @pytest.fixture(scope="class")
-    def logits(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        rng = np.random.default_rng(0)
-        y = (rng.random(600) < 0.2).astype(np.int64)
-        signal = y * 1.5 + rng.normal(0, 1, 600)
-        return y, {
-            "a": signal + rng.normal(0, 0.5, 600),
-            "b": signal + rng.normal(0, 1.0, 600),
-            "c": rng.normal(0, 1, 600),
-        }
-
     def test_same_logits_same_fusion_and_a_round_trip(self, logits):
         y, z = logits
         a, b = fit_fusion(y, z), fit_fusion(y, z)
@@ -104,10 +110,6 @@ class TestFusion:
 
 
 class TestScreener:
-    @pytest.fixture(scope="class")
-    def fitted(self, table) -> Screener:
-        return Screener().fit(table, **fit_options(models=["lightgbm", "linear"]))
-
     def test_same_seed_same_scores_and_a_round_trip(self, table, fitted, tmp_path):
         again = Screener().fit(table, **fit_options(models=["lightgbm", "linear"]))
         np.testing.assert_array_equal(again.score(table), fitted.score(table))
