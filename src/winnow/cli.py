@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from winnow import __version__
+from winnow.cli_options import ArtifactArg, DataArg, QuietOpt
 from winnow.display import fail
 from winnow.errors import ConfigError, WinnowError
 
@@ -32,9 +33,6 @@ class Engine(enum.StrEnum):
     ray = "ray"
 
 
-DataArg = Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")]
-DirArg = Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 WorkersOpt = Annotated[
     int,
     typer.Option(
@@ -43,8 +41,6 @@ WorkersOpt = Annotated[
         "model already uses every core). Ray engine: actors (0 = one per CPU of the cluster).",
     ),
 ]
-
-
 
 
 def _logging(quiet: bool) -> None:
@@ -239,7 +235,7 @@ def fit(
 
 @app.command()
 def evaluate(
-    artifact: DirArg,
+    artifact: ArtifactArg,
     data: DataArg,
     json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
@@ -266,7 +262,7 @@ def evaluate(
 
 @app.command()
 def monitor(
-    artifact: DirArg,
+    artifact: ArtifactArg,
     data: DataArg,
     window: Annotated[int, typer.Option(help="Compare the last N valid rows of DATA.")] = 100_000,
     top: Annotated[int, typer.Option(help="Features shown, most drifted first.")] = 15,
@@ -291,7 +287,7 @@ def monitor(
 
 @app.command()
 def retrain(
-    artifact: DirArg,
+    artifact: ArtifactArg,
     data: Annotated[Path, typer.Option(help="The labelled data the artifact was trained on.")],
     labels: Annotated[Path, typer.Option(help="Newly labelled records (same columns and target).")],
     out: Annotated[Path, typer.Option(help="Folder for the challenger, written if it is promoted.")],
@@ -326,7 +322,7 @@ def retrain(
 
 @app.command()
 def score(
-    artifact: DirArg,
+    artifact: ArtifactArg,
     data: DataArg,
     out: Annotated[Path, typer.Option(help="Output file (.parquet, .csv, .jsonl).")],
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
@@ -358,7 +354,7 @@ def score(
 
 @app.command()
 def screen(
-    artifact: DirArg,
+    artifact: ArtifactArg,
     data: DataArg,
     out: Annotated[Path, typer.Option(help="Output file (.parquet, .csv, .jsonl).")],
     budget: Annotated[
@@ -436,7 +432,7 @@ def screen(
 
 @app.command()
 def inspect(
-    artifact: DirArg,
+    artifact: ArtifactArg,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Show what an artifact holds: task, schema, models, threshold, metrics, checksums."""

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 import typer
 
+from winnow.cli_options import ArtifactArg
 from winnow.errors import WinnowError
 
 
 def optimise(
-    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    artifact: ArtifactArg,
     out: Annotated[Path, typer.Option(help="Folder for the optimised artifact.")],
     data: Annotated[
         Path,

@@ -8,19 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
+from winnow.cli_options import ArtifactArg, DataArg, QuietOpt
 from winnow.display import fail
 from winnow.errors import WinnowError
 
-DataArg = Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")]
 TargetOpt = Annotated[str | None, typer.Option(help="Column that defines high-value.")]
 PositiveOpt = Annotated[list[str] | None, typer.Option(help="Value(s) of the target that mean high-value.")]
 TopFractionOpt = Annotated[
     float | None, typer.Option(help="High-value = this top share of a numeric target.")
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (same seed, same result).")]
-
-
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -170,7 +167,7 @@ def clean(
 
 
 def suggest(
-    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    artifact: ArtifactArg,
     data: Annotated[str, typer.Argument(help="Unlabelled records (CSV, Parquet, JSON lines).")],
     budget: Annotated[int, typer.Option(min=1, help="How many rows to suggest for labelling.")],
     out: Annotated[Path, typer.Option("--out", help="Suggested rows to write (.parquet, .csv, .jsonl).")],

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from winnow.cli_options import ArtifactArg
 from winnow.errors import WinnowError
 
 
 def report(
-    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    artifact: ArtifactArg,
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
     data: Annotated[
         Path | None,

@@ -18,6 +18,14 @@ from typing import Annotated
 
 import typer
 
+from winnow.cli_options import (
+    ArtifactArg,
+    AuditFileOpt,
+    AuditFractionOpt,
+    MonitorWindowOpt,
+    ReasonsOpt,
+    ThreadsOpt,
+)
 from winnow.display import fail
 from winnow.errors import WinnowError
 from winnow.serve.settings import DEFAULT_MAX_BODY_BYTES, ENV_API_KEY, ENV_SETTINGS, ServeSettings
@@ -25,10 +33,8 @@ from winnow.serve.settings import DEFAULT_MAX_BODY_BYTES, ENV_API_KEY, ENV_SETTI
 FACTORY = "winnow.serve.app:app_from_env"
 
 
-
-
 def serve(
-    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    artifact: ArtifactArg,
     host: Annotated[
         str, typer.Option(help="Address to listen on (0.0.0.0 for all interfaces).")
     ] = "127.0.0.1",
@@ -53,23 +59,17 @@ def serve(
         ),
     ] = 0.0,
     max_batch_records: Annotated[int, typer.Option(help="Most records per micro-batch.")] = 4096,
-    threads: Annotated[int, typer.Option(help="Scoring threads per worker (0 = all cores).")] = 1,
-    reasons: Annotated[int, typer.Option(help="Reasons per selected record by default.")] = 3,
+    threads: ThreadsOpt = 1,
+    reasons: ReasonsOpt = 3,
     max_concurrency: Annotated[
         int | None, typer.Option(help="Answer 503 above this many open connections/requests.")
     ] = None,
     allow_reload_path: Annotated[
         bool, typer.Option(help="Let POST /v1/admin/reload load another folder than ARTIFACT.")
     ] = True,
-    monitor_window: Annotated[
-        int, typer.Option(help="Most recent records GET /v1/monitor compares with the training reference.")
-    ] = 10_000,
-    audit_fraction: Annotated[
-        float, typer.Option(help="Share of not-selected records kept for audit (needs --audit-file).")
-    ] = 0.0,
-    audit_file: Annotated[
-        Path | None, typer.Option(help="JSON-lines file the audit sample is appended to.")
-    ] = None,
+    monitor_window: MonitorWindowOpt = 10_000,
+    audit_fraction: AuditFractionOpt = 0.0,
+    audit_file: AuditFileOpt = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
 ) -> None:

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from winnow.cli_options import ArtifactArg, DataArg, QuietOpt
 from winnow.errors import WinnowError
 
 
 def similar(
-    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
-    data: Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")],
+    artifact: ArtifactArg,
+    data: DataArg,
     examples: Annotated[
         str, typer.Option("--examples", help="Known high-value records (same columns as DATA).")
     ],
@@ -44,7 +45,7 @@ def similar(
     ] = False,
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(min=1, help="Rows per batch (memory bound).")] = 65536,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Rank DATA by similarity to known high-value --examples and write the --top most similar."""
     from winnow.cli import default_rejects

@@ -12,10 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from winnow.cli_options import (
+    ArtifactArg,
+    AuditFileOpt,
+    AuditFractionOpt,
+    MonitorWindowOpt,
+    ReasonsOpt,
+    ThreadsOpt,
+)
 
 
 def _logging(quiet: bool) -> None:
@@ -29,7 +37,7 @@ def _logging(quiet: bool) -> None:
 
 
 def stream(
-    artifact: Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")],
+    artifact: ArtifactArg,
     stream: Annotated[str, typer.Option("--stream", help="Redis stream key to read.")],
     source: Annotated[
         str, typer.Option(help="Redis server of the stream: redis://host:port/db.")
@@ -71,23 +79,17 @@ def stream(
     threshold: Annotated[
         float | None, typer.Option(help="Select scores at or above this [default: the artifact's threshold].")
     ] = None,
-    reasons: Annotated[int, typer.Option(help="Reason codes kept per selected record.")] = 3,
+    reasons: ReasonsOpt = 3,
     json_field: Annotated[
         str | None, typer.Option(help="Read each record as a JSON object from this field.")
     ] = None,
-    threads: Annotated[int, typer.Option(help="Scoring threads (0 = all cores).")] = 1,
+    threads: ThreadsOpt = 1,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics server binds.")] = "127.0.0.1",
     max_backoff: Annotated[float, typer.Option(help="Longest wait between reconnect attempts (s).")] = 10.0,
-    monitor_window: Annotated[
-        int, typer.Option(help="Recent records the drift gauges compare with the training reference.")
-    ] = 10_000,
-    audit_fraction: Annotated[
-        float, typer.Option(help="Share of not-selected records kept for audit (needs --audit-file).")
-    ] = 0.0,
-    audit_file: Annotated[
-        Path | None, typer.Option(help="JSON-lines file the audit sample is appended to.")
-    ] = None,
+    monitor_window: MonitorWindowOpt = 10_000,
+    audit_fraction: AuditFractionOpt = 0.0,
+    audit_file: AuditFileOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
 ) -> None:
     """Score a Redis stream as records arrive; write the high-value ones to SINK.
