@@ -31,10 +31,12 @@ from winnow.engines.output import (
     RankedOutput,
     ScreenResult,
     ScreenSummary,
+    close_summary,
     finish_selected,
     rank_selected,
     selected_table,
     threshold_selected,
+    threshold_selection,
 )
 from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
 from winnow.io.rejects import Reject, RejectsWriter
@@ -128,7 +130,7 @@ def score_file(
             rw.add(item.result.rejects)
             if progress:
                 progress(item.row + item.batch.num_rows, total, "scoring")
-        _close_summary(summary, rw, rejects_path, t0)
+        close_summary(summary, rw, rejects_path, t0)
     return summary
 
 
@@ -147,16 +149,6 @@ def score_rows(
     cols["score"] = pa.array(sb.scores[idx])
     cols["selected"] = pa.array(chosen[idx])
     return pa.table(cols)
-
-
-def _close_summary(
-    summary: ScreenSummary, rw: RejectsWriter, rejects_path: str | Path | None, t0: float
-) -> None:
-    summary.rows_rejected = rw.count
-    summary.reject_examples = [r.describe() for r in rw.examples[:5]]
-    summary.rows_read = summary.rows_scored + summary.rows_rejected
-    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
-    summary.seconds = round(time.monotonic() - t0, 3)
 
 
 def screen(
@@ -188,7 +180,7 @@ def screen(
     with _rejects_writer(rejects_path) as rw:
         if threshold_mode:
             thr = screener.threshold_.value
-            summary.selection, summary.threshold = f"score >= {thr:.4f} (artifact threshold)", thr
+            summary.selection, summary.threshold = threshold_selection(thr), thr
             parts: list[pa.Table] = []
             for item in scored_batches(screener, source, batch_rows, workers):
                 rw.add(item.rejects)
@@ -262,7 +254,7 @@ def screen(
                     progress(row + batch.num_rows, total, "writing selected rows (pass 2 of 2)")
         summary.rows_selected = selected.rows
         table, head = finish_selected(selected, out)
-        _close_summary(summary, rw, rejects_path, t0)
+        close_summary(summary, rw, rejects_path, t0)
     return ScreenResult(summary=summary, selected=table, head=head)
 
 

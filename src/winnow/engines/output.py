@@ -11,6 +11,7 @@ every record.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -247,3 +248,17 @@ def finish_selected(
 
 
 EMPTY_SELECTION = pa.schema([("rank", pa.int64()), ("row", pa.int64()), ("score", pa.float64())])
+
+
+def threshold_selection(threshold: float) -> str:
+    """How a threshold-mode screen describes its selection (both engines)."""
+    return f"score >= {threshold:.4f} (artifact threshold)"
+
+
+def close_summary(summary: ScreenSummary, rw: Any, rejects_path: str | Path | None, t0: float) -> None:
+    """Both engines' last step: the rejects' count and examples, rows read, seconds."""
+    summary.rows_rejected = rw.count
+    summary.reject_examples = [r.describe() for r in rw.examples[:5]]
+    summary.rows_read = summary.rows_scored + summary.rows_rejected
+    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
+    summary.seconds = round(time.monotonic() - t0, 3)

@@ -46,10 +46,12 @@ from winnow.engines.output import (
     RankedOutput,
     ScreenResult,
     ScreenSummary,
+    close_summary,
     finish_selected,
     rank_selected,
     selected_table,
     threshold_selected,
+    threshold_selection,
 )
 from winnow.engines.units import DEFAULT_UNIT_ROWS, Plan, Unit, plan_units, unit_batches, write_atomic
 from winnow.engines.units import write_table_atomic as _write_table
@@ -377,7 +379,7 @@ def screen_ray(
             pass1 = folder / "pass1"
             if threshold_mode:
                 thr = screener.threshold_.value
-                summary.selection, summary.threshold = f"score >= {thr:.4f} (artifact threshold)", thr
+                summary.selection, summary.threshold = threshold_selection(thr), thr
                 markers = job.run_pass(THRESHOLD, plan.units, pass1, "screening on Ray")
                 ranked = rank_selected(_read_parts(pass1, plan.units, "selected"))
                 if ranked is not None:
@@ -430,13 +432,9 @@ def screen_ray(
             summary.rows_selected = selected.rows
             table, head = finish_selected(selected, out)
             _merge_rejects(pass1, plan.units, rw)
-            summary.rows_rejected = rw.count
-            summary.reject_examples = [r.describe() for r in rw.examples[:5]]
     finally:
         shutdown()
-    summary.rows_read = summary.rows_scored + summary.rows_rejected
-    summary.rejects = str(rejects_path) if rejects_path and summary.rows_rejected else None
-    summary.seconds = round(time.monotonic() - t0, 3)
+    close_summary(summary, rw, rejects_path, t0)
     if not keep_parts:
         shutil.rmtree(folder, ignore_errors=True)
     log.info("Ray screen: %d units, %d resumed", len(plan.units), job.resumed)
