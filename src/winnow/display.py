@@ -26,8 +26,8 @@ err_console = Console(stderr=True)
 
 def fail(e: WinnowError) -> NoReturn:
     """Every front end's answer to a :class:`winnow.errors.WinnowError`: ``error: ...`` (with
-    its hint) on stderr, and the exit code of its class (``winnow.errors``: 2 data, 3
-    configuration, 4 artifact, 1 other); stdout stays for the command's own output."""
+    its hint) on stderr, and the exit code of its class (``winnow.errors``: 2 configuration,
+    3 data, 4 artifact, 1 other); stdout stays for the command's own output."""
     import typer
 
     err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)  # one line per error

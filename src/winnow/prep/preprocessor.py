@@ -145,7 +145,7 @@ def _text_parts(arr: pa.Array) -> dict[str, np.ndarray]:
         values = arr.to_pylist()
         if all(v is None or v.isascii() for v in values):
             # a few ASCII texts: Python's string methods give Arrow's numbers without five
-            # compute calls (tests/prep/test_preprocessor.py compares the two)
+            # compute calls (tests/prep/test_small_batches.py compares the two)
             return {
                 "length": np.array([np.nan if v is None else len(v) for v in values], dtype=np.float64),
                 "words": np.array([np.nan if v is None else _words(v) for v in values], dtype=np.float64),

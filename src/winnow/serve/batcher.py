@@ -214,24 +214,26 @@ class MicroBatcher:
         reasons: int = 3,
     ) -> list[RecordResult]:
         """Score ``records`` with ``model`` in the next micro-batch; one result per record."""
-        if self.closed:
-            raise BatcherClosed("the service is shutting down")
-        self.start()
-        return await self._enqueue(_Job(model, records, threshold, budget, reasons, self._future()))  # type: ignore[no-any-return]
+        return await self._enqueue(model, records, threshold, budget, reasons)  # type: ignore[no-any-return]
 
     async def submit_table(self, model: LoadedModel, table: pa.Table) -> ArrowAnswer:
         """Score an Arrow body's table in the next micro-batch, with the other tables of its
         schema; raises the request's :class:`ClientError` when it is refused."""
+        return await self._enqueue(model, table, None, None, 0)  # type: ignore[no-any-return]
+
+    async def _enqueue(
+        self,
+        model: LoadedModel,
+        records: list[Any] | pa.Table,
+        threshold: float | None,
+        budget: Budget | None,
+        reasons: int,
+    ) -> Any:
         if self.closed:
             raise BatcherClosed("the service is shutting down")
         self.start()
-        return await self._enqueue(_Job(model, table, None, None, 0, self._future()))  # type: ignore[no-any-return]
-
-    def _future(self) -> asyncio.Future[Any]:
-        return asyncio.get_running_loop().create_future()
-
-    async def _enqueue(self, job: _Job) -> Any:
         assert self._queue is not None
+        job = _Job(model, records, threshold, budget, reasons, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(job)
         return await job.future
 
