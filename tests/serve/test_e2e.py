@@ -28,6 +28,7 @@ from tests.serve.test_registry import corrupt
 from winnow import Screener
 
 KEY = "e2e-key-9f2c1d7e4b6a8c0d2e4f"
+ADMIN = "e2e-admin-key-5a7c9e1b3d5f7a9c"
 
 
 def free_port() -> int:
@@ -84,9 +85,14 @@ class Server:
 def served(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
     folder = tmp_path_factory.mktemp("e2e") / "screener"
     shutil.copytree(artifact, folder)
+    admin_keys = folder.parent / "admin_keys"
+    admin_keys.write_text(ADMIN + "\n")
+    admin_keys.chmod(0o600)
     server = Server(
         folder,
         folder.parent / "server.log",
+        admin_key_file=str(admin_keys),
+        reload_root=str(tmp_path_factory.getbasetemp()),
         watch=True,
         watch_interval=0.2,
         max_records=500,
@@ -181,9 +187,13 @@ def test_hot_reload_under_load(
         # the admin endpoint: a broken folder is refused, a good one swapped in
         broken = tmp_path / "broken"
         shutil.copytree(folder, broken)
-        r = http.post("/v1/admin/reload", json={"path": str(broken)})
+        assert http.post("/v1/admin/reload", json={"path": str(broken)}).status_code == 401
+        admin = {"X-Admin-Key": ADMIN}
+        r = http.post("/v1/admin/reload", json={"path": str(broken)}, headers=admin)
         assert r.status_code == 422 and new in r.json()["error"]["message"]
-        r = http.post("/v1/admin/reload", json={"path": str(artifact_b)})
+        r = http.post("/v1/admin/reload", json={"path": "/etc"}, headers=admin)
+        assert r.status_code == 403 and "reload root" in r.json()["error"]["message"]
+        r = http.post("/v1/admin/reload", json={"path": str(artifact_b)}, headers=admin)
         assert r.status_code == 200 and r.json()["version"] == new  # same artifact as the watched save
         time.sleep(0.3)
     finally:

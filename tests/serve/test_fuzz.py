@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,9 +175,24 @@ def test_no_5xx_for_bad_input(client: TestClient, records: list[dict], seed: int
     assert client.post("/v1/screen", json=records[0]).status_code == 200
 
 
-def test_admin_reload_bodies(client: TestClient) -> None:
+def test_admin_reload_bodies(artifact: Path) -> None:
+    from winnow.serve.app import create_app
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    admin = "fuzz-admin-key-0123456789abcdef"
+    app = create_app(
+        ServeSettings(artifact=artifact, reload_root=artifact.parent),
+        api_keys=ApiKeys(),
+        admin_keys=ApiKeys([admin]),
+    )
     rng = random.Random(SEED)
-    for _ in range(25):
-        body = json.dumps({"path": rand_value(rng)} if rng.random() < 0.7 else rand_value(rng)).encode()
-        r = client.post("/v1/admin/reload", content=body, headers={"content-type": "application/json"})
-        assert r.status_code in (200, 400, 413, 422), r.text[:300]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for _ in range(25):
+            doc = {"path": rand_value(rng)} if rng.random() < 0.7 else rand_value(rng)
+            r = client.post(
+                "/v1/admin/reload",
+                content=json.dumps(doc).encode(),
+                headers={"content-type": "application/json", "X-Admin-Key": admin},
+            )
+            assert r.status_code in (200, 400, 403, 413, 422), r.text[:300]

@@ -105,6 +105,9 @@ def test_watched_folder_reloads_and_refuses(artifact_copy: Path, artifact_b: Pat
     assert reg.current.version == load_model(artifact_b).version
 
 
+ADMIN = "admin-key-of-the-registry-test-42"
+
+
 def test_admin_reload_endpoint(
     artifact_copy: Path, artifact_b: Path, tmp_path: Path, records: list[dict]
 ) -> None:
@@ -115,8 +118,9 @@ def test_admin_reload_endpoint(
     broken = tmp_path / "broken"
     shutil.copytree(artifact_b, broken)
     corrupt(broken)
-    app = create_app(ServeSettings(artifact=artifact_copy), api_keys=ApiKeys())
-    with TestClient(app) as c:
+    settings = ServeSettings(artifact=artifact_copy, reload_root=tmp_path.parent)
+    app = create_app(settings, api_keys=ApiKeys(), admin_keys=ApiKeys([ADMIN]))
+    with TestClient(app, headers={"X-Admin-Key": ADMIN}) as c:
         a = c.get("/v1/model").json()["version"]
         r = c.post("/v1/admin/reload")
         assert r.status_code == 200 and r.json()["changed"] is False
@@ -135,9 +139,39 @@ def test_admin_reload_endpoint(
         assert f'version="{b}"' in metrics
         assert c.post("/v1/admin/reload", json={"path": 3}).status_code == 422
         assert c.post("/v1/admin/reload", json={"other": 1}).status_code == 422
-    locked = create_app(ServeSettings(artifact=artifact_copy, allow_reload_path=False), api_keys=ApiKeys())
-    with TestClient(locked) as c:
-        assert c.post("/v1/admin/reload", json={"path": str(artifact_b)}).status_code == 403
+        # outside the root: the same refusal whether the path exists or not, before any look
+        for outside in ("/etc", "/no/such/folder", "../../../../etc", str(tmp_path.parent) + "/../x"):
+            r = c.post("/v1/admin/reload", json={"path": outside})
+            assert r.status_code == 403, outside
+            assert r.json()["error"]["message"] == "the path is not under this service's reload root"
+        assert c.post("/v1/admin/reload", headers={"X-Admin-Key": "nope"}).status_code == 401
+
+
+def test_without_a_reload_root_only_the_served_folder_reloads(artifact_copy: Path, artifact_b: Path) -> None:
+    from winnow.serve.app import create_app
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    app = create_app(ServeSettings(artifact=artifact_copy), api_keys=ApiKeys(), admin_keys=ApiKeys([ADMIN]))
+    with TestClient(app, headers={"X-Admin-Key": ADMIN}) as c:
+        for other in (str(artifact_b), "/no/such/folder"):
+            r = c.post("/v1/admin/reload", json={"path": other})
+            assert r.status_code == 403
+            assert "only the artifact folder it was started with" in r.json()["error"]["message"]
+        r = c.post("/v1/admin/reload", json={"path": str(artifact_copy) + "/."})
+        assert r.status_code == 200 and r.json()["changed"] is False
+
+
+def test_no_admin_key_no_admin_routes(artifact_copy: Path) -> None:
+    from winnow.serve.app import create_app
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    app = create_app(ServeSettings(artifact=artifact_copy), api_keys=ApiKeys())
+    with TestClient(app) as c:
+        r = c.post("/v1/admin/reload", json={"path": str(artifact_copy)})
+        assert r.status_code == 404 and "reload" not in r.text
+        assert "/v1/admin/reload" not in c.get("/openapi.json").json()["paths"]
 
 
 def test_a_broken_artifact_at_start_is_an_error(artifact_copy: Path) -> None:

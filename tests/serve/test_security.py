@@ -15,6 +15,33 @@ from winnow.serve.settings import ServeSettings
 
 KEY = "k3y-0f-the-t3st-service-1234567890"
 OLD = "an-older-key-still-accepted-0987"
+ADMIN = "the-admin-key-of-this-service-55"
+
+
+def test_admin_keys_are_not_scoring_keys(tmp_path: Path) -> None:
+    f = tmp_path / "admin"
+    f.write_text(f"{ADMIN}\n{KEY}\n")
+    with pytest.raises(ConfigError, match="--admin-key-file") as e:
+        ApiKeys.admin(f, ApiKeys([KEY]))
+    assert KEY not in str(e.value)
+    assert ApiKeys.admin(f, ApiKeys([OLD])).check(ADMIN)
+    assert not ApiKeys.admin(None, ApiKeys([KEY])).enabled
+    with pytest.raises(ConfigError, match="--admin-key-file"):
+        ApiKeys.admin(tmp_path / "absent", ApiKeys())
+
+
+def test_no_key_beyond_loopback_without_saying_so(caplog: pytest.LogCaptureFixture) -> None:
+    from winnow.serve.security import check_exposure
+
+    for host in ("127.0.0.1", "::1", "localhost"):
+        check_exposure(host, ApiKeys(), insecure_no_auth=False)
+    check_exposure("0.0.0.0", ApiKeys([KEY]), insecure_no_auth=False)
+    with pytest.raises(ConfigError, match="--insecure-no-auth") as e:
+        check_exposure("0.0.0.0", ApiKeys(), insecure_no_auth=False)
+    assert e.value.exit_code == 2
+    caplog.set_level(logging.WARNING)
+    check_exposure("10.1.2.3", ApiKeys(), insecure_no_auth=True)
+    assert "--insecure-no-auth" in caplog.text
 
 
 def test_keys_from_env_and_file(tmp_path: Path) -> None:
@@ -44,7 +71,9 @@ def test_routes_want_the_key(
     f.write_text(OLD + "\n")
     keys = ApiKeys.from_sources(f, environ={"WINNOW_API_KEY": KEY})
     caplog.set_level(logging.DEBUG)
-    app = create_app(ServeSettings(artifact=artifact, api_key_file=f), api_keys=keys)
+    app = create_app(
+        ServeSettings(artifact=artifact, api_key_file=f), api_keys=keys, admin_keys=ApiKeys([ADMIN])
+    )
     with TestClient(app) as c:
         for path in ("/v1/screen", "/v1/score"):
             r = c.post(path, json=records[0])
@@ -56,13 +85,19 @@ def test_routes_want_the_key(
         assert c.post("/v1/screen", json=records[0], headers={"X-API-Key": KEY}).status_code == 200
         assert c.post("/v1/score", json=records[0], headers={"x-api-key": OLD}).status_code == 200
         assert c.get("/v1/model").status_code == 401
-        assert c.post("/v1/admin/reload").status_code == 401
+        # admin routes want the admin key, in its own header: a scoring key is not enough
+        for headers in ({}, {"X-API-Key": KEY}, {"X-Admin-Key": KEY}, {"X-API-Key": ADMIN}):
+            r = c.post("/v1/admin/reload", headers=headers)
+            assert r.status_code == 401 and "X-Admin-Key" in r.json()["error"]["hint"], headers
+        assert c.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}).status_code == 200
         assert c.get("/v1/model", headers={"X-API-Key": KEY}).status_code == 200
         # probes and scrapers need no key
         for path in ("/healthz", "/readyz", "/metrics"):
             assert c.get(path).status_code == 200
         doc = c.get("/openapi.json").json()
-        assert doc["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+        schemes = doc["components"]["securitySchemes"]
+        assert schemes["ApiKey"]["name"] == "X-API-Key" and schemes["AdminKey"]["name"] == "X-Admin-Key"
+        assert doc["paths"]["/v1/admin/reload"]["post"]["security"] == [{"AdminKey": []}]
         metrics = c.get("/metrics").text
     assert 'status="401"' in metrics
     assert KEY not in caplog.text and OLD not in caplog.text
@@ -93,3 +128,19 @@ def test_settings_travel_through_the_environment(tmp_path: Path) -> None:
         ServeSettings.from_env({})
     with pytest.raises(ConfigError):
         ServeSettings.from_env({"WINNOW_SERVE_SETTINGS": '{"artifact": "x", "nope": 1}'})
+
+
+def test_serve_refuses_an_open_public_address(artifact: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from winnow.cli import app
+
+    env = {"WINNOW_API_KEY": ""}
+    r = CliRunner().invoke(app, ["serve", str(artifact), "--host", "0.0.0.0"], env=env)
+    assert r.exit_code == 2 and "--insecure-no-auth" in r.output, r.output
+    shared = tmp_path / "admin"
+    shared.write_text(KEY + "\n")
+    r = CliRunner().invoke(
+        app, ["serve", str(artifact), "--admin-key-file", str(shared)], env={"WINNOW_API_KEY": KEY}
+    )
+    assert r.exit_code == 2 and "not also scoring keys" in r.output, r.output

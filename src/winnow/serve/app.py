@@ -5,7 +5,7 @@ Routes::
     POST /v1/screen        score, select (artifact threshold, or a threshold/budget per request), explain
     POST /v1/score         scores only (JSON, or an Arrow IPC stream in and out for bulk scoring)
     GET  /v1/model         the serving model's manifest: version, schema, metrics, threshold
-    POST /v1/admin/reload  load the artifact again (or another folder) and swap it in
+    POST /v1/admin/reload  load the artifact again (or another folder) and swap it in (admin key)
     GET  /healthz          the process is up
     GET  /readyz           a model is loaded and requests are taken
     GET  /metrics          Prometheus
@@ -35,24 +35,37 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from winnow import __version__
+from winnow.errors import ConfigError
 from winnow.serve.metrics import ServeMetrics
 from winnow.serve.parsing import ClientError
 from winnow.serve.registry import LoadedModel, ModelRegistry
 from winnow.serve.responses import client_error_response, json_response
-from winnow.serve.routes import api, probes
+from winnow.serve.routes import admin, api, probes
 from winnow.serve.schemas import ReloadRequest, body_schemas
 from winnow.serve.scoring_lane import Handler, ScoringLane
-from winnow.serve.security import HEADER, ApiKeys
+from winnow.serve.security import ADMIN_HEADER, HEADER, ApiKeys
 from winnow.serve.settings import ServeSettings
 from winnow.serve.state import ServiceState
 
 log = logging.getLogger("winnow.serve")
 
-_KEY_HEADER = APIKeyHeader(name=HEADER, auto_error=False, description="The service's API key.")
+_KEY_HEADER = APIKeyHeader(
+    name=HEADER, scheme_name="ApiKey", auto_error=False, description="The service's API key."
+)
+_ADMIN_HEADER = APIKeyHeader(
+    name=ADMIN_HEADER,
+    scheme_name="AdminKey",
+    auto_error=False,
+    description="An admin key (not a scoring key).",
+)
 
 
 async def _require_key(request: Request, key: str | None = Security(_KEY_HEADER)) -> None:
     request.app.state.winnow.keys.require(key)
+
+
+async def _require_admin_key(request: Request, key: str | None = Security(_ADMIN_HEADER)) -> None:
+    request.app.state.winnow.admin_keys.require(key, ADMIN_HEADER)
 
 
 #: the POST routes the scoring lane serves without FastAPI's router
@@ -121,14 +134,21 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return json_response(err.to_json(), exc.status_code, dict(exc.headers or {}) or None)
 
 
-def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> FastAPI:
+def create_app(
+    settings: ServeSettings, *, api_keys: ApiKeys | None = None, admin_keys: ApiKeys | None = None
+) -> FastAPI:
     """The service for ``settings``; loads the artifact now (a broken one raises ReloadRefused).
 
-    ``api_keys`` defaults to the keys from ``WINNOW_API_KEY`` and ``settings.api_key_file``.
+    ``api_keys`` defaults to the keys from ``WINNOW_API_KEY`` and ``settings.api_key_file``;
+    ``admin_keys`` to those of ``settings.admin_key_file`` (none: the admin routes are absent).
     """
     metrics = ServeMetrics()
     keys = api_keys if api_keys is not None else ApiKeys.from_sources(settings.api_key_file)
-    state = ServiceState(settings, keys, metrics)
+    if admin_keys is None:
+        admin_keys = ApiKeys.admin(settings.admin_key_file, keys)
+    elif admin_keys.shares_a_key_with(keys):
+        raise ConfigError("admin_keys", "(not shown)", "admin keys that are not also scoring keys")
+    state = ServiceState(settings, keys, metrics, admin_keys)
     app = FastAPI(
         title="winnow screening service",
         version=__version__,
@@ -140,6 +160,8 @@ def create_app(settings: ServeSettings, *, api_keys: ApiKeys | None = None) -> F
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # the key is asked for (and shown in the OpenAPI document) only when keys are configured
     app.include_router(api, dependencies=[Security(_require_key)] if keys.enabled else [])
+    if admin_keys.enabled:  # no admin key, no admin routes: nobody can swap the model
+        app.include_router(admin, dependencies=[Security(_require_admin_key)])
     app.include_router(probes)
     # the scoring POSTs skip the router; the middleware added last is the outermost, so
     # _Observe (added after the lane) sees every request

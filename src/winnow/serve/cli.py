@@ -4,7 +4,8 @@ Registered by :mod:`winnow.cli` as ``app.command("serve")(serve)``. Importing th
 neither FastAPI nor uvicorn (``winnow --help`` stays fast); they load when the command runs.
 The function can be called from Python as well: ``serve(Path("screener"), port=8080)``.
 
-Exit codes as the rest of the CLI: 2 bad option, 4 artifact missing or broken.
+Exit codes as the rest of the CLI: 2 bad option (also: a non-loopback ``--host`` with no API key
+and no ``--insecure-no-auth``), 4 artifact missing or broken.
 """
 
 from __future__ import annotations
@@ -64,9 +65,21 @@ def serve(
     max_concurrency: Annotated[
         int | None, typer.Option(help="Answer 503 above this many open connections/requests.")
     ] = None,
-    allow_reload_path: Annotated[
-        bool, typer.Option(help="Let POST /v1/admin/reload load another folder than ARTIFACT.")
-    ] = True,
+    admin_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of admin keys, one per line, none of them a scoring key; without it there "
+            "are no admin routes (POST /v1/admin/reload)."
+        ),
+    ] = None,
+    reload_root: Annotated[
+        Path | None,
+        typer.Option(help="Let POST /v1/admin/reload load other artifact folders under this one."),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(help="Serve a non-loopback --host with no API key (anyone who reaches it may score)."),
+    ] = False,
     monitor_window: MonitorWindowOpt = 10_000,
     audit_fraction: AuditFractionOpt = 0.0,
     audit_file: AuditFileOpt = None,
@@ -76,7 +89,7 @@ def serve(
     """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score; GET /v1/model, /v1/monitor, /healthz, /readyz,
     /metrics."""
     from winnow.artifact import read_artifact
-    from winnow.serve.security import ApiKeys
+    from winnow.serve.security import ApiKeys, check_exposure
 
     try:
         settings = ServeSettings(
@@ -91,7 +104,8 @@ def serve(
             max_batch_records=max_batch_records,
             threads=threads,
             reasons=reasons,
-            allow_reload_path=allow_reload_path,
+            admin_key_file=admin_key_file,
+            reload_root=reload_root,
             monitor_window=monitor_window,
             audit_fraction=audit_fraction,
             audit_file=audit_file,
@@ -102,14 +116,14 @@ def serve(
             raise ConfigError("--workers", workers, "an integer >= 1")
         read_artifact(settings.artifact)  # fail now, with exit code 4, rather than in each worker
         keys = ApiKeys.from_sources(settings.api_key_file)
+        ApiKeys.admin(settings.admin_key_file, keys)  # readable, and no key shared with scoring
+        check_exposure(host, keys, insecure_no_auth)
     except WinnowError as e:
         fail(e)
     import uvicorn
 
     log = logging.getLogger("winnow.serve")
-    if not keys.enabled and host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("serving on %s without an API key: set %s or --api-key-file", host, ENV_API_KEY)
-    if workers > 1 and not watch:
+    if workers > 1 and not watch and settings.admin_key_file is not None:
         log.warning("with %d workers POST /v1/admin/reload reaches one worker; use --watch", workers)
     with ExitStack() as stack:
         os.environ[ENV_SETTINGS] = settings.to_env()

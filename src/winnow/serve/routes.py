@@ -1,8 +1,9 @@
-"""The service's routes, as functions on two FastAPI routers.
+"""The service's routes, as functions on three FastAPI routers.
 
-``api`` holds the routes behind the API key (the app includes it with the key dependency when
-keys are configured); ``probes`` the liveness, readiness and metrics routes, which are always
-open. Every route finds what it shares with the others in ``request.app.state.winnow`` (a
+``api`` holds the routes behind the API key (the app includes it with the key dependency when keys
+are configured); ``admin`` the routes behind the admin key (included only when admin keys are
+configured); ``probes`` the liveness, readiness and metrics routes, which are always open. Every
+route finds what it shares with the others in ``request.app.state.winnow`` (a
 :class:`winnow.serve.state.ServiceState`).
 """
 
@@ -22,10 +23,11 @@ from winnow.serve.parsing import ClientError, check_content_type, decode_json, p
 from winnow.serve.registry import ReloadRefused
 from winnow.serve.responses import ERRORS, finite, json_response, results_json
 from winnow.serve.schemas import ModelDescription, ReloadResponse, ScoreResponse, ScreenResponse
-from winnow.serve.security import read_body
+from winnow.serve.security import read_body, reload_target
 from winnow.serve.state import ServiceState
 
 api = APIRouter()
+admin = APIRouter()
 probes = APIRouter()
 
 # bodies larger than this are parsed in a thread so other requests are not held up
@@ -235,19 +237,12 @@ def _reload_path(state: ServiceState, body: bytes) -> Path | None:
     raw = doc.get("path")
     if raw is None:
         return None
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
         raise ClientError(422, "invalid_option", "'path' must be a folder path (a string)")
-    if not state.settings.allow_reload_path:
-        raise ClientError(
-            403,
-            "forbidden",
-            "this service reloads only its own artifact folder",
-            "Replace the folder's contents and reload without a path.",
-        )
-    return Path(raw)
+    return reload_target(raw, state.settings.artifact, state.settings.reload_root)
 
 
-@api.post(
+@admin.post(
     "/v1/admin/reload",
     response_model=None,
     responses={200: {"model": ReloadResponse}, **ERRORS},
@@ -260,7 +255,8 @@ def _reload_path(state: ServiceState, body: bytes) -> Path | None:
     summary="Load a new model version",
 )
 async def reload(request: Request) -> Response:
-    """Reload the artifact folder (or ``{"path": "other/folder"}``) and swap it in atomically.
+    """Reload the artifact folder (or ``{"path": "other/folder"}`` under the reload root) and
+    swap it in atomically. Wants the admin key (``X-Admin-Key``).
 
     Requests already admitted finish on the old model. A broken artifact is refused (422)
     and the old model keeps serving.

@@ -1,8 +1,9 @@
 """How one service process runs: limits, timeouts, batching and where the key file is.
 
-Settings hold no secret: API keys are read from ``WINNOW_API_KEY`` or the key file by
-:mod:`winnow.serve.security` when the application starts. With several uvicorn workers the
-settings travel to each worker process as JSON in the ``WINNOW_SERVE_SETTINGS`` variable.
+Settings hold no secret: API keys are read from ``WINNOW_API_KEY`` or the key file, admin keys from
+the admin key file, by :mod:`winnow.serve.security` when the application starts. With several
+uvicorn workers the settings travel to each worker process as JSON in the ``WINNOW_SERVE_SETTINGS``
+variable.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ class ServeSettings:
     max_batch_records : most records scored in one micro-batch.
     threads : threads per model for scoring (1 suits small micro-batches; 0 = all cores).
     reasons : reasons per selected record when the request does not say.
-    allow_reload_path : whether ``POST /v1/admin/reload`` may name another artifact folder.
+    admin_key_file : file of admin keys (one per line, none shared with ``api_key_file``); the
+        admin routes (``POST /v1/admin/reload``) exist only when it is given.
+    reload_root : folder under which ``POST /v1/admin/reload`` may name another artifact (None:
+        only the served folder itself is reloaded).
     monitor_window : the most recent records drift monitoring compares with the reference.
     audit_fraction : share of the not-selected records kept in ``audit_file`` (0 = none).
     audit_file : JSON-lines file the audit sample is appended to.
@@ -56,7 +60,8 @@ class ServeSettings:
     max_batch_records: int = 4096
     threads: int = 1
     reasons: int = 3
-    allow_reload_path: bool = True
+    admin_key_file: Path | None = None
+    reload_root: Path | None = None
     monitor_window: int = 10_000
     audit_fraction: float = 0.0
     audit_file: Path | None = None
@@ -65,8 +70,9 @@ class ServeSettings:
         object.__setattr__(self, "artifact", Path(self.artifact))
         if self.api_key_file is not None:
             object.__setattr__(self, "api_key_file", Path(self.api_key_file))
-        if self.audit_file is not None:
-            object.__setattr__(self, "audit_file", Path(self.audit_file))
+        for name in ("admin_key_file", "reload_root", "audit_file"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         checks: list[tuple[str, Any, bool, str]] = [
             (
                 "--max-records",
@@ -125,7 +131,8 @@ class ServeSettings:
         d = asdict(self)
         d["artifact"] = str(self.artifact)
         d["api_key_file"] = None if self.api_key_file is None else str(self.api_key_file)
-        d["audit_file"] = None if self.audit_file is None else str(self.audit_file)
+        for name in ("admin_key_file", "reload_root", "audit_file"):
+            d[name] = None if getattr(self, name) is None else str(getattr(self, name))
         return json.dumps(d)
 
     @classmethod

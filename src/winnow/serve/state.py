@@ -14,10 +14,13 @@ from winnow.serve.settings import ServeSettings
 
 
 class ServiceState:
-    """What the routes share: settings, keys, registry, batcher, metrics."""
+    """What the routes share: settings, keys, admin keys, registry, batcher, metrics."""
 
-    def __init__(self, settings: ServeSettings, keys: ApiKeys, metrics: ServeMetrics) -> None:
+    def __init__(
+        self, settings: ServeSettings, keys: ApiKeys, metrics: ServeMetrics, admin_keys: ApiKeys | None = None
+    ) -> None:
         self.settings, self.keys, self.metrics = settings, keys, metrics
+        self.admin_keys = admin_keys if admin_keys is not None else ApiKeys()
         self.registry = ModelRegistry(
             settings.artifact,
             threads=settings.threads,
