@@ -66,8 +66,10 @@ def test_text_table_scores_like_records(scorer: OnlineScorer, train_frame: pd.Da
     # the same records as typed JSON values (the HTTP path) score the same
     typed = train_frame.head(200).drop(columns=["churn", "future_spend"])
     typed = typed.assign(signup=typed["signup"].map(pd.Timestamp.isoformat))
-    json_like = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                 for r in typed.to_dict("records")]
+    json_like = [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        for r in typed.to_dict("records")
+    ]
     got = scorer.score_records(json_like)
     want = scorer.score_records(records)
     assert [r.score for r in got] == pytest.approx([r.score for r in want])
@@ -206,3 +208,68 @@ def test_unusual_single_records_take_the_checked_path(fitted, train_frame) -> No
     assert result.error is not None and result.error.field == "visits"
     (result,) = scorer.score_records([{**good, "region": 7}])
     assert result.error is None  # a number is a valid category: typed by the checked path
+
+
+EDGE_NUMBERS = ["1.5", " 2 ", "\t-3e-5", "+.5", "7.", "", "  ", "1e99", "1e100", "1_000", "inf", "nan",
+                "\n2", "0x10", "١٢", "1e308", "1e-100", "9" * 400]  # fmt: skip
+EDGE_BOOLEANS = ["true", " YES\t", "f", "0", "", "\ntrue", "nope", "TRUE ", "y"]
+
+
+def test_number_and_boolean_text_is_what_the_pattern_says() -> None:
+    """The per-value check, the column paths and the published pattern agree on every text."""
+    import re
+
+    from winnow.config import Role
+    from winnow.record_values import (
+        BOOLEAN_TEXT,
+        COLUMNS,
+        NUMBER_TEXT,
+        TEXT_COLUMNS,
+        Invalid,
+        convert_checked,
+        typed_records,
+    )
+
+    for role, pattern, values in (
+        (Role.NUMERIC, NUMBER_TEXT, EDGE_NUMBERS),
+        (Role.BOOLEAN, BOOLEAN_TEXT, EDGE_BOOLEANS),
+    ):
+        for v in values:
+            try:
+                convert_checked(v, role)
+                taken = True
+            except Invalid:
+                taken = False
+            matches = re.fullmatch(pattern, v) is not None
+            # a text that matches is taken, but for a number too large for a field to hold
+            assert taken == (matches and v != "9" * 400), v
+            # a fast path never takes more (None or an error: the per-value path decides)
+            assert (_fast(COLUMNS[role], [v]) is not None) <= taken, v
+            assert (_fast(TEXT_COLUMNS[role], pa.array([v or None], pa.string())) is not None) <= taken, v
+            assert (typed_records([{"x": v}], [("x", role)]) is not None) <= taken, v
+
+
+def _fast(path: Any, arg: Any) -> Any:
+    try:
+        return path(arg)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def test_numbers_beyond_the_limit_are_refused_not_rounded() -> None:
+    from winnow.config import Role
+    from winnow.record_values import NUMBER_LIMIT, Invalid, convert_checked, typed_records
+
+    assert convert_checked(10**308, Role.NUMERIC) == NUMBER_LIMIT
+    for v in (10**308 + 1, -(10**308) - 1, -1.0000000000000002e308, 2**1100):
+        with pytest.raises(Invalid):
+            convert_checked(v, Role.NUMERIC)
+        assert typed_records([{"x": v}], [("x", Role.NUMERIC)]) is None
+
+
+def test_long_integers_in_a_body_keep_their_digits() -> None:
+    from winnow.serve.parsing import decode_json
+
+    doc = decode_json(b'{"id": 123456789012345678901234567890, "x": -1' + b"0" * 310 + b"}")
+    assert doc["id"] == 123456789012345678901234567890 and doc["x"] == -(10**310)
+    assert decode_json(b'{"id": 12}') == {"id": 12}

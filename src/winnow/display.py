@@ -33,6 +33,7 @@ def fail(e: WinnowError) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)  # one line per error
     raise typer.Exit(e.exit_code) from None
 
+
 _ROWS = [
     ("auc_pr", "AUC-PR", "{:.3f}"),
     ("roc_auc", "ROC-AUC", "{:.3f}"),

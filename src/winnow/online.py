@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from winnow.monitor import DriftMonitor
     from winnow.screener import Screener
 
+
 @dataclass
 class RecordError:
     """Why one record of a batch could not be scored."""

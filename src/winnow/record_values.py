@@ -13,6 +13,7 @@ converted to the type its role needs, or refused with :class:`Invalid` naming wh
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,29 @@ import pyarrow.compute as pc
 
 from winnow.config import Role
 from winnow.schema import EXPECTED_VALUE, FALSE_WORDS, TRUE_WORDS
+
+#: the text a numeric field takes besides JSON numbers and true/false (blank: unknown). The
+#: service's OpenAPI schema carries the same pattern, so what it says it takes is what it takes;
+#: two exponent digits at most, so that no text that matches overflows a float64
+NUMBER_TEXT = r"^[ \t]*(?:[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?)?[ \t]*$"
+_NUMBER_TEXT = re.compile(NUMBER_TEXT)
+#: what counts as blank around a value: spaces and tabs (as in the patterns)
+_BLANK = " \t"
+#: the largest magnitude a numeric field takes (a number beyond it is refused, not rounded)
+NUMBER_LIMIT = 1e308
+_INT_LIMIT = 10**308
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+#: the text a boolean field takes besides true/false and 0/1 (any case; blank: unknown)
+BOOLEAN_TEXT = (
+    r"^[ \t]*(?:"
+    + "|".join(_any_case(w) for w in sorted(TRUE_WORDS | FALSE_WORDS, key=lambda w: (-len(w), w)))
+    + r")?[ \t]*$"
+)
 
 
 class Invalid(Exception):
@@ -42,18 +66,19 @@ def convert(value: Any, role: Role) -> Any:
     if role == Role.NUMERIC:
         if isinstance(value, bool):
             return float(value)
+        if isinstance(value, int) and not -_INT_LIMIT <= value <= _INT_LIMIT:
+            raise Invalid(EXPECTED_VALUE[role], value)
         if isinstance(value, int | float):
             v = float(value)
-        elif isinstance(value, str) and value.strip() != "":
-            try:
-                v = float(value)
-            except ValueError:
-                raise Invalid(EXPECTED_VALUE[role], value) from None
         elif isinstance(value, str):
-            return None
+            if _NUMBER_TEXT.fullmatch(value) is None:
+                raise Invalid(EXPECTED_VALUE[role], value)
+            if value.strip(_BLANK) == "":
+                return None
+            v = float(value)
         else:
             raise Invalid(EXPECTED_VALUE[role], value)
-        if not math.isfinite(v):
+        if not math.isfinite(v) or abs(v) > NUMBER_LIMIT:
             raise Invalid(EXPECTED_VALUE[role], value)
         return v
     if role == Role.BOOLEAN:
@@ -62,7 +87,7 @@ def convert(value: Any, role: Role) -> Any:
         if isinstance(value, int | float) and value in (0, 1):
             return float(value)
         if isinstance(value, str):
-            key = value.strip().lower()
+            key = value.strip(_BLANK).lower()
             if key in TRUE_WORDS:
                 return 1.0
             if key in FALSE_WORDS:
@@ -82,10 +107,10 @@ def convert(value: Any, role: Role) -> Any:
                 raise Invalid(EXPECTED_VALUE[role], value)
             return datetime.fromtimestamp(float(value), tz=UTC).replace(tzinfo=None)
         if isinstance(value, str):
-            if value.strip() == "":
+            if value.strip(_BLANK) == "":
                 return None
             try:
-                dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+                dt = datetime.fromisoformat(value.strip(_BLANK).replace("Z", "+00:00").replace("z", "+00:00"))
             except ValueError:
                 raise Invalid(EXPECTED_VALUE[role], value) from None
             if dt.tzinfo is not None:
@@ -186,13 +211,22 @@ ARROW_TYPES = {
 _BOOL_WORDS = {**dict.fromkeys(TRUE_WORDS, 1.0), **dict.fromkeys(FALSE_WORDS, 0.0)}
 
 
+def _numeric_text_ok(values: list[Any]) -> bool:
+    """Whether every text among ``values`` is number text (:data:`NUMBER_TEXT`)."""
+    return all(_NUMBER_TEXT.fullmatch(v) is not None for v in values if type(v) is str)
+
+
 def _numeric_column(values: list[Any]) -> pa.Array | None:
-    if any(type(v) is bool for v in values):
+    if any(type(v) is bool for v in values) or not _numeric_text_ok(values):
         return None
     # float() takes ints, floats and numeric text alike; "" is a missing value as in CSV files
     floats = [None if v is None or v == "" else float(v) for v in values]
-    # one C-level sum finds a NaN or an infinity (a false alarm on overflow only costs the slow path)
-    if not math.isfinite(sum([v for v in floats if v is not None])):
+    # one C-level sum finds a NaN or an infinity (a false alarm on overflow only costs the slow
+    # path); a number at or beyond NUMBER_LIMIT is the per-value path's to take or refuse
+    present = [v for v in floats if v is not None]
+    if present and (
+        not math.isfinite(sum(present)) or max(present) >= NUMBER_LIMIT or min(present) <= -NUMBER_LIMIT
+    ):
         return None
     return pa.array(floats, pa.float64())
 
@@ -212,7 +246,7 @@ def _boolean_values(values: list[Any]) -> list[float | None] | None:
         elif t is bool:
             out.append(float(v))
         elif t is str:
-            key = v.strip().lower()
+            key = v.strip(_BLANK).lower()
             if key == "":
                 out.append(None)
             elif key in _BOOL_WORDS:
@@ -245,13 +279,21 @@ def _text_numeric(col: pa.Array) -> pa.Array | None:
         out = pc.cast(col, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # text Arrow does not read as a number: the per-value path decides
-    if out.null_count < len(out) and not np.isfinite(out.drop_null().to_numpy()).all():
+    if out.null_count == len(out):
+        return out
+    values = np.abs(out.drop_null().to_numpy())
+    if not np.isfinite(values).all():
         return None
+    # Arrow reads a subset of NUMBER_TEXT, but for exponents of three digits: only a number
+    # that large or that small can have one, so only then is the text matched (rarely)
+    odd = (values >= 1e99) | ((values > 0) & (values < 1e-99))
+    if odd.any() and pc.all(pc.match_substring_regex(col, NUMBER_TEXT)).as_py() is False:
+        return None  # the per-value path refuses the text by name
     return out
 
 
 def _text_boolean(col: pa.Array) -> pa.Array | None:
-    key = pc.utf8_lower(pc.utf8_trim_whitespace(col))
+    key = pc.utf8_lower(pc.utf8_trim(col, characters=_BLANK))
     yes, no = pc.is_in(key, value_set=_TRUE), pc.is_in(key, value_set=_FALSE)
     if (pc.sum(pc.or_(yes, no)).as_py() or 0) != len(col) - col.null_count:
         return None
@@ -292,13 +334,16 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _small_numbers(values: list[Any]) -> np.ndarray | None:
-    if any(type(v) is bool for v in values):
+    if any(type(v) is bool for v in values) or not _numeric_text_ok(values):
         return None
     missing = [v is None or v == "" for v in values]
     floats = [np.nan if m else float(v) for v, m in zip(values, missing, strict=True)]
     out = np.array(floats, dtype=np.float64)
-    # a NaN or an infinity sent as a value takes the per-value path, which refuses it
-    return out if np.isfinite(out).sum() == len(values) - sum(missing) else None
+    # a NaN or an infinity sent as a value takes the per-value path, which refuses it (and so
+    # does a number at or beyond NUMBER_LIMIT)
+    if np.isfinite(out).sum() != len(values) - sum(missing) or (np.abs(out) >= NUMBER_LIMIT).any():
+        return None
+    return out
 
 
 def _small_strings(values: list[Any]) -> list[str | None] | None:

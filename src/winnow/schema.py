@@ -325,8 +325,14 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
             first_bad = int(np.flatnonzero(bad)[0])
             if present and nbad / present > _SCHEMA_FAIL_SHARE and n >= 20:
                 if reasons is not None:
-                    wrong.append((s.name, EXPECTED[s.role], f"{nbad} of {present} unreadable, e.g. "
-                                  f"record {first_row + first_bad}: {reasons[first_bad]}"))
+                    wrong.append(
+                        (
+                            s.name,
+                            EXPECTED[s.role],
+                            f"{nbad} of {present} unreadable, e.g. "
+                            f"record {first_row + first_bad}: {reasons[first_bad]}",
+                        )
+                    )
                 else:
                     sample = _as_str(col).filter(pa.array(bad)).slice(0, 3).to_pylist()
                     wrong.append((s.name, EXPECTED[s.role], f"values like {sample}"))
@@ -357,8 +363,7 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
 
 
 _NUMBER_TYPES = frozenset(
-    t.id
-    for t in (pa.float64(), pa.float32(), pa.float16(), pa.int64(), pa.int32(), pa.int16(), pa.int8())
+    t.id for t in (pa.float64(), pa.float32(), pa.float16(), pa.int64(), pa.int32(), pa.int16(), pa.int8())
 )
 _NUMBER_TYPES |= {t.id for t in (pa.uint64(), pa.uint32(), pa.uint16(), pa.uint8())}
 _STRING_TYPES = frozenset((pa.string().id, pa.large_string().id))

@@ -66,7 +66,7 @@ def test_missing_columns_and_too_many_records(client, resume_table) -> None:
     assert r.status_code == 422 and "race" in r.json()["error"]["message"]
     many = resume_table.drop([TARGET]).slice(0, 501)  # the client fixture allows 500
     r = _post(client, _stream(many))
-    assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_records"
+    assert r.status_code == 422 and r.json()["error"]["code"] == "too_many_records"
 
 
 def test_openapi_documents_the_arrow_body(client) -> None:

@@ -190,7 +190,7 @@ def test_hot_reload_under_load(
         assert http.post("/v1/admin/reload", json={"path": str(broken)}).status_code == 401
         admin = {"X-Admin-Key": ADMIN}
         r = http.post("/v1/admin/reload", json={"path": str(broken)}, headers=admin)
-        assert r.status_code == 422 and new in r.json()["error"]["message"]
+        assert r.status_code == 409 and new in r.json()["error"]["message"]
         r = http.post("/v1/admin/reload", json={"path": "/etc"}, headers=admin)
         assert r.status_code == 403 and "reload root" in r.json()["error"]["message"]
         r = http.post("/v1/admin/reload", json={"path": str(artifact_b)}, headers=admin)

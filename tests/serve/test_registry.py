@@ -130,7 +130,7 @@ def test_admin_reload_endpoint(
         assert r.json()["changed"] and r.json()["previous_version"] == a
         assert c.post("/v1/screen", json=records[0]).json()["model_version"] == b
         r = c.post("/v1/admin/reload", json={"path": str(broken)})
-        assert r.status_code == 422 and r.json()["error"]["code"] == "artifact_refused"
+        assert r.status_code == 409 and r.json()["error"]["code"] == "artifact_refused"
         assert b in r.json()["error"]["message"]
         assert c.get("/v1/model").json()["version"] == b
         assert c.post("/v1/screen", json=records[0]).status_code == 200

@@ -48,6 +48,7 @@ from winnow.similarity.diverse import candidate_capacity, distinct_in_rank_order
 if TYPE_CHECKING:
     from winnow.screener import ScoredBatch, Screener
 
+
 @dataclass
 class Scored:
     """One input batch, its first row's position, its scores and every reject it produced."""

@@ -202,9 +202,7 @@ def threshold_selected(
     local = threshold_rows(sb.scores, sb.ok, hits, screener.threshold_.value)
     if not local.size:
         return None
-    names: list[str | None] = (
-        [hits.name(int(i)) for i in local] if hits is not None else [None] * local.size
-    )
+    names: list[str | None] = [hits.name(int(i)) for i in local] if hits is not None else [None] * local.size
     zeros = np.zeros(local.size, np.int64)
     prepared = (sb.inputs.take(local), sb.typed.table.take(pa.array(local))) if reasons else None
     return selected_table(screener, raw, row, local, zeros, sb.scores[local], reasons, names, prepared)

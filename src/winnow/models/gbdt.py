@@ -164,9 +164,14 @@ class LightGBMLearner(Learner):
 
     def _single(self, columns: int) -> OneRowPredictor:
         one = self._one_row
-        if one is None or one.booster is not self.booster_ or (one.columns, one.threads) != (
-            columns,
-            self.threads,
+        if (
+            one is None
+            or one.booster is not self.booster_
+            or (one.columns, one.threads)
+            != (
+                columns,
+                self.threads,
+            )
         ):
             one = self._one_row = OneRowPredictor(self.booster_, columns, self.threads)
         return one

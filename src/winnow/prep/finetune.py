@@ -171,7 +171,8 @@ class FineTuner:
 
         steps_per_epoch = math.ceil(len(fit_rows) / BATCH)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / max(steps_per_epoch // 10, 1))  # warm-up, 10% of an epoch
+            opt,
+            lambda s: min(1.0, (s + 1) / max(steps_per_epoch // 10, 1)),  # warm-up, 10% of an epoch
         )
         start_loss = best = valid_loss()
         best_state = self._tuned_state(bert, top, head)
@@ -249,7 +250,8 @@ class FineTuner:
             for i in sorted({int(k.split(".")[0][5:]) for k in self.state_ if k.startswith("layer")}):
                 prefix = f"layer{i}."
                 tensors = {
-                    k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in self.state_.items()
+                    k[len(prefix) :]: torch.from_numpy(np.array(v))
+                    for k, v in self.state_.items()
                     if k.startswith(prefix)
                 }
                 layers[i].load_state_dict(tensors)

@@ -145,9 +145,7 @@ def load_weights(path: str | Path) -> dict[str, Any]:
     try:
         tensors = load_file(str(p))
     except (SafetensorError, OSError, ValueError) as e:
-        raise ConfigError(
-            "image_weights", str(path), "a safetensors file", f"It cannot be read: {e}"
-        ) from e
+        raise ConfigError("image_weights", str(path), "a safetensors file", f"It cannot be read: {e}") from e
     expected = resnet18().state_dict()
     # BatchNorm's step counter is not needed at inference; some exports leave it out
     missing = [k for k in expected if k not in tensors and not k.endswith("num_batches_tracked")]
@@ -268,7 +266,9 @@ class ImageEmbedder:
         x_all, y_all = pixels[rows], y[rows].astype(np.float32)
         if len(rows) == 0:
             raise ConfigError(
-                "image column", "no readable images", "labelled training images to learn from",
+                "image column",
+                "no readable images",
+                "labelled training images to learn from",
                 "Check the paths, or drop the column.",
             )
         x = torch.from_numpy(x_all).permute(0, 3, 1, 2).float().div_(255.0)
@@ -399,8 +399,11 @@ class ImageEmbedder:
         if obj.kind_ != "pixels":
             torch = _torch()
             net = small_cnn(obj.dim) if obj.kind_ == "cnn" else resnet18()
-            state = {k[len(prefix) + 1 :]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
-                     if k.startswith(prefix + ".")}
+            state = {
+                k[len(prefix) + 1 :]: torch.from_numpy(np.array(v))
+                for k, v in arrays.items()
+                if k.startswith(prefix + ".")
+            }
             net.load_state_dict(state)
             obj.net_ = net.eval()
         return obj

@@ -11,10 +11,12 @@ Routes::
     GET  /metrics          Prometheus
 
 Error statuses are decided in one place, :class:`winnow.serve.parsing.ClientError`: 400
-malformed JSON, 401 API key, 408 body too slow, 413 body or batch too large, 415 not JSON, 422
-usable JSON that is not a scoring request (or whose every record is invalid), 503 overloaded or
-shutting down. A batch with some invalid records is a 200 whose results carry per-record
-errors. A 500 means a bug in winnow, never bad input.
+malformed JSON, 401 API key, 403 a reload path outside the reload root, 404 no such route (or
+no artifact at a reload path), 408 body too slow, 409 a reload refused (the artifact is broken),
+413 body too large, 415 not JSON, 422 usable JSON that is not a scoring request (too many
+records, or every record invalid), 503 overloaded or shutting down. A batch with some invalid
+records is a 200 whose results carry per-record errors. A 500 means a bug in winnow, never bad
+input.
 """
 
 from __future__ import annotations

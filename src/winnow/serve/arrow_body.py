@@ -29,7 +29,7 @@ def is_arrow_stream(content_type: str | None) -> bool:
 
 
 def decode_arrow_stream(body: bytes, max_records: int) -> pa.Table:
-    """The body as one table; 400 when it is not an Arrow IPC stream, 413 past ``max_records``."""
+    """The body as one table; 400 when it is not an Arrow IPC stream, 422 past ``max_records``."""
     if not body:
         raise ClientError(400, "empty_body", "the request body is empty", "Send an Arrow IPC stream.")
     try:
@@ -43,7 +43,7 @@ def decode_arrow_stream(body: bytes, max_records: int) -> pa.Table:
         ) from None
     if table.num_rows > max_records:
         raise ClientError(
-            413,
+            422,
             "too_many_records",
             f"the stream holds {table.num_rows:,} records, more than {max_records:,}",
             f"Send at most {max_records:,} records per request.",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,14 +94,21 @@ def check_content_type(content_type: str | None) -> None:
     )
 
 
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
 def decode_json(body: bytes) -> Any:
     """Parse a JSON body; NaN and Infinity literals are kept (records with them are rejected later)."""
     if not body.strip():
         raise ClientError(400, "empty_body", "the request body is empty", _SHAPE_HINT)
-    try:
-        return orjson.loads(body)  # fast path; strict JSON only
-    except orjson.JSONDecodeError:
-        pass  # NaN/Infinity literals, or truly malformed: the standard parser says which and where
+    # orjson reads an integer beyond 64 bits as a float (a 30-digit id would lose digits, an
+    # integer beyond float64 would become the largest float): a long run of digits anywhere
+    # takes the exact standard parser
+    if _LONG_DIGITS.search(body) is None:
+        try:
+            return orjson.loads(body)  # fast path; strict JSON only
+        except orjson.JSONDecodeError:
+            pass  # NaN/Infinity literals, or truly malformed: the standard parser says which and where
     try:
         return json.loads(body)
     except UnicodeDecodeError as e:
@@ -162,9 +170,11 @@ def parse_budget(value: Any) -> Budget | None:
 def parse_reasons(value: Any, default: int) -> int:
     if value is None:
         return default
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 20:
+    # 3.0 is an integer too (as JSON Schema says)
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if not whole or isinstance(value, bool) or not 0 <= value <= 20:
         raise _option_error("reasons", "an integer from 0 to 20", value)
-    return value
+    return int(value)
 
 
 def parse_request(doc: Any, *, max_records: int, default_reasons: int, selection: bool) -> ParsedRequest:
@@ -206,7 +216,7 @@ def parse_request(doc: Any, *, max_records: int, default_reasons: int, selection
         raise ClientError(422, "no_records", "the request has no records", _SHAPE_HINT)
     if len(records) > max_records:
         raise ClientError(
-            413,
+            422,
             "too_many_records",
             f"the request has {len(records):,} records, this service takes at most {max_records:,}",
             f"Split the batch into requests of at most {max_records:,} records.",

@@ -14,18 +14,34 @@ from winnow.online import RecordResult
 from winnow.serve.parsing import ClientError, ParsedRequest
 from winnow.serve.schemas import ErrorResponse
 
+
+def _documented(texts: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse, "description": text} for status, text in texts.items()}
+
+
 #: the error statuses every scoring route may answer, for the OpenAPI document
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
+ERRORS = _documented(
+    {
         400: "Malformed JSON.",
         401: "Missing or invalid API key.",
         408: "The body did not arrive in time.",
-        413: "Body or batch too large.",
+        413: "Body too large.",
         415: "The body is not JSON.",
-        422: "Not a scoring request, or no record could be scored (see results).",
+        422: "Not a scoring request, too many records, or no record could be scored (see results).",
         503: "Overloaded or shutting down; retry.",
-    }.items()
+    }
+)
+
+#: the error statuses of the admin reload route
+RELOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{s: ERRORS[s] for s in (400, 401, 413, 415, 422)},
+    **_documented(
+        {
+            403: "The path is outside the reload root (or not the served folder).",
+            404: "No artifact folder at the path.",
+            409: "The artifact was refused (it fails verification); the old model keeps serving.",
+        }
+    ),
 }
 
 

@@ -21,7 +21,7 @@ from winnow.serve.arrow_body import ARROW_STREAM, decode_arrow_stream, is_arrow_
 from winnow.serve.batcher import BatcherClosed
 from winnow.serve.parsing import ClientError, check_content_type, decode_json, parse_request
 from winnow.serve.registry import ReloadRefused
-from winnow.serve.responses import ERRORS, finite, json_response, results_json
+from winnow.serve.responses import ERRORS, RELOAD_ERRORS, finite, json_response, results_json
 from winnow.serve.schemas import ModelDescription, ReloadResponse, ScoreResponse, ScreenResponse
 from winnow.serve.security import read_body, reload_target
 from winnow.serve.state import ServiceState
@@ -227,6 +227,14 @@ async def model_info(request: Request) -> Response:
     return json_response(described["body"])
 
 
+def is_artifact_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding a manifest (whether it verifies is the load's business)."""
+    try:
+        return (path / "manifest.json").is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _reload_path(state: ServiceState, body: bytes) -> Path | None:
     """The folder a reload request names (None: the service's own), or a ClientError."""
     if not body.strip():
@@ -245,7 +253,7 @@ def _reload_path(state: ServiceState, body: bytes) -> Path | None:
 @admin.post(
     "/v1/admin/reload",
     response_model=None,
-    responses={200: {"model": ReloadResponse}, **ERRORS},
+    responses={200: {"model": ReloadResponse}, **RELOAD_ERRORS},
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -258,18 +266,26 @@ async def reload(request: Request) -> Response:
     """Reload the artifact folder (or ``{"path": "other/folder"}`` under the reload root) and
     swap it in atomically. Wants the admin key (``X-Admin-Key``).
 
-    Requests already admitted finish on the old model. A broken artifact is refused (422)
-    and the old model keeps serving.
+    Requests already admitted finish on the old model. A path with no artifact is 404; a broken
+    artifact is refused (409) and the old model keeps serving.
     """
     state = _state(request)
     check_content_type(request.headers.get("content-type"))
     path = _reload_path(state, await read_body(request, 64 * 1024))
     previous = state.registry.current
+    target = path if path is not None else state.registry.path
+    if not await asyncio.to_thread(is_artifact_folder, target):
+        raise ClientError(
+            404,
+            "artifact_not_found",
+            f"no artifact folder at {str(target)!r} (a folder with a manifest.json)",
+            "Name the folder written by `winnow fit --out`.",
+        )
     try:
         new = await state.registry.areload(path)
     except ReloadRefused as e:
         raise ClientError(
-            422,
+            409,
             "artifact_refused",
             str(e),
             "Fix or replace the artifact folder (`winnow fit --out`), then reload again.",
@@ -320,7 +336,12 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "not ready", "model_version": model.version}, 503)
 
 
-@probes.get("/metrics", summary="Prometheus metrics", response_model=None)
+@probes.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_model=None,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics."}},
+)
 async def prometheus(request: Request) -> Response:
     state = _state(request)
     mon = state.registry.current.scorer.monitor

@@ -10,25 +10,60 @@ hot path; the response models below describe them.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema, create_model
 
 from winnow.config import Role
+from winnow.record_values import BOOLEAN_TEXT, NUMBER_LIMIT, NUMBER_TEXT
 from winnow.serve.registry import LoadedModel
 
-_ROLE_TYPES: dict[str, tuple[Any, str]] = {
-    Role.NUMERIC.value: (float | None, "A finite number (numeric strings accepted); null if unknown."),
-    Role.BOOLEAN.value: (bool | int | str | None, "true/false, 0/1 or yes/no; null if unknown."),
-    Role.DATETIME.value: (
-        datetime | float | None,
-        "An ISO 8601 date/time string or epoch seconds; null if unknown.",
+# What each role takes, exactly as :func:`winnow.record_values.convert` takes it: the schema
+# is the contract that generated requests are checked against (tests/serve/test_contract.py).
+# Numbers are bounded where a larger one could not be converted (float64, epoch seconds).
+# One "type" list per role where possible rather than anyOf: JSON Schema applies ``pattern``
+# only to strings and ``minimum``/``maximum`` only to numbers, so one object says it exactly.
+_ROLE_SCHEMAS: dict[str, tuple[dict[str, Any], str]] = {
+    Role.NUMERIC.value: (
+        {
+            "type": ["number", "boolean", "string", "null"],
+            "minimum": -NUMBER_LIMIT,
+            "maximum": NUMBER_LIMIT,
+            "pattern": NUMBER_TEXT,
+        },
+        "A finite number (or number text; true/false count as 1/0); null or blank if unknown.",
     ),
-    Role.CATEGORICAL.value: (str | int | float | None, "A category (string or number); null if unknown."),
-    Role.TEXT.value: (str | None, "Free text; null if unknown."),
+    Role.BOOLEAN.value: (
+        {
+            "type": ["boolean", "integer", "string", "null"],
+            "minimum": 0,
+            "maximum": 1,
+            "pattern": BOOLEAN_TEXT,
+        },
+        "true/false, 0/1, or the words true/false, t/f, yes/no, y/n in any case; null or blank if unknown.",
+    ),
+    Role.DATETIME.value: (
+        {
+            "anyOf": [
+                # years 1000-9899, so that no time-zone offset takes it outside years 1-9999
+                {"type": "string", "format": "date-time", "pattern": r"^[ \t]*(1[0-9]|[2-8][0-9]|9[0-8])"},
+                {"type": "string", "format": "date"},
+                {"type": "string", "pattern": r"^[ \t]*$"},
+                {"type": ["number", "null"], "minimum": -62135596800, "maximum": 253402300799},
+            ]
+        },
+        "An ISO 8601 / RFC 3339 date or date-time string, or epoch seconds; null or blank if unknown.",
+    ),
+    Role.CATEGORICAL.value: (
+        {"type": ["string", "number", "boolean", "null"]},
+        "A category: a string, number or true/false (taken as its text); null or blank if unknown.",
+    ),
+    Role.TEXT.value: (
+        {"type": ["string", "number", "boolean", "null"]},
+        "Free text (numbers and true/false are taken as their text); null or blank if unknown.",
+    ),
     Role.IMAGE.value: (
-        str | None,
+        {"type": ["string", "null"]},
         "Path of an image file the service can read (relative: to the screener's image_root, else "
         "the service's working directory); null if unknown.",
     ),
@@ -103,7 +138,13 @@ class ErrorResponse(BaseModel):
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str | None = Field(None, description="Another artifact folder (default: reload the current one).")
+    path: str | None = Field(
+        None,
+        min_length=1,
+        pattern=r"^[^\x00]+$",
+        description="Another artifact folder, under the service's --reload-root (default: reload the "
+        "current one).",
+    )
 
 
 class ReloadResponse(BaseModel):
@@ -134,14 +175,31 @@ def record_model(model: LoadedModel) -> type[BaseModel]:
     """A pydantic model of one record of ``model``'s schema (extra fields allowed: ids, rule fields)."""
     definitions: dict[str, Any] = {}
     for i, (name, role) in enumerate(model.fields):
-        tp, doc = _ROLE_TYPES[role]
+        schema, doc = _ROLE_SCHEMAS[role]
+        tp = Annotated[Any, WithJsonSchema(schema)]
         definitions[f"f{i}"] = (tp, Field(..., alias=name, description=f"{role}: {doc}"))
     return create_model(  # type: ignore[call-overload,no-any-return]
         "Record",
-        __config__=ConfigDict(extra="allow", populate_by_name=False),
+        # a body object with "records" is a request, never a record
+        __config__=ConfigDict(
+            extra="allow", populate_by_name=False, json_schema_extra={"not": {"required": ["records"]}}
+        ),
         __doc__="One record. Every field is required; send null for an unknown value.",
         **definitions,
     )
+
+
+_BUDGET = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        {"type": "integer", "minimum": 1, "maximum": 2**53},
+        {"type": "null"},
+    ]
+}
+_BOTH_THRESHOLD_AND_BUDGET: dict[str, Any] = {
+    "required": ["threshold", "budget"],
+    "properties": {"threshold": {"type": "number"}, "budget": {"type": "number"}},
+}
 
 
 def request_models(model: LoadedModel, max_records: int) -> tuple[type[BaseModel], type[BaseModel]]:
@@ -149,13 +207,14 @@ def request_models(model: LoadedModel, max_records: int) -> tuple[type[BaseModel
     record = record_model(model)
     screen = create_model(
         "ScreenRequest",
-        __config__=ConfigDict(extra="forbid"),
-        __doc__="Several records and how to select among them.",
+        # a threshold and a budget are one too many
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"not": _BOTH_THRESHOLD_AND_BUDGET}),
+        __doc__="Several records and how to select among them (a threshold or a budget, not both).",
         records=(list[record], Field(..., min_length=1, max_length=max_records)),  # type: ignore[valid-type]
         threshold=(float | None, Field(None, ge=0, le=1, description="Select score >= threshold.")),
         budget=(
-            float | None,
-            Field(None, gt=0, description="0.1 = the top 10% of these records; 25 = the top 25."),
+            Annotated[float | None, WithJsonSchema(_BUDGET)],
+            Field(None, description="0.1 = the top 10% of these records; 25 = the top 25."),
         ),
         reasons=(int | None, Field(None, ge=0, le=20, description="Reasons per selected record.")),
     )
@@ -178,7 +237,8 @@ def body_schemas(
     components: dict[str, Any] = {}
 
     def body(req: type[BaseModel]) -> dict[str, Any]:
-        schema = TypeAdapter(record | req | list[record]).json_schema(ref_template=template)  # type: ignore[valid-type,operator]
+        many = Annotated[list[record], Field(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
+        schema = TypeAdapter(record | req | many).json_schema(ref_template=template)  # type: ignore[operator]
         components.update(schema.pop("$defs", {}))
         return schema
 

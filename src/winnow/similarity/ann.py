@@ -433,7 +433,7 @@ def near_duplicate_groups(
     if max_distance is not None:
         if not max_distance >= 0:
             raise ConfigError("max_distance", max_distance, "a distance >= 0")
-        metric, threshold = "l2", -float(max_distance) ** 2  # l2 similarity = -squared distance
+        metric, threshold = "l2", -(float(max_distance) ** 2)  # l2 similarity = -squared distance
     elif not -1.0 <= threshold <= 1.0:
         raise ConfigError("threshold", threshold, "a cosine similarity between -1 and 1")
     else:
