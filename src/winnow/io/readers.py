@@ -135,6 +135,48 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(cols, schema=schema)
 
 
+#: CSV bytes parsed at a time: a line (a record) may be up to this long
+_BLOCK_BYTES = 1 << 24
+_NOT_UTF8 = "Save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`."
+_DAMAGED = "The file is damaged or cut short: copy or export it again."
+
+
+def _csv_error(path: Path, e: Exception) -> DataError:
+    if "straddl" in str(e):
+        return DataError(
+            f"cannot read CSV {str(path)!r}: a line is longer than {_BLOCK_BYTES >> 20} MiB",
+            hint="Split or shorten the long field (or give the data as Parquet).",
+        )
+    hint = _NOT_UTF8 if "UTF8" in str(e) else "Fix the file at the line named, or export it again."
+    return DataError(f"cannot read CSV {str(path)!r}: {e}", hint=hint)
+
+
+def check_utf8_text(path: Path, head_bytes: int = 1 << 16) -> None:
+    """Refuse, with a clear error, a file whose start is not UTF-8 text (binary, UTF-16, Latin-1)."""
+    try:
+        with pa.input_stream(str(path), compression="detect") as f:
+            head = f.read(head_bytes)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise DataError(f"cannot read {str(path)!r}: {e}", hint=_DAMAGED) from e
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(
+            f"{str(path)!r} is UTF-16 text, not UTF-8", hint=_NOT_UTF8.replace("latin1", "utf-16")
+        )
+    if b"\x00" in head:
+        raise DataError(
+            f"{str(path)!r} is not text: it holds NUL bytes",
+            hint="Give a CSV text file (or a .parquet / .jsonl file with its own suffix).",
+        )
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3:  # not just a character cut at the end of the head
+            raise DataError(
+                f"{str(path)!r} is not UTF-8 text (byte 0x{head[e.start]:02x} at offset {e.start})",
+                hint=_NOT_UTF8,
+            ) from None
+
+
 class CsvSource(TableSource):
     """A CSV file (optionally compressed), streamed block by block with every column as text."""
 
@@ -144,10 +186,11 @@ class CsvSource(TableSource):
         super().__init__(str(path))
         self.path = path
         self.delimiter = delimiter
+        check_utf8_text(path)
         try:
             with pacsv.open_csv(
                 str(path),
-                read_options=pacsv.ReadOptions(block_size=1 << 16),
+                read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
             ) as reader:
                 self._names = list(reader.schema.names)
@@ -156,7 +199,15 @@ class CsvSource(TableSource):
                 raise DataError(
                     f"{str(path)!r} is empty", hint="Give a CSV with a header row and data."
                 ) from e
-            raise DataError(f"cannot read CSV {str(path)!r}: {e}") from e
+            raise _csv_error(path, e) from e
+        except OSError as e:  # a damaged compressed file
+            raise DataError(f"cannot read CSV {str(path)!r}: {e}", hint=_DAMAGED) from e
+        twice = sorted({n for n in self._names if self._names.count(n) > 1})
+        if twice:
+            raise DataError(
+                f"CSV {str(path)!r} has the column name(s) {twice} more than once in its header",
+                hint="Give every column its own name.",
+            )
 
     def column_names(self) -> list[str]:
         return list(self._names)
@@ -174,7 +225,7 @@ class CsvSource(TableSource):
         # blocks of ~200 bytes a row are re-cut to batch_rows below
         reader = pacsv.open_csv(
             str(self.path),
-            read_options=pacsv.ReadOptions(block_size=max(1 << 20, batch_rows * 200), use_threads=False),
+            read_options=pacsv.ReadOptions(block_size=max(_BLOCK_BYTES, batch_rows * 200), use_threads=False),
             parse_options=pacsv.ParseOptions(
                 delimiter=self.delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
             ),
@@ -185,6 +236,16 @@ class CsvSource(TableSource):
                 quoted_strings_can_be_null=False,
             ),
         )
+        try:
+            yield from self._blocks(reader, bad, batch_rows, rejects)
+        except pa.ArrowInvalid as e:
+            raise _csv_error(self.path, e) from e
+        except OSError as e:
+            raise DataError(f"cannot read CSV {str(self.path)!r}: {e}", hint=_DAMAGED) from e
+
+    def _blocks(
+        self, reader: Any, bad: list[Any], batch_rows: int, rejects: list[Reject] | None
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
         row = 0  # position of the next record not yet yielded or rejected
         with reader:
             for block in reader:
@@ -227,13 +288,13 @@ class JsonLinesSource(TableSource):
     def column_names(self) -> list[str]:
         if self._names is None:
             names: dict[str, None] = {}
-            with open(self.path, encoding="utf-8") as fh:
-                for i, line in enumerate(fh):
+            with open(self.path, "rb") as fh:
+                for i, raw in enumerate(fh):
                     if i >= 1000:
                         break
                     try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError:
+                        obj = json.loads(raw.decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError):
                         continue
                     if isinstance(obj, dict):
                         names.update(dict.fromkeys(obj))
@@ -252,17 +313,28 @@ class JsonLinesSource(TableSource):
         def flush() -> pa.RecordBatch:
             return pa.record_batch({c: pa.array(v, pa.string()) for c, v in cols.items()})
 
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                if not raw.strip():
                     continue
                 try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    line = raw.decode("utf-8", errors="replace")
+                    e.reason = f"the line is not UTF-8 text ({e.reason} at byte {e.start})"
+                    bad: ValueError | None = e
+                else:
+                    bad = None
+                try:
+                    if bad is not None:
+                        raise bad
                     obj = json.loads(line)
                     if not isinstance(obj, dict):
                         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
                 except ValueError as e:
+                    reason = e.reason if isinstance(e, UnicodeDecodeError) else f"invalid JSON: {e}"
                     if rejects is not None:
-                        rejects.append(Reject(row=row, reason=f"invalid JSON: {e}", value=line[:200]))
+                        rejects.append(Reject(row=row, reason=reason, value=line[:200]))
                     if n:
                         yield first, flush()
                         cols = {c: [] for c in names}
