@@ -181,7 +181,7 @@ def _check_named_columns(s: FitState) -> None:
                 f"--baseline names unknown columns: {', '.join(unknown)}",
                 hint="Available: " + ", ".join(raw.column_names[:50]),
             )
-    rule_cols = RuleSet(s.cfg.rules).columns
+    rule_cols = RuleSet(s.cfg.rules, roles={spec.name: spec.role for spec in s.specs}).columns
     unknown_rule_cols = [c for c in rule_cols if c not in raw.column_names]
     if unknown_rule_cols:
         raise DataError(

@@ -129,7 +129,7 @@ class OnlineScorer:
         self.screener = screener
         #: every scored record is also shown to the drift monitor (and its audit sampler)
         self.monitor = monitor
-        self.rules = rules if rules is not None else RuleSet(screener.config.rules)  # type: ignore[union-attr]
+        self.rules = rules if rules is not None else screener.rule_set()
         self.fields = [(s.name, s.role) for s in screener.specs_ if s.used]
         self.fields_roles = dict(self.fields)
         self.id_column = screener.id_column

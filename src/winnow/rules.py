@@ -15,7 +15,7 @@ Config (TOML)::
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,9 +23,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from winnow.expressions import Expression
-
-log = logging.getLogger("winnow")
+from winnow.errors import ConfigError
+from winnow.expressions import NUMBER, TEXT, Expression
 
 
 class Rule(BaseModel):
@@ -55,13 +54,33 @@ class RuleHits:
         return self.exclude[i] or self.select[i]
 
 
-class RuleSet:
-    """Compiled rules, evaluated on a whole batch at once."""
+#: the expression type of each column role (:class:`winnow.config.Role` values; roles not
+#: listed, such as ids and dates: a column may hold anything)
+ROLE_TYPES = {"numeric": NUMBER, "boolean": NUMBER, "categorical": TEXT, "text": TEXT, "image": TEXT}
 
-    def __init__(self, rules: list[Rule] | None = None) -> None:
+
+class RuleSet:
+    """Compiled rules, evaluated on a whole batch at once.
+
+    ``roles`` (column -> role, the artifact's schema) type-checks every rule now: a rule whose
+    column types cannot work, or that is not a condition, is refused with a ConfigError naming
+    it, before any record is scored. Evaluation itself never fails (see :mod:`winnow.expressions`).
+    """
+
+    def __init__(self, rules: list[Rule] | None = None, roles: Mapping[str, str] | None = None) -> None:
         self.rules = list(rules or [])
         self._compiled = [(r, Expression(r.when, option=f"rules.{r.name}")) for r in self.rules]
-        self._warned: set[str] = set()
+        if roles is not None:
+            types = {name: ROLE_TYPES[role] for name, role in roles.items() if role in ROLE_TYPES}
+            for rule, expr in self._compiled:
+                kind = expr.check_types(types, f"rules.{rule.name}")
+                if kind in (NUMBER, TEXT):
+                    raise ConfigError(
+                        f"rules.{rule.name}",
+                        rule.when,
+                        "a condition (a comparison, `in`, `is None`, and/or/not)",
+                        f"It gives a {kind}, not true/false.",
+                    )
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -80,16 +99,8 @@ class RuleSet:
             return hits
         for rule, expr in self._compiled:
             if any(name not in table.column_names for name in expr.names):
-                continue  # a rule over fields this input lacks never fires
-            try:
-                fired = np.broadcast_to(np.asarray(expr.evaluate_table(table), dtype=bool), (n,))
-            except (TypeError, ValueError) as e:
-                # e.g. a text field compared with a number: the rule cannot decide, so it
-                # does not fire; say so once per rule instead of failing the whole batch
-                if rule.name not in self._warned:
-                    self._warned.add(rule.name)
-                    log.warning("rule %r could not be evaluated (%s); it does not fire", rule.name, e)
-                continue
+                continue  # a rule over fields this input lacks never fires (every value missing)
+            fired = np.broadcast_to(np.asarray(expr.evaluate_table(table), dtype=bool), (n,))
             target = hits.select if rule.action == "select" else hits.exclude
             for i in np.flatnonzero(fired):
                 if target[i] is None:

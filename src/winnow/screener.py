@@ -31,6 +31,7 @@ from winnow.monitor import Reference
 from winnow.prep.preprocessor import Preprocessor
 from winnow.reasons import reason_codes
 from winnow.record_values import ARROW_TYPES, FieldInvalid, checked_record, typed_records
+from winnow.rules import RuleSet
 from winnow.schema import Coerced, ColumnSpec, check_columns, coerce
 from winnow.select import Threshold
 from winnow.target import make_labels
@@ -476,6 +477,12 @@ class Screener:
         obj.path_ = Path(path)
         obj.set_threads(obj.config.threads if obj.config is not None else 0)
         return obj
+
+    def rule_set(self) -> RuleSet:
+        """The artifact's named rules, type-checked against its schema (a ConfigError names a
+        rule that cannot work)."""
+        self._check()
+        return RuleSet(self.config.rules, roles={s.name: s.role for s in self.specs_})  # type: ignore[union-attr]
 
     def set_threads(self, threads: int) -> None:
         """Threads used for scoring (0 = all cores of this machine)."""

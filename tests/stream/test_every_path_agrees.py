@@ -33,8 +33,12 @@ pytest.importorskip("ray")
 os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"})
 
 RULES = [
-    {"name": "loyal", "when": "visits >= 7", "action": "select"},
-    {"name": "west_big", "when": "region == 'west' and spend > 40", "action": "exclude"},
+    {"name": "loyal", "when": "visits >= 7 and region not in ('nowhere', 'x')", "action": "select"},
+    {
+        "name": "west_big",
+        "when": "lower(region) in ('west',) and (spend if spend is not None else 0) > 40",
+        "action": "exclude",
+    },
 ]
 BUDGET = 25
 N_REASONS = 3

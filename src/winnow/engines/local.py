@@ -118,7 +118,7 @@ def score_file(
     total = source.num_rows()
     thr = screener.threshold_.value
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
-    rules = RuleSet(screener.config.rules)  # type: ignore[union-attr]
+    rules = screener.rule_set()
     with TableWriter(out) as writer, _rejects_writer(rejects_path) as rw:
         for item in scored_batches(screener, source, batch_rows, workers):
             rw.add(item.rejects)
@@ -177,7 +177,7 @@ def screen(
     summary = ScreenSummary(out=str(out) if out else None)
     # written to a file: spill beyond SPILL_ROWS; in memory: the caller asked for the table
     selected = RankedOutput(SPILL_ROWS if out is not None else None)
-    rules = RuleSet(screener.config.rules)  # type: ignore[union-attr]
+    rules = screener.rule_set()
     with _rejects_writer(rejects_path) as rw:
         if threshold_mode:
             thr = screener.threshold_.value

@@ -58,7 +58,6 @@ from winnow.engines.units import write_table_atomic as _write_table
 from winnow.errors import ArtifactError, ConfigError
 from winnow.io.readers import DEFAULT_BATCH_ROWS
 from winnow.io.rejects import Reject, RejectsWriter
-from winnow.rules import RuleSet
 from winnow.select import TopK, budget_candidates, choose_rows, top_capacity
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ class UnitRunner:
 
         self.screener = Screener.load(artifact)
         self.screener.set_threads(1)  # one actor per CPU Ray gives it
-        self.rules = RuleSet(self.screener.config.rules)  # type: ignore[union-attr]
+        self.rules = self.screener.rule_set()
         self.folder = Path(folder)
         self.phase = phase
         self.schema = pa.ipc.read_schema(pa.py_buffer(schema))
