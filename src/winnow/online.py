@@ -339,6 +339,8 @@ class OnlineScorer:
             codes = dict(zip(rows.tolist(), sub, strict=True))
         if not self.id_column:
             ids: list[Any] = [None] * len(good)
+        elif records is not None:  # the id as the record carried it: an integer stays an integer
+            ids = [records[i].get(self.id_column) for i in good]
         elif isinstance(table, Coerced):
             ids = table.values(self.id_column)
         else:

@@ -376,3 +376,13 @@ def test_scoring_lane_answers_as_the_router_does(artifact: Any, records: list[di
 
     text = asyncio.run(run())  # lane requests are counted under their route
     assert 'winnow_http_requests_total{method="POST",route="/v1/score",status="200"}' in text
+
+
+def test_ids_come_back_with_their_type(client: Any, records: list[dict]) -> None:
+    long_id = 123456789012345678901234567890
+    body = [{**records[0], "id": long_id}, {**records[1], "id": 7}, {**records[2], "id": "x-7"}]
+    for route in ("/v1/screen", "/v1/score"):
+        r = client.post(route, content=json.dumps(body), headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+        ids = [x["id"] for x in json.loads(r.text)["results"]]
+        assert ids == [long_id, 7, "x-7"] and type(ids[1]) is int, ids
