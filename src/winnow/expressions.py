@@ -61,7 +61,6 @@ _TEXT_FUNCS: dict[str, tuple[int, Callable[..., Any]]] = {
 }
 _ALL_FUNCS = [*_FUNCS, *_TEXT_FUNCS]
 NUMBER, TEXT, BOOL, NULL, ANY = "number", "text", "boolean", "null", "any"
-_ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 class Expression:

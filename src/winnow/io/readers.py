@@ -142,6 +142,8 @@ _DAMAGED = "The file is damaged or cut short: copy or export it again."
 
 
 def _csv_error(path: Path, e: Exception) -> DataError:
+    if isinstance(e, OSError):  # a damaged or cut compressed file
+        return DataError(f"cannot read CSV {str(path)!r}: {e}", hint=_DAMAGED)
     if "straddl" in str(e):
         return DataError(
             f"cannot read CSV {str(path)!r}: a line is longer than {_BLOCK_BYTES >> 20} MiB",
@@ -149,6 +151,15 @@ def _csv_error(path: Path, e: Exception) -> DataError:
         )
     hint = _NOT_UTF8 if "UTF8" in str(e) else "Fix the file at the line named, or export it again."
     return DataError(f"cannot read CSV {str(path)!r}: {e}", hint=hint)
+
+
+def _header(path: Path, delimiter: str, block_bytes: int) -> list[str]:
+    with pacsv.open_csv(
+        str(path),
+        read_options=pacsv.ReadOptions(block_size=block_bytes),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
+    ) as reader:
+        return list(reader.schema.names)
 
 
 def check_utf8_text(path: Path, head_bytes: int = 1 << 16) -> None:
@@ -188,20 +199,20 @@ class CsvSource(TableSource):
         self.delimiter = delimiter
         check_utf8_text(path)
         try:
-            with pacsv.open_csv(
-                str(path),
-                read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
-            ) as reader:
-                self._names = list(reader.schema.names)
+            try:  # the header from a small first block; a longer first line takes a full block
+                self._names = _header(path, delimiter, 1 << 16)
+            except pa.ArrowInvalid as e:
+                if "straddl" not in str(e):
+                    raise
+                self._names = _header(path, delimiter, _BLOCK_BYTES)
         except pa.ArrowInvalid as e:
             if "Empty CSV file" in str(e):
                 raise DataError(
                     f"{str(path)!r} is empty", hint="Give a CSV with a header row and data."
                 ) from e
             raise _csv_error(path, e) from e
-        except OSError as e:  # a damaged compressed file
-            raise DataError(f"cannot read CSV {str(path)!r}: {e}", hint=_DAMAGED) from e
+        except OSError as e:
+            raise _csv_error(path, e) from e
         twice = sorted({n for n in self._names if self._names.count(n) > 1})
         if twice:
             raise DataError(
@@ -238,10 +249,8 @@ class CsvSource(TableSource):
         )
         try:
             yield from self._blocks(reader, bad, batch_rows, rejects)
-        except pa.ArrowInvalid as e:
+        except (pa.ArrowInvalid, OSError) as e:
             raise _csv_error(self.path, e) from e
-        except OSError as e:
-            raise DataError(f"cannot read CSV {str(self.path)!r}: {e}", hint=_DAMAGED) from e
 
     def _blocks(
         self, reader: Any, bad: list[Any], batch_rows: int, rejects: list[Reject] | None
@@ -317,22 +326,17 @@ class JsonLinesSource(TableSource):
             for raw in fh:
                 if not raw.strip():
                     continue
+                line = raw.decode("utf-8", errors="replace")
                 try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    line = raw.decode("utf-8", errors="replace")
-                    e.reason = f"the line is not UTF-8 text ({e.reason} at byte {e.start})"
-                    bad: ValueError | None = e
-                else:
-                    bad = None
-                try:
-                    if bad is not None:
-                        raise bad
+                    raw.decode("utf-8")  # a line that is not UTF-8 is a reject, named as such
                     obj = json.loads(line)
                     if not isinstance(obj, dict):
                         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
                 except ValueError as e:
-                    reason = e.reason if isinstance(e, UnicodeDecodeError) else f"invalid JSON: {e}"
+                    if isinstance(e, UnicodeDecodeError):
+                        reason = f"the line is not UTF-8 text ({e.reason} at byte {e.start})"
+                    else:
+                        reason = f"invalid JSON: {e}"
                     if rejects is not None:
                         rejects.append(Reject(row=row, reason=reason, value=line[:200]))
                     if n:
