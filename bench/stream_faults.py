@@ -1,13 +1,16 @@
-"""Stream worker under faults: kill -9 at random points and a Redis restart, nothing lost or doubled.
+"""Stream worker under faults: kill -9, Redis restarts and a sink outage; nothing lost or doubled.
 
-While a producer adds N records (default 100,000) to a Redis stream at a fixed rate, the real
-worker (``python -m winnow.stream``, DuckDB sink with ``--audit``) is killed with SIGKILL at
-random moments, at least ``--kills`` times (default 6), and restarted each time, alternating
-two consumer names (same name, switch, same, switch, ...) so that both recovery paths run: a
-consumer restarted under its old name re-reads its own pending entries, and the other name
-claims the dead one's entries (XAUTOCLAIM). Midway the
-Redis server itself is restarted (graceful shutdown, append-only file); the worker and the
-producer reconnect with backoff. Every 1,000th record is unscorable on purpose.
+While a producer adds N records (default 1,000,000) to a Redis stream at a fixed rate, the real
+worker (``python -m winnow.stream``, PostgreSQL sink with ``--audit``; ``--sink duckdb`` for a
+DuckDB file) meets faults in a random order at random points of the production run: ``--kills``
+SIGKILLs (default 10), each followed by a restart alternating two consumer names (same name,
+switch, same, switch, ...) so that both recovery paths run: a consumer restarted under its old
+name re-reads its own pending entries, and the other name claims the dead one's entries
+(XAUTOCLAIM); ``--redis-restarts`` restarts of the Redis server itself (default 2; graceful
+shutdown, append-only file), after which the worker and the producer reconnect with backoff; and
+a PostgreSQL outage of ``--sink-outage`` seconds (default 10; a fast shutdown that cuts the
+worker's session), during which the worker retries its batch without acknowledging it. Every
+1,000th record is unscorable on purpose.
 
 At the end (the stream drained, the last worker stopped with SIGTERM) the script proves:
 
@@ -18,17 +21,19 @@ At the end (the stream drained, the last worker stopped with SIGTERM) the script
 Results go to ``bench/out/stream_faults.md``; the exit code is 1 if any check fails.
 
     python bench/stream_faults.py
-    python bench/stream_faults.py --records 20000 --kills 5 --rate 2000
+    python bench/stream_faults.py --records 20000 --kills 5 --redis-restarts 1 --sink-outage 3
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -47,6 +52,7 @@ from stream_throughput import (
     command_line,
     drained,
     fit_artifact,
+    free_port,
     machine,
     start_worker,
     stop_worker,
@@ -119,10 +125,68 @@ def consumer_pending(client: Any, consumer: str) -> int:
     return 0
 
 
+class Postgres:
+    """A throwaway PostgreSQL 15 cluster on loopback (as the ``postgres`` user when run as root)."""
+
+    BIN = Path("/usr/lib/postgresql/15/bin")
+
+    def __init__(self) -> None:
+        if not (self.BIN / "initdb").exists():
+            sys.exit(f"PostgreSQL binaries not found in {self.BIN} (apt-get install postgresql)")
+        # its own folder: the postgres user cannot enter the (root-only) work folder
+        self.folder = Path(tempfile.mkdtemp(prefix="winnow-bench-pg-"))
+        self.prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.prefix:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.port = free_port()
+        self.data = self.folder / "data"
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, exe: str, *args: str) -> None:
+        subprocess.run(
+            [*self.prefix, str(self.BIN / exe), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w", "-o", opts, "start"
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` ends every session at once: the worker's open connection breaks mid-stream."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.dsn) as con:
+            return con.execute(sql).fetchall()
+
+
+def wait_for(logs: list[Path], text: str, after: int, limit: float, what: str) -> None:
+    """Until ``text`` appears in the current worker's log past offset ``after``."""
+    deadline = time.monotonic() + limit
+    while text not in logs[-1].read_text(errors="replace")[after:]:
+        if time.monotonic() > deadline:
+            sys.exit(f"{what} within {limit:.0f} s")
+        time.sleep(0.05)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--records", type=int, default=100_000)
-    ap.add_argument("--kills", type=int, default=6, help="SIGKILLs of the worker (at least 5)")
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--kills", type=int, default=10, help="SIGKILLs of the worker")
+    ap.add_argument("--redis-restarts", type=int, default=2)
+    ap.add_argument("--sink", choices=["postgres", "duckdb"], default="postgres")
+    ap.add_argument("--sink-outage", type=float, default=10.0, help="seconds PostgreSQL is down (0: none)")
     ap.add_argument("--rate", type=float, default=2500.0, help="records/s the producer adds")
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--seed", type=int, default=7)
@@ -135,12 +199,17 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="winnow-bench-faults-"))
     redis = Redis(work, persist=True)
     redis.start()
+    pg = Postgres() if args.sink == "postgres" else None
+    if pg is not None:
+        pg.start()
+    outage = args.sink_outage if pg is not None else 0.0
     artifact = args.artifact or fit_artifact(work)
     base = base_records()
     results = base_results(artifact, base)
     before = machine()
 
     db = work / "sink.duckdb"
+    sink = pg.dsn if pg is not None else f"duckdb:{db}"
     extra = ("--audit", "--batch-size", str(args.batch_size), "--claim-idle-ms", "3000", "--max-backoff", "1")
     extra += ("--block-ms", "200")
     logs: list[Path] = []
@@ -149,76 +218,105 @@ def main() -> None:
     def launch(consumer: str) -> Any:
         log = work / f"worker-{len(logs)}-{consumer}.log"
         logs.append(log)
-        cmd = worker_cmd(artifact, redis.url, STREAM, f"duckdb:{db}", "--consumer", consumer, *extra)
+        cmd = worker_cmd(artifact, redis.url, STREAM, sink, "--consumer", consumer, *extra)
         return start_worker(cmd, log), time.monotonic()
 
+    # the faults in a random order, spread over the production run
+    plan = ["kill"] * args.kills + ["redis"] * args.redis_restarts + (["sink"] if outage else [])
+    rng.shuffle(plan)
+    due = sorted(rng.uniform(0.02, 0.95) for _ in plan)
     t_start = time.monotonic()
     producer = Producer(redis, args.records, args.rate, base)
     consumers = ["w1", "w2"]
     current = consumers[0]
     proc, up = launch(current)
     producer.start()
-    kills, redis_restarted = 0, False
-    restart_info: dict[str, Any] = {}
+    kills = 0
+    restarts: list[dict[str, Any]] = []
+    outages: list[dict[str, Any]] = []
     client = redis.client()
-    while kills < args.kills or not redis_restarted:
-        # a random moment once the worker is working (start-up takes seconds on a loaded machine)
-        ready = time.monotonic() + 120
-        while "connected to Redis" not in logs[-1].read_text(errors="replace") and time.monotonic() < ready:
+    for fault, frac in zip(plan, due, strict=True):
+        while producer.sent < frac * args.records and producer.finished_at is None:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.3, 3.0))
-        if not redis_restarted and (producer.sent >= args.records // 2 or producer.finished_at):
-            at = time.monotonic() - t_start
+        # the worker must be working first (start-up takes seconds on a loaded machine)
+        wait_for(logs, "connected to Redis", 0, 120, "the worker did not connect to Redis")
+        time.sleep(rng.uniform(0.3, 2.0))
+        at = time.monotonic() - t_start
+        mark = len(logs[-1].read_text(errors="replace"))
+        if fault == "redis":
             redis.stop()
             down = rng.uniform(1.5, 3.0)
             time.sleep(down)
             redis.start()
             client = redis.client()
-            redis_restarted = True
-            # the next kill only once the worker is back, so the reconnect is shown, not assumed
-            back = time.monotonic() + 120
-            while "reconnected to Redis" not in logs[-1].read_text(errors="replace"):
-                if time.monotonic() > back:
-                    sys.exit("the worker did not reconnect within 2 minutes of the Redis restart")
-                time.sleep(0.05)
-            back_at = time.monotonic() - t_start
-            restart_info = {"at": at, "down": down, "back": back_at - at}
-            detail = f"server down {down:.1f}s; worker reconnected {back_at - at:.1f}s after the shutdown"
-            events.append({"event": "redis restart", "at": at, "detail": detail})
-            print(f"[{at:5.1f}s] Redis restart: {detail}", flush=True)
-            continue
-        consumer = current
-        in_flight = consumer_pending(client, consumer)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        kills += 1
-        at = time.monotonic() - t_start
-        nxt = current = consumers[(kills // 2) % 2]
-        detail = (
-            f"{consumer} killed {at - (up - t_start):.1f}s after its start, {in_flight} entries in flight "
-            f"(read, not acknowledged); restarted as {nxt}"
+            # the next fault only once the worker is back, so the reconnect is shown, not assumed
+            wait_for(logs, "reconnected to Redis", mark, 120, "the worker did not reconnect to Redis")
+            back = time.monotonic() - t_start - at
+            restarts.append({"at": at, "down": down, "back": back})
+            detail = f"server down {down:.1f}s; worker reconnected {back:.1f}s after the shutdown"
+            events.append({"event": f"redis restart #{len(restarts)}", "at": at, "detail": detail})
+        elif fault == "sink":
+            assert pg is not None
+            pg.stop("fast")
+            time.sleep(outage)
+            pg.start()
+            wait_for(logs, "sink unavailable", mark, 60, "the worker never saw the sink outage")
+            # back when the audit table grows again
+            n0 = pg.rows("SELECT count(*) FROM selected_scored")[0][0]
+            deadline = time.monotonic() + 120
+            while pg.rows("SELECT count(*) FROM selected_scored")[0][0] == n0:
+                if time.monotonic() > deadline:
+                    sys.exit("the worker did not write to PostgreSQL within 2 minutes of its restart")
+                time.sleep(0.1)
+            back = time.monotonic() - t_start - at
+            retries = logs[-1].read_text(errors="replace")[mark:].count("sink unavailable")
+            outages.append({"at": at, "down": outage, "back": back, "retries": retries})
+            detail = (
+                f"PostgreSQL stopped (fast shutdown: open sessions cut) for {outage:.0f}s; the worker "
+                f"retried the batch {retries} times and wrote again {back:.1f}s after the stop"
+            )
+            events.append({"event": "sink outage", "at": at, "detail": detail})
+        else:
+            consumer = current
+            in_flight = consumer_pending(client, consumer)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            kills += 1
+            at = time.monotonic() - t_start
+            nxt = current = consumers[(kills // 2) % 2]
+            detail = (
+                f"{consumer} killed {at - (up - t_start):.1f}s after its start, {in_flight} entries in "
+                f"flight (read, not acknowledged); restarted as {nxt}"
+            )
+            events.append({"event": f"kill -9 #{kills}", "at": at, "detail": detail})
+            proc, up = launch(nxt)
+        print(
+            f"[{at:6.1f}s] {events[-1]['event']}: {events[-1]['detail']} (produced {producer.sent:,})",
+            flush=True,
         )
-        events.append({"event": f"kill -9 #{kills}", "at": at, "detail": detail})
-        print(f"[{at:5.1f}s] {detail} (produced {producer.sent:,})", flush=True)
-        proc, up = launch(nxt)
     producer.join()
     produced_at = (producer.finished_at or time.monotonic()) - t_start
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 1800
     while not drained(client, STREAM):
         if time.monotonic() > deadline:
-            sys.exit("the stream did not drain in 10 minutes")
-        time.sleep(0.1)
+            sys.exit("the stream did not drain in 30 minutes")
+        time.sleep(0.2)
     drained_at = time.monotonic() - t_start
     summary = stop_worker(proc, logs[-1])
     after = machine()
     print(f"produced {args.records:,} by {produced_at:.1f}s, drained at {drained_at:.1f}s", flush=True)
 
     # ----------------------------------------------------------------------------- checks
-    import duckdb
+    if pg is not None:
+        sel = pg.rows("SELECT id, score FROM selected")
+        aud = pg.rows("SELECT id, score, selected FROM selected_scored")
+        pg.stop("immediate")
+    else:
+        import duckdb
 
-    with duckdb.connect(str(db), read_only=True) as con:
-        sel = con.execute("SELECT id, score FROM selected").fetchall()
-        aud = con.execute("SELECT id, score, selected FROM selected_scored").fetchall()
+        with duckdb.connect(str(db), read_only=True) as con:
+            sel = con.execute("SELECT id, score FROM selected").fetchall()
+            aud = con.execute("SELECT id, score, selected FROM selected_scored").fetchall()
     dead = [
         (f[b"entry_id"].decode(), f[b"kind"].decode(), f[b"field"].decode())
         for _, f in client.xrange(f"{STREAM}:dead")
@@ -249,7 +347,9 @@ def main() -> None:
         ("selected rows = audit rows marked selected", set(sel_ids) == {i for i, _, f in aud if f}),
         ("scores equal OnlineScorer.score_records", score_ok),
         ("last worker exited cleanly on SIGTERM", summary.get("exit_code") == 0),
-        ("worker reconnected after the Redis restart", bool(restart_info.get("back"))),
+        ("worker reconnected after every Redis restart", len(restarts) == args.redis_restarts),
+        ("worker wrote again after the sink outage", len(outages) == (1 if outage else 0)),
+        ("every kill -9 done", kills == args.kills),
         ("nothing pending", drained(client, STREAM)),
     ]
     redis.stop()
@@ -260,8 +360,9 @@ def main() -> None:
     unreachable = len(re.findall(r"Redis unreachable", text))
     ok = all(c for _, c in checks)
 
+    sink_name = "PostgreSQL 15 (fsync off)" if pg is not None else "DuckDB"
     lines = [
-        "# Stream worker under faults: kill -9 and a Redis restart",
+        "# Stream worker under faults: kill -9, Redis restarts, a sink outage",
         "",
         f"Command: `{command_line()}`",
         "",
@@ -269,10 +370,11 @@ def main() -> None:
         "",
         f"Setup: {args.records:,} records (resume call-back rows cycled; every {BAD_EVERY:,}th has "
         f'`years_experience = "n/a"`) added at {args.rate:,.0f} records/s with explicit entry ids; '
-        f"worker `python -m winnow.stream` with the DuckDB sink, `--audit`, batch size {args.batch_size}, "
-        "claim idle 3 s; redis-server 7 with the append-only file (fsync every second; the restart is "
-        "a graceful shutdown). Random seed "
-        f"{args.seed}.",
+        f"worker `python -m winnow.stream` with the {sink_name} sink, `--audit`, batch size "
+        f"{args.batch_size}, claim idle 3 s; redis-server 7 with the append-only file (fsync every second; a "
+        f"restart is a graceful shutdown). Faults: {args.kills} kill -9, {args.redis_restarts} Redis "
+        f"restart(s), {outage:g} s sink outage, in a random order at random points of the production run. "
+        f"Random seed {args.seed}.",
         "",
         "## What happened",
         "",
@@ -300,9 +402,17 @@ def main() -> None:
         f"- worker runs: {len(logs)} ({args.kills} killed with SIGKILL, the last one stopped with SIGTERM)",
         f"- entries re-processed by a restarted consumer from its own pending list: {recovered:,}",
         f"- entries claimed from the killed consumer by the other one (XAUTOCLAIM): {claimed:,}",
-        f"- Redis restart: down {restart_info.get('down', 0):.1f}s; the worker logged {unreachable} failed "
-        f"connection attempts (backoff capped at 1 s) and reconnected {reconnects} time(s); the "
-        f"producer retried {producer.retries} chunk(s), resuming after the last id Redis held",
+        f"- Redis restarts: {len(restarts)} (down "
+        + ", ".join(f"{r['down']:.1f}s" for r in restarts)
+        + f"); the workers logged {unreachable} failed connection attempts (backoff capped at 1 s) and "
+        f"reconnected {reconnects} time(s); the producer retried {producer.retries} chunk(s), resuming after "
+        "the last id Redis held",
+        f"- sink outages: {len(outages)}"
+        + "".join(
+            f" (PostgreSQL down {o['down']:.0f}s; {o['retries']} retries of the batch; writing again "
+            f"{o['back']:.1f}s after the stop)"
+            for o in outages
+        ),
         f"- overall: {args.records:,} records in {drained_at:.1f}s = "
         f"{args.records / drained_at:,.0f} records/s including every kill, restart and recovery",
         "",
@@ -324,6 +434,8 @@ def main() -> None:
     print(f"wrote {args.out}")
     if ok:
         shutil.rmtree(work, ignore_errors=True)
+        if pg is not None:
+            shutil.rmtree(pg.folder, ignore_errors=True)
     else:
         print(f"kept {work} for inspection")
     sys.exit(0 if ok else 1)
