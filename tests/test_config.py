@@ -196,5 +196,9 @@ def test_one_list_of_members_and_kinds() -> None:
     for member in MEMBERS.values():
         assert member.kind in LEARNER_KINDS
     assert {learner_class(k).__name__ for k in LEARNER_KINDS} == {
-        "LightGBMLearner", "LinearLearner", "DeepLearner", "CatBoostLearner", "OnnxLearner"
+        "LightGBMLearner",
+        "LinearLearner",
+        "DeepLearner",
+        "CatBoostLearner",
+        "OnnxLearner",
     }

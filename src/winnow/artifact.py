@@ -10,7 +10,8 @@ Layout (format version 1)::
     models/linear.json       logistic-regression weights
     models/deep.safetensors  network weights (config in the manifest)
 
-``manifest.json`` carries the sha256 of every other file and a checksum of its own content;
+``manifest.json`` carries the sha256 of every other file and a checksum of its own content
+(and ``manifest.sig``, when signed, an Ed25519 signature of it: :mod:`winnow.signing`);
 :func:`read_artifact` verifies all of them before anything is built, and refuses unknown
 formats, newer format versions and unknown model types.
 
@@ -118,8 +119,16 @@ class ArtifactContents:
     files: dict[str, bytes]
 
 
-def write_artifact(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
-    """Write atomically: build in a sibling temp folder, then rename over ``path``."""
+def write_artifact(
+    path: Path, manifest: dict[str, Any], files: dict[str, bytes], sign_key: Path | None = None
+) -> None:
+    """Write atomically: build in a sibling temp folder, then rename over ``path``. With
+    ``sign_key`` (an Ed25519 PEM private key) ``manifest.sig`` is written too."""
+    key = None
+    if sign_key is not None:
+        from winnow.signing import load_private_key
+
+        key = load_private_key(sign_key)  # a bad key fails before anything is written
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -134,23 +143,35 @@ def write_artifact(path: Path, manifest: dict[str, Any], files: dict[str, bytes]
             target.write_bytes(data)
             hashes[rel] = sha256_bytes(data)
         manifest = sealed({**manifest, "format": FORMAT, "format_version": FORMAT_VERSION, "files": hashes})
-        (tmp / "manifest.json").write_text(dumps(manifest, indent=2))
+        manifest_bytes = dumps(manifest, indent=2).encode()
+        (tmp / "manifest.json").write_bytes(manifest_bytes)
+        if key is not None:
+            from winnow.signing import SIGNATURE_FILE, signature_file
+
+            (tmp / SIGNATURE_FILE).write_bytes(signature_file(manifest_bytes, key))
         replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def read_artifact(path: Path) -> ArtifactContents:
-    """Read and verify an artifact folder; raises :class:`ArtifactError` on any problem."""
+def read_artifact(path: Path, verify_key: Path | None = None) -> ArtifactContents:
+    """Read and verify an artifact folder; raises :class:`ArtifactError` on any problem. With
+    ``verify_key`` (an Ed25519 PEM public key) the folder must also carry that key's signature
+    of its manifest."""
     path = Path(path)
     mpath = path / "manifest.json"
     if not path.is_dir():
         raise ArtifactError(path, "is not a folder", "Pass the folder written by `winnow fit --out`.")
     if not mpath.exists():
         raise ArtifactError(path, "has no manifest.json", "Is this a winnow artifact folder?")
+    manifest_bytes = mpath.read_bytes()
+    if verify_key is not None:  # before the manifest is even parsed
+        from winnow.signing import check_signature, load_public_key
+
+        check_signature(path, manifest_bytes, load_public_key(verify_key))
     try:
-        manifest = json.loads(mpath.read_text())
+        manifest = json.loads(manifest_bytes.decode())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(path, f"manifest.json is not valid JSON ({e})") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -184,3 +205,18 @@ def read_artifact(path: Path) -> ArtifactContents:
     if unknown:
         raise ArtifactError(path, f"unknown model types {unknown}", "Upgrade winnow.")
     return ArtifactContents(manifest=manifest, files=files)
+
+
+def sign_artifact(path: Path, key_file: Path, option: str = "--key") -> Path:
+    """Sign an existing artifact folder (verified first: only an intact one is signed); returns
+    the ``manifest.sig`` written."""
+    from winnow.signing import SIGNATURE_FILE, load_private_key, signature_file
+
+    key = load_private_key(key_file, option)
+    read_artifact(path)
+    manifest_bytes = (Path(path) / "manifest.json").read_bytes()
+    target = Path(path) / SIGNATURE_FILE
+    tmp = target.with_name(f".{SIGNATURE_FILE}.tmp")
+    tmp.write_bytes(signature_file(manifest_bytes, key))
+    tmp.replace(target)
+    return target

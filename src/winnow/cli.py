@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from winnow import __version__
-from winnow.cli_options import ArtifactArg, DataArg, QuietOpt
+from winnow.cli_options import ArtifactArg, DataArg, QuietOpt, VerifyKeyOpt
 from winnow.display import fail
 from winnow.errors import ConfigError, WinnowError
 
@@ -161,6 +161,12 @@ def fit(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ed25519 private key (PEM): sign the artifact (manifest.sig).", envvar="WINNOW_SIGN_KEY"
+        ),
+    ] = None,
     report: Annotated[
         bool, typer.Option(help="Also write OUT.report.html, the HTML report, next to the artifact.")
     ] = True,
@@ -203,7 +209,7 @@ def fit(
         )
         with stage_spinner(not quiet) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)
-        screener.save(out)
+        screener.save(out, sign_key=sign_key)
         if report:
             from winnow.report import write_report
 
@@ -328,6 +334,7 @@ def score(
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
     workers: WorkersOpt = 0,
+    verify_key: VerifyKeyOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Score every row of DATA: row, id, score, selected."""
@@ -336,7 +343,7 @@ def score(
     from winnow.screener import Screener
 
     try:
-        s = Screener.load(artifact)
+        s = Screener.load(artifact, verify_key=verify_key)
         with rows_progress(not quiet) as progress:
             summary = score_file(
                 s,
@@ -386,6 +393,7 @@ def screen(
         bool,
         typer.Option(help="No near-duplicates among the selected rows: each cluster's best-ranked row only."),
     ] = False,
+    verify_key: VerifyKeyOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Write only the high-value rows of DATA, ranked, with score and top reasons."""
@@ -393,7 +401,7 @@ def screen(
     from winnow.screener import Screener
 
     try:
-        s = Screener.load(artifact)
+        s = Screener.load(artifact, verify_key=verify_key)
         with rows_progress(not quiet) as progress:
             options: dict[str, Any] = (
                 {"address": address, "unit_rows": unit_rows, "work_dir": work_dir, "keep_parts": keep_parts}
@@ -434,13 +442,15 @@ def screen(
 def inspect(
     artifact: ArtifactArg,
     json_out: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    verify_key: VerifyKeyOpt = None,
 ) -> None:
     """Show what an artifact holds: task, schema, models, threshold, metrics, checksums."""
     from winnow.artifact import read_artifact
     from winnow.display import console, fit_report
+    from winnow.signing import SIGNATURE_FILE
 
     try:
-        contents = read_artifact(artifact)
+        contents = read_artifact(artifact, verify_key)
     except WinnowError as e:
         fail(e)
     man = contents.manifest
@@ -466,6 +476,27 @@ def inspect(
     for w in man.get("warnings", []):
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"files verified: {', '.join(man['files'])}")
+    signed = (artifact / SIGNATURE_FILE).is_file()
+    if verify_key is not None:
+        console.print(f"signature: verified with {verify_key}")
+    else:
+        console.print(f"signature: {'present (not checked: pass --verify-key)' if signed else 'none'}")
+
+
+@app.command()
+def sign(
+    artifact: ArtifactArg,
+    key: Annotated[Path, typer.Option(help="Ed25519 private key (PEM).", envvar="WINNOW_SIGN_KEY")],
+) -> None:
+    """Sign ARTIFACT (after checking its checksums): writes ARTIFACT/manifest.sig."""
+    from winnow.artifact import sign_artifact
+    from winnow.display import console
+
+    try:
+        written = sign_artifact(artifact, key)
+    except WinnowError as e:
+        fail(e)
+    console.print(f"signed [bold]{artifact}[/] ({written})")
 
 
 @app.command()

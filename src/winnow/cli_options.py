@@ -21,3 +21,10 @@ AuditFractionOpt = Annotated[
     float, typer.Option(help="Share of not-selected records kept for audit (needs --audit-file).")
 ]
 AuditFileOpt = Annotated[Path | None, typer.Option(help="JSON-lines file the audit sample is appended to.")]
+VerifyKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="WINNOW_VERIFY_KEY",
+        help="Ed25519 public key (PEM): refuse an artifact that does not carry its signature.",
+    ),
+]

@@ -402,8 +402,9 @@ class Screener:
             **({"lineage": self.lineage_} if getattr(self, "lineage_", None) else {}),
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write the artifact folder (atomically); returns its path."""
+    def save(self, path: str | Path, *, sign_key: str | Path | None = None) -> Path:
+        """Write the artifact folder (atomically); returns its path. ``sign_key``: an Ed25519
+        PEM private key; the folder then carries its signature (``manifest.sig``)."""
         self._check()
         manifest = self.manifest()
         files = {"preprocess.json": dumps(self.prep_.to_json()).encode()}
@@ -428,14 +429,15 @@ class Screener:
                 refs[suffix] = rel
             models[name] = {"kind": learner.name, "config": cfg, "files": refs}
         manifest["models"] = models
-        write_artifact(Path(path), manifest, files)
+        write_artifact(Path(path), manifest, files, Path(sign_key) if sign_key is not None else None)
         self.path_ = Path(path)
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> Screener:
-        """Load and verify an artifact written by :meth:`save`."""
-        contents = read_artifact(Path(path))
+    def load(cls, path: str | Path, *, verify_key: str | Path | None = None) -> Screener:
+        """Load and verify an artifact written by :meth:`save`. ``verify_key``: an Ed25519 PEM
+        public key; the artifact must carry its signature (else :class:`ArtifactError`)."""
+        contents = read_artifact(Path(path), Path(verify_key) if verify_key is not None else None)
         man, files = contents.manifest, contents.files
         try:
             obj = cls(ScreenConfig.model_validate(man["config"]))

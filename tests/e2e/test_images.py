@@ -131,7 +131,10 @@ def test_cli_with_user_weights_and_relative_paths(digits, winnow_exe, tmp_path) 
     assert r.returncode == 0, r.stderr
     manifest = json.loads((art / "manifest.json").read_text())
     assert manifest["schema"][0] == {
-        "name": "image", "role": "image", "reason": "image file paths", "root": str(root)
+        "name": "image",
+        "role": "image",
+        "reason": "image file paths",
+        "root": str(root),
     }
     assert manifest["metrics"]["images"]["image"]["kind"] == "resnet18"
     r = subprocess.run(

@@ -30,9 +30,10 @@ def tagged(reviews):
     sentence embedding barely reflects: a task fine-tuning must learn."""
     rng = np.random.default_rng(0)
     y = (rng.random(400) < 0.3).astype(int)
-    texts = [r[:120] + (" warehouse batch qx7" if t else " warehouse batch b12") for r, t in zip(
-        reviews["review"].head(400), y, strict=True
-    )]
+    texts = [
+        r[:120] + (" warehouse batch qx7" if t else " warehouse batch b12")
+        for r, t in zip(reviews["review"].head(400), y, strict=True)
+    ]
     return texts, y
 
 

@@ -195,8 +195,11 @@ def test_wrong_shaped_weights_give_a_clear_error(digits, resnet_file, tmp_path) 
     _, state = resnet_file
     bad = dict(state, **{"conv1.weight": torch.zeros(64, 1, 7, 7)})
     save_file(bad, str(tmp_path / "grey.safetensors"))
-    with pytest.raises(ConfigError, match=r"tensor 'conv1.weight' has shape \(64, 1, 7, 7\), ResNet-18 needs "
-                       r"\(64, 3, 7, 7\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"tensor 'conv1.weight' has shape \(64, 1, 7, 7\), ResNet-18 needs "
+        r"\(64, 3, 7, 7\)",
+    ):
         ImageEmbedder(weights=tmp_path / "grey.safetensors").fit(col, None)
     save_file({"weight": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ConfigError, match=r"tensors are missing, e.g. 'conv1.weight'"):

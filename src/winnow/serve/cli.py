@@ -26,6 +26,7 @@ from winnow.cli_options import (
     MonitorWindowOpt,
     ReasonsOpt,
     ThreadsOpt,
+    VerifyKeyOpt,
 )
 from winnow.display import fail
 from winnow.errors import WinnowError
@@ -85,6 +86,7 @@ def serve(
     audit_file: AuditFileOpt = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
+    verify_key: VerifyKeyOpt = None,
 ) -> None:
     """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score; GET /v1/model, /v1/monitor, /healthz, /readyz,
     /metrics."""
@@ -109,12 +111,15 @@ def serve(
             monitor_window=monitor_window,
             audit_fraction=audit_fraction,
             audit_file=audit_file,
+            verify_key=verify_key,
         )
         if workers < 1:
             from winnow.errors import ConfigError
 
             raise ConfigError("--workers", workers, "an integer >= 1")
-        read_artifact(settings.artifact)  # fail now, with exit code 4, rather than in each worker
+        read_artifact(
+            settings.artifact, settings.verify_key
+        )  # fail now, with exit code 4, rather than in each worker
         keys = ApiKeys.from_sources(settings.api_key_file)
         ApiKeys.admin(settings.admin_key_file, keys)  # readable, and no key shared with scoring
         check_exposure(host, keys, insecure_no_auth)

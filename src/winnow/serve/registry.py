@@ -118,15 +118,18 @@ def folder_signature(path: Path) -> Signature | None:
 MonitorFactory = Callable[[Screener], DriftMonitor | None]
 
 
-def load_model(path: Path, *, threads: int = 1, monitor: MonitorFactory | None = None) -> LoadedModel:
-    """Load, verify and probe an artifact; raises :class:`ReloadRefused` if it cannot serve.
+def load_model(
+    path: Path, *, threads: int = 1, monitor: MonitorFactory | None = None, verify_key: Path | None = None
+) -> LoadedModel:
+    """Load, verify and probe an artifact; raises :class:`ReloadRefused` if it cannot serve
+    (also when ``verify_key`` is given and the artifact does not carry its signature).
 
     ``monitor`` builds the drift monitor of the new model (each version is compared with its own
     training reference); it is attached after the probe, which it must not count.
     """
     path = Path(path)
     try:
-        screener = Screener.load(path)
+        screener = Screener.load(path, verify_key=verify_key)
         screener.set_threads(threads)
         scorer = OnlineScorer(screener)
         # a record of unknown (null) values must score: proves the models run end to end
@@ -162,6 +165,8 @@ class ModelRegistry:
     threads : scoring threads per model.
     on_swap : called with (old, new) after every successful swap (metrics).
     on_refused : called with the ReloadRefused of every refused reload (metrics).
+    verify_key : an Ed25519 public key file; every version loaded (the first, reloads, watched
+        changes) must carry its signature.
     """
 
     def __init__(
@@ -172,8 +177,10 @@ class ModelRegistry:
         on_swap: Callable[[LoadedModel | None, LoadedModel], None] | None = None,
         on_refused: Callable[[ReloadRefused], None] | None = None,
         monitor: MonitorFactory | None = None,
+        verify_key: Path | None = None,
     ) -> None:
         self.threads = threads
+        self.verify_key = verify_key
         self.monitor = monitor
         self.on_swap, self.on_refused = on_swap, on_refused
         self._lock = threading.Lock()  # one reload at a time
@@ -196,7 +203,9 @@ class ModelRegistry:
         with self._lock:
             signature = folder_signature(target)  # taken first: a change during loading reloads again
             try:
-                new = load_model(target, threads=self.threads, monitor=self.monitor)
+                new = load_model(
+                    target, threads=self.threads, monitor=self.monitor, verify_key=self.verify_key
+                )
             except ReloadRefused as refused:
                 serving = self._current.version if self._current is not None else None
                 e = ReloadRefused(refused.path, refused.problem, serving)

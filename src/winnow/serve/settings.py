@@ -47,6 +47,7 @@ class ServeSettings:
     monitor_window : the most recent records drift monitoring compares with the reference.
     audit_fraction : share of the not-selected records kept in ``audit_file`` (0 = none).
     audit_file : JSON-lines file the audit sample is appended to.
+    verify_key : Ed25519 public key (PEM); every artifact served must carry its signature.
     """
 
     artifact: Path
@@ -65,12 +66,13 @@ class ServeSettings:
     monitor_window: int = 10_000
     audit_fraction: float = 0.0
     audit_file: Path | None = None
+    verify_key: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifact", Path(self.artifact))
         if self.api_key_file is not None:
             object.__setattr__(self, "api_key_file", Path(self.api_key_file))
-        for name in ("admin_key_file", "reload_root", "audit_file"):
+        for name in ("admin_key_file", "reload_root", "audit_file", "verify_key"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         checks: list[tuple[str, Any, bool, str]] = [
@@ -131,7 +133,7 @@ class ServeSettings:
         d = asdict(self)
         d["artifact"] = str(self.artifact)
         d["api_key_file"] = None if self.api_key_file is None else str(self.api_key_file)
-        for name in ("admin_key_file", "reload_root", "audit_file"):
+        for name in ("admin_key_file", "reload_root", "audit_file", "verify_key"):
             d[name] = None if getattr(self, name) is None else str(getattr(self, name))
         return json.dumps(d)
 

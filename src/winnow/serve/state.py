@@ -27,6 +27,7 @@ class ServiceState:
             on_swap=metrics.model_swapped,
             on_refused=metrics.reload_refused,
             monitor=self._monitor_for,
+            verify_key=settings.verify_key,
         )
         self.batcher = MicroBatcher(
             max_wait_s=settings.batch_wait_ms / 1000,

@@ -23,6 +23,7 @@ from winnow.cli_options import (
     MonitorWindowOpt,
     ReasonsOpt,
     ThreadsOpt,
+    VerifyKeyOpt,
 )
 
 
@@ -90,6 +91,7 @@ def stream(
     monitor_window: MonitorWindowOpt = 10_000,
     audit_fraction: AuditFractionOpt = 0.0,
     audit_file: AuditFileOpt = None,
+    verify_key: VerifyKeyOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
 ) -> None:
     """Score a Redis stream as records arrive; write the high-value ones to SINK.
@@ -128,6 +130,7 @@ def stream(
             monitor_window=monitor_window,
             audit_fraction=audit_fraction,
             audit_file=audit_file,
+            verify_key=verify_key,
         )
     except WinnowError as e:
         fail(e)

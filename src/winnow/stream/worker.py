@@ -537,6 +537,7 @@ def run(
     monitor_window: int = 10_000,
     audit_fraction: float = 0.0,
     audit_file: str | Path | None = None,
+    verify_key: str | Path | None = None,
     handle_signals: bool = True,
     on_ready: Callable[[StreamWorker], None] | None = None,
 ) -> StreamSummary:
@@ -571,7 +572,7 @@ def run(
         dead_letter=dead_letter or f"{stream}:dead",
         block_ms=block_ms,
     )
-    screener = Screener.load(artifact)
+    screener = Screener.load(artifact, verify_key=verify_key)
     screener.set_threads(threads)
     metrics = StreamMetrics()
     if metrics_port is not None:
