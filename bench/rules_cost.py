@@ -119,7 +119,7 @@ def main() -> None:
                 con.register("t", t)
                 try:
                     cols = ", ".join(f"coalesce({s}, false)" for s in sqls)
-                    got = con.execute(f"SELECT {cols} FROM t").fetch_arrow_table()
+                    got = con.sql(f"SELECT {cols} FROM t").to_arrow_table()
                     return [np.asarray(c, dtype=bool) for c in got.columns]
                 finally:
                     con.unregister("t")

@@ -304,10 +304,23 @@ def _numbers(v: Any) -> Any:
     return v
 
 
+def _per_distinct(v: np.ndarray, fn: Callable[[Any], Any], missing: Any, dtype: Any) -> np.ndarray:
+    """``fn`` of each element of the object array ``v`` (``missing`` where it is None), computed
+    once per distinct value: columns of text repeat their values, so this is what keeps rules
+    over text at a small share of scoring."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(v.ravel(), use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=dtype)
+    table[:-1] = [fn(u) for u in uniques]
+    table[-1] = missing  # code -1 (None) indexes the last slot
+    return table[codes].reshape(v.shape)
+
+
 def _truth(v: Any) -> Any:
     """A condition's value: missing (NaN / None) is false."""
     if isinstance(v, np.ndarray) and v.dtype.kind in "OU":
-        return np.array([bool(x) if x is not None else False for x in v], dtype=bool)
+        return _per_distinct(np.asarray(v, dtype=object), bool, False, bool)
     if isinstance(v, np.ndarray) and v.dtype.kind == "f":
         return np.nan_to_num(v, nan=0.0) != 0
     return v if not isinstance(v, float) or v == v else False
@@ -324,7 +337,7 @@ def _missing(v: Any) -> Any:
 def _isin(v: Any, values: list[Any]) -> Any:
     if _is_text(v) and all(isinstance(x, str) for x in values):
         members = set(values)
-        return np.array([x in members for x in np.atleast_1d(v)], dtype=bool)
+        return _per_distinct(np.asarray(np.atleast_1d(v), dtype=object), members.__contains__, False, bool)
     return np.isin(_numbers(v), [_as_number(x) for x in values])
 
 
@@ -333,6 +346,13 @@ def _compare(op: type[ast.cmpop], left: Any, right: Any) -> Any:
     number reads the text as a number (missing when it is not one)."""
     fn = _CMP[op]
     if _is_text(left) and _is_text(right):
+        for col, const, swap in ((left, right, False), (right, left, True)):
+            if isinstance(col, np.ndarray) and col.ndim and isinstance(const, str):  # column vs text
+
+                def one(x: Any, c: str = const, swap: bool = swap) -> bool:
+                    return bool(fn(c, x)) if swap else bool(fn(x, c))
+
+                return _per_distinct(np.asarray(col, dtype=object), one, False, bool)
         a, b = np.broadcast_arrays(np.asarray(left, dtype=object), np.asarray(right, dtype=object))
         pairs = zip(a.ravel(), b.ravel(), strict=True)
         hits = [x is not None and y is not None and bool(fn(x, y)) for x, y in pairs]
@@ -344,6 +364,14 @@ def _compare(op: type[ast.cmpop], left: Any, right: Any) -> Any:
 
 def _text_call(fn: Callable[..., Any], args: list[Any]) -> Any:
     """A text function over columns: missing in, missing out."""
+    cols = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.ndim]
+    if len(cols) == 1 and all(a is not None for i, a in enumerate(args) if i != cols[0]):
+        k, consts = cols[0], [str(a) for a in args]
+
+        def one(x: Any) -> Any:
+            return fn(*[str(x) if i == k else c for i, c in enumerate(consts)])
+
+        return _per_distinct(np.asarray(args[k], dtype=object), one, None, object)
     arrays = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in args])
     out = [
         None if any(x is None for x in row) else fn(*[str(x) for x in row])
