@@ -208,15 +208,24 @@ class Conn:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.closed_by_server = False
 
     @classmethod
     async def open(cls, port: int) -> Conn:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
-    async def post(self, path: str, body: bytes, content_type: str = "application/json") -> int:
+    async def post(
+        self,
+        path: str,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> int:
+        """The answer's status; ``closed_by_server`` tells whether the server ended the connection."""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
         self.writer.write(head + body)
@@ -231,6 +240,8 @@ class Conn:
                 length = int(v)
             elif k == b"transfer-encoding" and b"chunked" in v.lower():
                 chunked = True
+            elif k == b"connection" and b"close" in v.lower():
+                self.closed_by_server = True
         if chunked:
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)

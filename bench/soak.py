@@ -90,31 +90,6 @@ class Window:
         self.timeouts = 0
 
 
-async def post(conn: Conn, body: bytes, headers: dict[str, str]) -> int:
-    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items() if k != "Content-Type")
-    ctype = headers.get("Content-Type", "application/json")
-    head = (
-        f"POST /v1/screen HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n{extra}"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    conn.writer.write(head + body)
-    header = await conn.reader.readuntil(b"\r\n\r\n")
-    lines = header.split(b"\r\n")
-    status = int(lines[0].split()[1])
-    length, close = 0, False
-    for ln in lines[1:]:
-        k, _, v = ln.partition(b":")
-        k = k.strip().lower()
-        if k == b"content-length":
-            length = int(v)
-        elif k == b"connection" and b"close" in v.lower():
-            close = True
-    await conn.reader.readexactly(length)
-    if close:
-        raise ConnectionResetError("server closed the connection")  # answered; do not reuse it
-    return status
-
-
 async def soak(spec: dict[str, Any]) -> dict[str, Any]:
     port, rate, seconds, timeout = spec["port"], spec["rate"], spec["seconds"], spec["timeout"]
     valid = [b.encode() for b in spec["valid"]]
@@ -132,29 +107,23 @@ async def soak(spec: dict[str, Any]) -> dict[str, Any]:
             kind, expect, body, headers = kinds[(i // every) % len(kinds)]
         else:
             kind, expect, body, headers = "valid", 200, valid[i % len(valid)], key
-        status = 0
+        ctype = headers.get("Content-Type", "application/json")
+        extra = {k: v for k, v in headers.items() if k != "Content-Type"}
         try:
             async with asyncio.timeout(max(0.001, due + timeout - now())), slots:
                 conn = idle.popleft() if idle else await Conn.open(port)
                 try:
-                    status = await post(conn, body, headers)
-                except ConnectionResetError:
-                    conn.close()
-                    status = status or 0
-                    raise
+                    status = await conn.post("/v1/screen", body, ctype, extra)
                 except BaseException:
                     conn.close()
                     raise
-                idle.append(conn)
-        except ConnectionResetError as e:
-            if "closed the connection" not in str(e):
-                w.timeouts += 1
-                return
+                if conn.closed_by_server:  # answered (e.g. 413), then closed: not reused
+                    conn.close()
+                else:
+                    idle.append(conn)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             w.timeouts += 1
             return
-        if status == 0:  # answered, then the server closed the connection (e.g. 413)
-            status = expect if kind == "body past the size limit" else 0
         w.status[f"{status // 100}xx"] += 1
         if status != expect:
             w.wrong[kind] += 1
