@@ -325,3 +325,22 @@ def test_score_and_screen_agree_on_arrow_input(fitted, data, scores):
     np.testing.assert_allclose(
         sel.column("score").to_numpy(), scores[sel.column("row").to_numpy()], rtol=1e-12
     )
+
+
+def test_json_lines_ids_and_passthrough_keep_their_json_types(fitted, data, scores, tmp_path):
+    jsonl = tmp_path / "d.jsonl"
+    recs = data.head(200).assign(signup=data["signup"].head(200).dt.strftime("%Y-%m-%d")).to_dict("records")
+    text = [json.dumps({k: (None if v != v else v) for k, v in r.items()}) for r in recs]
+    jsonl.write_text("\n".join(text) + "\n")
+    out = tmp_path / "top.jsonl"
+    sel = fitted.screen(jsonl, budget=20, out=out).selected
+    assert sel.schema.field("customer_id").type == pa.int64()
+    assert sel.schema.field("spend").type == pa.float64()
+    rows = sel.column("row").to_numpy()
+    assert sel.column("customer_id").to_pylist() == data["customer_id"].to_numpy()[rows].tolist()
+    np.testing.assert_allclose(sel.column("score").to_numpy(), scores[rows], rtol=1e-12)
+    written = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [type(r["customer_id"]) for r in written] == [int] * 20  # a JSON number, not "1003"
+    scored = tmp_path / "scores.jsonl"
+    score_file(fitted, jsonl, scored)
+    assert all(isinstance(json.loads(x)["customer_id"], int) for x in scored.read_text().splitlines())

@@ -30,7 +30,7 @@ class TestCsv:
         p = tmp_path / "d.csv"
         _frame().to_csv(p, index=False)
         src = open_source(p)
-        assert isinstance(src, CsvSource) and src.untyped
+        assert isinstance(src, CsvSource)
         assert src.column_names() == ["a", "b", "c"]
         t = src.read_all()
         assert t.num_rows == 50
@@ -136,7 +136,7 @@ class TestParquet:
         p = tmp_path / "d.parquet"
         _frame().to_parquet(p)
         src = open_source(p)
-        assert isinstance(src, ParquetSource) and not src.untyped
+        assert isinstance(src, ParquetSource)
         assert src.num_rows() == 50
         t = src.read_all()
         assert pa.types.is_integer(t.schema.field("a").type)
@@ -172,24 +172,59 @@ class TestParquet:
 
 
 class TestJsonLines:
-    def test_reads_objects_as_text(self, tmp_path):
+    def test_keeps_json_types(self, tmp_path):
         p = tmp_path / "d.jsonl"
-        p.write_text('{"a": 1, "b": "x", "c": true}\n\n{"a": 2.5, "c": null, "d": [1]}\n')
+        p.write_text(
+            '{"id": 7, "a": 1, "b": "x", "c": true}\n\n'
+            '{"id": 9007199254740993, "a": 2.5, "c": null, "d": [1], "e": {"k": 1}}\n'
+        )
         src = open_source(p)
-        assert isinstance(src, JsonLinesSource) and src.untyped
-        assert src.column_names() == ["a", "b", "c", "d"]
+        assert isinstance(src, JsonLinesSource)
+        assert src.column_names() == ["id", "a", "b", "c", "d", "e"]
         t = src.read_all()
-        assert t.column("a").to_pylist() == ["1", "2.5"]
+        assert t.schema.types == [pa.int64(), pa.float64(), pa.string(), pa.bool_(), pa.string(), pa.string()]
+        assert t.column("id").to_pylist() == [7, 9007199254740993]  # exact, not through a float
+        assert t.column("a").to_pylist() == [1.0, 2.5]
         assert t.column("b").to_pylist() == ["x", None]
-        assert t.column("c").to_pylist() == ["true", None]
+        assert t.column("c").to_pylist() == [True, None]
         assert t.column("d").to_pylist() == [None, "[1]"]
+        assert t.column("e").to_pylist() == [None, '{"k": 1}']
+
+    def test_mixed_kinds_and_huge_integers_are_text(self, tmp_path):
+        p = tmp_path / "d.jsonl"
+        p.write_text('{"a": 1, "b": 1, "c": null}\n{"a": "x", "b": 100000000000000000000000, "c": null}\n')
+        t = open_source(p).read_all()
+        assert t.schema.types == [pa.string()] * 3
+        assert t.column("a").to_pylist() == ["1", "x"]
+        assert t.column("b").to_pylist() == ["1", "100000000000000000000000"]
+
+    def test_later_values_converted_or_rejected_never_altered(self, tmp_path):
+        p = tmp_path / "d.jsonl"
+        lines = [{"id": 1, "x": 0.5, "ok": True}, {"id": "7", "x": 3, "ok": "false"}, {"id": 2.0, "x": "1e3"},
+                 {"id": 2.5}, {"id": "x"}, {"id": 1e30}, {"id": True}, {"x": "high"}, {"ok": 1}, {"id": 3}]
+        p.write_text("".join(json.dumps(o) + "\n" for o in lines))
+        rejects: list[Reject] = []
+        batches = list(JsonLinesSource(p, sample_lines=1).numbered_batches(rejects=rejects))
+        assert [(first, b.num_rows) for first, b in batches] == [(0, 3), (9, 1)]
+        assert all(b.schema == batches[0][1].schema for _, b in batches)
+        t = pa.Table.from_batches([b for _, b in batches])
+        assert t.column("id").to_pylist() == [1, 7, 2, 3]
+        assert t.column("x").to_pylist() == [0.5, 3.0, 1000.0, None]
+        assert t.column("ok").to_pylist() == [True, False, None, None]
+        assert [(r.row, r.column, r.value) for r in rejects] == [
+            (3, "id", "2.5"), (4, "id", '"x"'), (5, "id", "1e+30"), (6, "id", "true"),
+            (7, "x", '"high"'), (8, "ok", "1"),
+        ]  # fmt: skip
+        assert rejects[0].reason.startswith("2.5 is not an integer, as the column's values in the first 1 ")
+        assert "give the column one JSON type" in rejects[0].reason
+        assert "is not a number" in rejects[4].reason and "is not true or false" in rejects[5].reason
 
     def test_invalid_lines_become_rejects_with_reason(self, tmp_path):
         p = tmp_path / "d.jsonl"
         p.write_text('{"a": 1}\n{bad json\n[1, 2]\n{"a": 4}\n')
         rejects: list[Reject] = []
         t = _rows(open_source(p), rejects=rejects)
-        assert t.column("a").to_pylist() == ["1", "4"]
+        assert t.column("a").to_pylist() == [1, 4]
         assert [r.row for r in rejects] == [1, 2]
         assert rejects[0].reason.startswith("invalid JSON")
         assert "expected a JSON object, got list" in rejects[1].reason

@@ -1,8 +1,9 @@
 """Table sources: CSV, Parquet (a file or a folder), JSON lines and in-memory frames.
 
 Every source yields ``pyarrow.RecordBatch`` objects of bounded size, so memory depends on the
-batch size and not on the file. Text formats are read with every column as a string and typed
-afterwards by :mod:`winnow.schema`, so one bad value rejects one record instead of a whole block.
+batch size and not on the file. CSV is read with every column as a string and typed afterwards by
+:mod:`winnow.schema`, so one bad value rejects one record instead of a whole block; JSON lines keep
+the JSON types of their columns (:mod:`winnow.io.json_types`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 
 from winnow.errors import DataError
+from winnow.io.json_types import SAMPLE_LINES, JsonColumns, Misfit
 from winnow.io.rejects import Reject
 
 DEFAULT_BATCH_ROWS = 65_536
@@ -26,9 +28,6 @@ CSV_NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
 class TableSource(ABC):
     """A table that can be read as Arrow batches more than once (in the same order)."""
-
-    #: whether values arrive as text and must be typed by winnow
-    untyped: bool = False
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -191,8 +190,6 @@ def check_utf8_text(path: Path, head_bytes: int = 1 << 16) -> None:
 class CsvSource(TableSource):
     """A CSV file (optionally compressed), streamed block by block with every column as text."""
 
-    untyped = True
-
     def __init__(self, path: Path, delimiter: str = ",") -> None:
         super().__init__(str(path))
         self.path = path
@@ -285,79 +282,93 @@ class CsvSource(TableSource):
 
 
 class JsonLinesSource(TableSource):
-    """A JSON-lines file: one object per line, parsed line by line so a bad line is one reject."""
+    """A JSON-lines file: one object per line, parsed line by line so a bad line is one reject.
 
-    untyped = True
+    Column names and types come from the first lines (:mod:`winnow.io.json_types`): numbers stay
+    numbers and booleans booleans, so every batch of the file has the same typed schema.
+    """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sample_lines: int = SAMPLE_LINES) -> None:
         super().__init__(str(path))
         self.path = path
-        self._names: list[str] | None = None
+        self.sample_lines = sample_lines
+        self._columns: JsonColumns | None = None
 
-    def column_names(self) -> list[str]:
-        if self._names is None:
-            names: dict[str, None] = {}
+    @property
+    def columns(self) -> JsonColumns:
+        if self._columns is None:
+            sample: list[dict[str, Any]] = []
             with open(self.path, "rb") as fh:
                 for i, raw in enumerate(fh):
-                    if i >= 1000:
+                    if i >= self.sample_lines:
                         break
                     try:
                         obj = json.loads(raw.decode("utf-8"))
                     except (UnicodeDecodeError, json.JSONDecodeError):
                         continue
                     if isinstance(obj, dict):
-                        names.update(dict.fromkeys(obj))
-            self._names = list(names)
-        return list(self._names)
+                        sample.append(obj)
+            self._columns = JsonColumns.from_objects(sample, self.sample_lines)
+        return self._columns
+
+    def column_names(self) -> list[str]:
+        return list(self.columns.names)
 
     def numbered_batches(
         self, batch_rows: int = DEFAULT_BATCH_ROWS, rejects: list[Reject] | None = None
     ) -> Iterator[tuple[int, pa.RecordBatch]]:
-        names = self.column_names()
-        cols: dict[str, list[Any]] = {c: [] for c in names}
-        n = 0
+        columns = self.columns
+        schema = columns.schema
+        rows: list[list[Any]] = []
         first = 0
         row = 0
 
         def flush() -> pa.RecordBatch:
-            return pa.record_batch({c: pa.array(v, pa.string()) for c, v in cols.items()})
+            values = zip(*rows, strict=True) if columns.names else []
+            return pa.RecordBatch.from_arrays(
+                [pa.array(v, t) for v, t in zip(values, columns.types, strict=True)], schema=schema
+            )
 
         with open(self.path, "rb") as fh:
             for raw in fh:
                 if not raw.strip():
                     continue
-                line = raw.decode("utf-8", errors="replace")
                 try:
-                    raw.decode("utf-8")  # a line that is not UTF-8 is a reject, named as such
-                    obj = json.loads(line)
-                    if not isinstance(obj, dict):
-                        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+                    rows.append(columns.row(_json_object(raw)))
                 except ValueError as e:
-                    if isinstance(e, UnicodeDecodeError):
-                        reason = f"the line is not UTF-8 text ({e.reason} at byte {e.start})"
-                    else:
-                        reason = f"invalid JSON: {e}"
                     if rejects is not None:
-                        rejects.append(Reject(row=row, reason=reason, value=line[:200]))
-                    if n:
+                        rejects.append(_line_reject(row, raw, e))
+                    if rows:
                         yield first, flush()
-                        cols = {c: [] for c in names}
-                        n = 0
+                        rows = []
                     row += 1
                     first = row
                     continue
-                for c in names:
-                    v = obj.get(c)
-                    cols[c].append(None if v is None else (v if isinstance(v, str) else json.dumps(v)))
                 row += 1
-                n += 1
-                if n == batch_rows:
+                if len(rows) == batch_rows:
                     yield first, flush()
-                    cols = {c: [] for c in names}
-                    n = 0
+                    rows = []
                     first = row
-        if n:
+        if rows:
             yield first, flush()
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """One line's object; ValueError (UnicodeDecodeError included) when it is not one."""
+    obj = json.loads(raw.decode("utf-8"))
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _line_reject(row: int, raw: bytes, e: ValueError) -> Reject:
+    line = raw.decode("utf-8", errors="replace")[:200]
+    if isinstance(e, Misfit):
+        return Reject(row=row, reason=str(e), column=e.column, value=e.shown)
+    if isinstance(e, UnicodeDecodeError):
+        reason = f"the line is not UTF-8 text ({e.reason} at byte {e.start})"
+        return Reject(row=row, reason=reason, value=line)
+    return Reject(row=row, reason=f"invalid JSON: {e}", value=line)
 
 
 def _to_arrow(data: Any) -> pa.Table | None:
