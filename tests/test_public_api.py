@@ -16,6 +16,7 @@ EXPECTED_ALL = [
     "SchemaError",
     "ScreenConfig",
     "Screener",
+    "WinnowClassifier",
     "WinnowError",
     "__version__",
 ]
@@ -40,6 +41,9 @@ def test_lazy_names_are_the_real_objects():
     assert winnow.Budget is Budget
     assert winnow.DataError is DataError
     assert winnow.ArtifactError is ArtifactError
+    from winnow.estimator import WinnowClassifier
+
+    assert winnow.WinnowClassifier is WinnowClassifier
 
 
 def test_unknown_attribute_raises_attribute_error():

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
         SchemaError,
         WinnowError,
     )
+    from winnow.estimator import WinnowClassifier
     from winnow.screener import Screener
 
 _LAZY = {
     "Screener": "winnow.screener",
+    "WinnowClassifier": "winnow.estimator",
     "ScreenConfig": "winnow.config",
     "Budget": "winnow.config",
     "WinnowError": "winnow.errors",
@@ -48,6 +50,7 @@ __all__ = [
     "SchemaError",
     "ScreenConfig",
     "Screener",
+    "WinnowClassifier",
     "WinnowError",
     "__version__",
 ]

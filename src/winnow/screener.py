@@ -100,6 +100,8 @@ class Screener:
         self.evaluation_: dict[str, np.ndarray] = result.evaluation
         #: set by :func:`winnow.retrain.retrain`: parent version, data added, metrics of both
         self.lineage_: dict[str, Any] | None = None
+        #: set by :class:`winnow.estimator.WinnowClassifier`: its parameters, classes, features
+        self.estimator_: dict[str, Any] | None = None
         self.reference_: Reference | None = result.reference
         self.created_ = datetime.now(UTC).isoformat(timespec="seconds")
         self.version_ = __version__
@@ -400,6 +402,7 @@ class Screener:
             "summary": self.summary_,
             "warnings": self.warnings_,
             **({"lineage": self.lineage_} if getattr(self, "lineage_", None) else {}),
+            **({"estimator": self.estimator_} if getattr(self, "estimator_", None) else {}),
         }
 
     def save(self, path: str | Path, *, sign_key: str | Path | None = None) -> Path:
@@ -461,6 +464,7 @@ class Screener:
             obj.summary_ = man["summary"]
             obj.warnings_ = man["warnings"]
             obj.lineage_ = man.get("lineage")
+            obj.estimator_ = man.get("estimator")
             obj.reference_ = None
             if "monitor.json" in files:
                 obj.reference_ = Reference.from_json(json.loads(files["monitor.json"]))
