@@ -376,25 +376,32 @@ def _to_arrow(data: Any) -> pa.Table | None:
         return data
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
-    mod = type(data).__module__
-    if mod.startswith("polars"):
+    mod, kind = type(data).__module__, type(data).__name__
+    if mod.startswith("polars") and kind == "DataFrame":
         return data.to_arrow()
-    if mod.startswith("pandas"):
+    if mod.startswith("pandas") and kind == "DataFrame":
         return pa.Table.from_pandas(data, preserve_index=False)
     return None
 
 
 def open_source(data: Any) -> TableSource:
-    """Open a path (CSV, Parquet file or folder, JSON lines) or an in-memory table."""
+    """Open a path (CSV, Parquet file or folder, JSON lines), an in-memory table or frame, or a
+    stream of batches held by Arrow, Polars or DuckDB (:mod:`winnow.io.frames`)."""
     if isinstance(data, TableSource):
         return data
     table = _to_arrow(data)
     if table is not None:
         return ArrowSource(table)
+    from winnow.io.frames import library_source  # frames builds on this module's TableSource
+
+    source = library_source(data)
+    if source is not None:
+        return source
     if not isinstance(data, str | Path):
         raise DataError(
             f"cannot read data of type {type(data).__name__}",
-            hint="Pass a path, a pandas or Polars DataFrame, or a pyarrow Table.",
+            hint="Pass a path, a pandas or Polars DataFrame or LazyFrame, a pyarrow Table, "
+            "dataset or RecordBatchReader, or a DuckDB relation.",
         )
     path = Path(data)
     if not path.exists():
