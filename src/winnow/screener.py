@@ -184,9 +184,20 @@ class Screener:
             self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles, rows=rows
         )
 
-    def score(self, data: Any) -> np.ndarray:
-        """Probability of being high-value for every row (NaN for rejected rows), in memory."""
+    def score(self, data: Any, *, output: str = "numpy") -> Any:
+        """Probability of being high-value for every row (NaN for rejected rows), in memory.
+
+        ``output``: ``"numpy"`` (the probabilities, aligned with the input's rows); ``"pandas"``,
+        ``"polars"`` or ``"arrow"``: a frame of ``row``, the id column, ``score`` and ``selected``
+        (the artifact's threshold and rules) for every scored row; ``"auto"``: the input's own
+        frame type (pandas in, pandas out; Polars in, Polars out; anything else Arrow).
+        """
         self._check()
+        if output != "numpy":
+            from winnow.engines.local import score_table
+            from winnow.io.frames import as_output, output_for
+
+            return as_output(score_table(self, data), output_for(data) if output == "auto" else output)
         from winnow.select import ScoreLog
 
         source = open_source(data)
@@ -299,9 +310,13 @@ class Screener:
         workers: int = 1,
         diverse: bool = False,
         engine: str = "local",
+        output: str = "arrow",
         **ray_options: Any,
     ) -> Any:
         """Select the high-value rows of ``data``: the ranked rows with score, rule and reasons.
+
+        ``output``: the type of ``result.selected`` and ``result.head``: ``"arrow"`` (tables),
+        ``"pandas"``, ``"polars"``, or ``"auto"`` (the input's own frame type).
 
         ``engine="local"`` streams on this machine (:func:`winnow.engines.local.screen`);
         ``engine="ray"`` runs on a Ray cluster (:func:`winnow.engines.ray_engine.screen_ray`, a
@@ -321,17 +336,24 @@ class Screener:
             "progress": progress,
             "reasons": reasons,
         }
+        from winnow.io.frames import as_output, output_for
+
+        kind = output_for(data) if output == "auto" else output
+        as_output(None, kind)  # an unknown output is refused before any work
         if engine == "ray":
             if diverse:
                 raise ConfigError("--diverse", "with the Ray engine", "the local engine (--engine local)")
-            return self._screen_on_ray(data, workers=workers or None, **common, **ray_options)
-        if engine != "local":
+            result = self._screen_on_ray(data, workers=workers or None, **common, **ray_options)
+        elif engine != "local":
             raise ConfigError("engine", engine, "'local' or 'ray'")
-        if ray_options:
+        elif ray_options:
             raise ConfigError(", ".join(sorted(ray_options)), "with the local engine", "engine='ray'")
-        from winnow.engines.local import screen
+        else:
+            from winnow.engines.local import screen
 
-        return screen(self, data, workers=max(workers, 1), diverse=diverse, **common)
+            result = screen(self, data, workers=max(workers, 1), diverse=diverse, **common)
+        result.selected, result.head = as_output(result.selected, kind), as_output(result.head, kind)
+        return result
 
     def _screen_on_ray(self, data: Any, **options: Any) -> Any:
         """Ray's actors load the artifact from a path: the folder this screener was loaded from,

@@ -83,3 +83,28 @@ def test_every_kind_screens_like_the_dataframe(fitted, tmp_path):
     assert top.num_rows == 30
     rows = top.column("row").to_numpy()
     np.testing.assert_allclose(top.column("score").to_numpy(), expected[rows], rtol=1e-12)
+
+
+def test_frames_out(fitted):
+    from winnow.errors import ConfigError
+
+    data = make_frame(200, seed=22).drop(columns=["churn", "future_spend"])
+    p = fitted.score(data)
+    frame = fitted.score(data, output="auto")
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == ["row", "customer_id", "score", "selected"]
+    np.testing.assert_allclose(frame["score"].to_numpy(), p[frame["row"].to_numpy()], rtol=1e-12)
+    assert frame["customer_id"].tolist() == data["customer_id"].tolist()  # an integer id stays one
+    assert frame["selected"].tolist() == (p >= fitted.threshold_.value).tolist()
+    lazy = fitted.score(pl.from_pandas(data).lazy(), output="auto")
+    assert isinstance(lazy, pl.DataFrame) and lazy["score"].to_list() == frame["score"].tolist()
+    assert isinstance(fitted.score(data, output="arrow"), pa.Table)
+
+    as_arrow = fitted.screen(data, budget=15)
+    as_pandas = fitted.screen(data, budget=15, output="auto")
+    assert isinstance(as_pandas.selected, pd.DataFrame) and isinstance(as_pandas.head, pd.DataFrame)
+    assert as_pandas.selected.to_dict("records") == as_arrow.selected.to_pandas().to_dict("records")
+    as_polars = fitted.screen(pl.from_pandas(data), budget=15, output="auto")
+    assert isinstance(as_polars.selected, pl.DataFrame) and as_polars.selected.height == 15
+    with pytest.raises(ConfigError, match="output"):
+        fitted.screen(data, budget=15, output="excel")

@@ -10,6 +10,7 @@ min-precision budget) the artifact's threshold selects in a single pass.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import deque
@@ -47,6 +48,8 @@ from winnow.similarity.diverse import candidate_capacity, distinct_in_rank_order
 
 if TYPE_CHECKING:
     from winnow.screener import ScoredBatch, Screener
+
+log = logging.getLogger("winnow")
 
 
 @dataclass
@@ -118,21 +121,45 @@ def score_file(
     total = source.num_rows()
     thr = screener.threshold_.value
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
-    rules = screener.rule_set()
     with TableWriter(out) as writer, _rejects_writer(rejects_path) as rw:
-        for item in scored_batches(screener, source, batch_rows, workers):
-            rw.add(item.rejects)
-            if item.result is None or item.batch is None:
-                continue
-            table = score_rows(screener, item.batch, item.row, item.result, rules)
+        for end, table in _scored_tables(screener, source, batch_rows, workers, rw):
             writer.write(table)
             summary.rows_scored += table.num_rows
             summary.rows_selected += int(pc.sum(table.column("selected")).as_py() or 0)
-            rw.add(item.result.rejects)
             if progress:
-                progress(item.row + item.batch.num_rows, total, "scoring")
+                progress(end, total, "scoring")
         close_summary(summary, rw, rejects_path, t0)
     return summary
+
+
+def score_table(screener: Screener, data: Any, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> pa.Table:
+    """:func:`score_file`'s rows in memory: ``row``, the id column, ``score``, ``selected``
+    (rejected records left out, as in the file; they are logged with their reasons)."""
+    source = open_source(data)
+    screener.check_columns(source.column_names())
+    rw = RejectsWriter(None)
+    parts = [t for _, t in _scored_tables(screener, source, batch_rows, 1, rw)]
+    if rw.count:
+        log.warning("%d records rejected, e.g. %s", rw.count, rw.examples[0].describe())
+    if parts:
+        return pa.concat_tables(parts)
+    empty = {"row": pa.array([], pa.int64())}
+    if screener.id_column:
+        empty[screener.id_column] = pa.array([], pa.null())
+    return pa.table({**empty, "score": pa.array([], pa.float64()), "selected": pa.array([], pa.bool_())})
+
+
+def _scored_tables(
+    screener: Screener, source: TableSource, batch_rows: int, workers: int, rw: RejectsWriter
+) -> Iterator[tuple[int, pa.Table]]:
+    """``(rows read so far, score_rows table)`` per batch; every reject goes to ``rw``."""
+    rules = screener.rule_set()
+    for item in scored_batches(screener, source, batch_rows, workers):
+        rw.add(item.rejects)
+        if item.result is None or item.batch is None:
+            continue
+        rw.add(item.result.rejects)
+        yield item.row + item.batch.num_rows, score_rows(screener, item.batch, item.row, item.result, rules)
 
 
 def score_rows(

@@ -62,8 +62,9 @@ class ScreenResult:
     output was spilled to disk on its way to ``out``); ``head``: the best-ranked rows, always."""
 
     summary: ScreenSummary
-    selected: pa.Table | None = None
-    head: pa.Table | None = None
+    #: an Arrow table, or the frame type ``Screener.screen(output=...)`` asked for
+    selected: Any = None
+    head: Any = None
 
 
 #: selected rows the ranked output holds in memory; more are spilled to disk by rank range

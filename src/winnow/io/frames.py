@@ -125,3 +125,32 @@ def library_source(data: Any) -> TableSource | None:
             ) from e
         return OnePassSource(f"<{kind}>", reader)
     return None
+
+
+#: what ``output=`` may ask for
+OUTPUTS = ("arrow", "pandas", "polars")
+
+
+def as_output(table: pa.Table | None, output: str) -> Any:
+    """``table`` as the frame type ``output`` names (None stays None)."""
+    if output not in OUTPUTS:
+        from winnow.errors import ConfigError
+
+        raise ConfigError("output", output, "one of " + ", ".join(map(repr, OUTPUTS)))
+    if table is None or output == "arrow":
+        return table
+    if output == "pandas":
+        return table.to_pandas()
+    import polars as pl
+
+    return pl.from_arrow(table)
+
+
+def output_for(data: Any) -> str:
+    """The frame type of an input: pandas in, pandas out; Polars in, Polars out; else Arrow."""
+    mod = type(data).__module__
+    if mod.startswith("pandas"):
+        return "pandas"
+    if mod.startswith("polars"):
+        return "polars"
+    return "arrow"
