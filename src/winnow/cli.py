@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from winnow import __version__
-from winnow.cli_options import ArtifactArg, DataArg, QuietOpt, VerifyKeyOpt
+from winnow.cli_options import OUT_HELP, ArtifactArg, DataArg, QuietOpt, VerifyKeyOpt, default_rejects
 from winnow.display import fail
 from winnow.errors import ConfigError, WinnowError
 
@@ -330,7 +330,7 @@ def retrain(
 def score(
     artifact: ArtifactArg,
     data: DataArg,
-    out: Annotated[Path, typer.Option(help="Output file (.parquet, .csv, .jsonl).")],
+    out: Annotated[str, typer.Option(help=OUT_HELP)],
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
     workers: WorkersOpt = 0,
@@ -363,7 +363,7 @@ def score(
 def screen(
     artifact: ArtifactArg,
     data: DataArg,
-    out: Annotated[Path, typer.Option(help="Output file (.parquet, .csv, .jsonl).")],
+    out: Annotated[str, typer.Option(help=OUT_HELP)],
     budget: Annotated[
         str | None, typer.Option(help="Override the budget: 0.05 = top 5%, 1000 = top 1,000.")
     ] = None,
@@ -544,10 +544,6 @@ def report_path(artifact: Path) -> Path:
     """Where ``fit`` and the demo put the HTML report: ``<artifact>.report.html`` beside the folder."""
     artifact = Path(artifact)
     return artifact.with_name(artifact.name + ".report.html")
-
-
-def default_rejects(out: Path) -> Path:
-    return out.with_name(out.name.split(".")[0] + ".rejects.jsonl")
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -10,7 +10,13 @@ from typing import Annotated
 import typer
 
 ArtifactArg = Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")]
-DataArg = Annotated[str, typer.Argument(help="CSV, Parquet (file or folder) or JSON-lines data.")]
+DataArg = Annotated[
+    str,
+    typer.Argument(
+        help="CSV, Parquet (file or folder) or JSON-lines data, or a table or query: "
+        "duckdb:FILE?table=NAME, duckdb:FILE?query=SELECT ..., postgresql://HOST/DB?table=NAME."
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 ThreadsOpt = Annotated[int, typer.Option(help="Scoring threads (0 = all cores).")]
 ReasonsOpt = Annotated[int, typer.Option(help="Reason codes per selected record.")]
@@ -28,3 +34,18 @@ VerifyKeyOpt = Annotated[
         help="Ed25519 public key (PEM): refuse an artifact that does not carry its signature.",
     ),
 ]
+
+
+OUT_HELP = (
+    "Output file (.parquet, .csv, .jsonl) or table (duckdb:FILE?table=NAME, "
+    "postgresql://HOST/DB?table=NAME: upserted by id, all or nothing)."
+)
+
+
+def default_rejects(out: str | Path) -> Path:
+    """``<out>.rejects.jsonl`` beside a file; ``<table>.rejects.jsonl`` here for a table."""
+    if isinstance(out, str) and out.startswith(("duckdb:", "postgres")):
+        table = out.partition("table=")[2].partition("&")[0] or "query"
+        return Path(f"{table}.rejects.jsonl")
+    out = Path(out)
+    return out.with_name(out.name.split(".")[0] + ".rejects.jsonl")

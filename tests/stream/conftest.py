@@ -2,8 +2,6 @@
 
 - ``redis_server``: one ``redis-server`` on a free loopback port for the session (AOF on, so a
   restart keeps the stream); ``make_redis`` starts more (the restart test owns its own).
-- ``postgres``: a throwaway PostgreSQL cluster (``initdb`` as the ``postgres`` user when run as
-  root), its DSN.
 - ``artifact``: a screener fitted once on ``resume_callbacks.parquet`` and saved.
 - ``worker``: starts ``python -m winnow.stream`` subprocesses and kills leftovers at teardown.
 
@@ -12,7 +10,6 @@ Each test uses its own stream and table names, so tests share the servers safely
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -28,8 +25,6 @@ from typing import Any
 import pytest
 
 from tests.stream.helpers import WorkerProcess, typed_records
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port() -> int:
@@ -122,62 +117,6 @@ def make_redis() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def redis_server(make_redis: Any) -> RedisServer:
     return make_redis()
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    """DSN of a throwaway PostgreSQL 15 cluster on a free loopback port."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL binaries not found in {PG_BIN} (apt-get install postgresql)")
-    folder = Path(tempfile.mkdtemp(prefix="winnow-pg-"))
-    as_root = os.geteuid() == 0
-    prefix: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
-        shutil.chown(folder, "postgres", "postgres")
-    port = free_port()
-    data = folder / "data"
-    run = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
-    subprocess.run(
-        [
-            *prefix,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        **run,  # type: ignore[call-overload]
-    )
-    opts = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *prefix,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(folder / "server.log"),
-            "-w",
-            "-o",
-            opts,
-            "start",
-        ],
-        **run,  # type: ignore[call-overload]
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ from winnow.engines.output import (
 )
 from winnow.io.readers import DEFAULT_BATCH_ROWS, TableSource, open_source
 from winnow.io.rejects import Reject, RejectsWriter
-from winnow.io.writers import TableWriter
+from winnow.io.writers import open_writer
 from winnow.rules import RuleSet
 from winnow.select import TopK, add_batch, budget_count, choose_rows, threshold_rows, top_capacity
 from winnow.similarity.diverse import candidate_capacity, distinct_in_rank_order, read_rows
@@ -121,7 +121,7 @@ def score_file(
     total = source.num_rows()
     thr = screener.threshold_.value
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
-    with TableWriter(out) as writer, _rejects_writer(rejects_path) as rw:
+    with open_writer(out, screener.id_column) as writer, _rejects_writer(rejects_path) as rw:
         for end, table in _scored_tables(screener, source, batch_rows, workers, rw):
             writer.write(table)
             summary.rows_scored += table.num_rows
@@ -281,7 +281,7 @@ def screen(
                 if progress:
                     progress(row + batch.num_rows, total, "writing selected rows (pass 2 of 2)")
         summary.rows_selected = selected.rows
-        table, head = finish_selected(selected, out)
+        table, head = finish_selected(selected, out, key=screener.id_column)
         close_summary(summary, rw, rejects_path, t0)
     return ScreenResult(summary=summary, selected=table, head=head)
 

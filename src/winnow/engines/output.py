@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from winnow.io.writers import TableWriter
+from winnow.io.writers import open_writer
 from winnow.rules import RuleSet
 from winnow.select import rank_order, threshold_rows, with_rule
 
@@ -220,14 +220,18 @@ def rank_selected(parts: list[pa.Table]) -> pa.Table | None:
 
 
 def finish_selected(
-    selected: RankedOutput, out: str | Path | None, empty_schema: pa.Schema | None = None
+    selected: RankedOutput,
+    out: str | Path | None,
+    empty_schema: pa.Schema | None = None,
+    key: str | None = None,
 ) -> tuple[pa.Table | None, pa.Table | None]:
-    """Write the selected rows to ``out`` in rank order (always a valid file, with the right
-    columns when nothing was selected); returns (every selected row when they fit in memory,
-    the best-ranked rows)."""
+    """Write the selected rows to ``out`` in rank order (always a valid file or table, with the
+    right columns when nothing was selected; a table upserted by ``key``); returns (every
+    selected row when they fit in memory, the best-ranked rows). On an error nothing is left
+    half written."""
     whole: list[pa.Table] = []
     head: pa.Table | None = None
-    writer = TableWriter(out) if out is not None else None
+    writer = open_writer(out, key) if out is not None else None
     try:
         for table in selected.tables():
             if head is None:
@@ -236,11 +240,14 @@ def finish_selected(
                 writer.write(table)
             if not selected.spilled:
                 whole.append(table)
-        if writer is not None and head is None:
-            writer.close(empty_schema=empty_schema or EMPTY_SELECTION)
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close()
+            writer.abort()
+        raise
+    else:
+        if writer is not None:
+            writer.close(empty_schema=(empty_schema or EMPTY_SELECTION) if head is None else None)
+    finally:
         selected.close()
     table = pa.concat_tables(whole, promote_options="permissive") if whole else None
     return table, head

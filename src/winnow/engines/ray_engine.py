@@ -351,6 +351,8 @@ def screen_ray(
         budget = Budget.parse(budget)
     budget = budget or screener.config.budget  # type: ignore[union-attr]
     threshold_mode = use_threshold or budget.min_precision is not None
+    if work_dir is None and str(out).startswith(("duckdb:", "postgres")):
+        raise ConfigError("--work-dir", None, "a folder for the Ray job's parts when --out is a table")
     folder = Path(work_dir) if work_dir is not None else Path(f"{out}.parts")
     identity = _identity(
         Path(artifact),
@@ -429,7 +431,7 @@ def screen_ray(
                         selected.add(pq.read_table(path))
             summary.rows_scored = sum(m["rows_scored"] for m in markers.values())
             summary.rows_selected = selected.rows
-            table, head = finish_selected(selected, out)
+            table, head = finish_selected(selected, out, key=screener.id_column)
             _merge_rejects(pass1, plan.units, rw)
     finally:
         shutdown()

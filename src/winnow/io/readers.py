@@ -403,6 +403,11 @@ def open_source(data: Any) -> TableSource:
             hint="Pass a path, a pandas or Polars DataFrame or LazyFrame, a pyarrow Table, "
             "dataset or RecordBatchReader, or a DuckDB relation.",
         )
+    from winnow.io.sql import parse_location, sql_source  # sql builds on this module's sources
+
+    loc = parse_location(data) if isinstance(data, str) else None
+    if loc is not None:
+        return sql_source(loc)
     path = Path(data)
     if not path.exists():
         raise DataError(f"{str(path)!r} does not exist", hint="Check the path.")

@@ -1,4 +1,5 @@
-"""Writing result tables batch by batch: Parquet, CSV or JSON lines, chosen by the extension."""
+"""Writing result tables batch by batch: Parquet, CSV or JSON lines, chosen by the extension, or a
+DuckDB / PostgreSQL table (:func:`open_writer`)."""
 
 from __future__ import annotations
 
@@ -62,8 +63,28 @@ class TableWriter:
             self._fh.close()
             self._fh = None
 
+    def abort(self) -> None:
+        """Close and remove the partly written file: a failed job leaves no half a file."""
+        started = self._writer is not None or self._fh is not None
+        self.close()
+        if started:
+            self.path.unlink(missing_ok=True)
+
     def __enter__(self) -> TableWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+def open_writer(out: str | Path, key: str | None = None) -> TableWriter | Any:
+    """A writer for ``out``: a file by its extension, or a DuckDB / PostgreSQL table
+    (``duckdb:FILE?table=NAME``, ``postgresql://...?table=NAME``: :mod:`winnow.io.sql`), whose
+    rows are upserted by ``key`` (the id column) when given."""
+    from winnow.io.sql import SqlTableWriter, parse_location
+
+    loc = parse_location(str(out)) if isinstance(out, str) else None
+    return SqlTableWriter(loc, key) if loc is not None else TableWriter(out)

@@ -48,7 +48,7 @@ def similar(
     quiet: QuietOpt = False,
 ) -> None:
     """Rank DATA by similarity to known high-value --examples and write the --top most similar."""
-    from winnow.cli import default_rejects
+    from winnow.cli_options import default_rejects
     from winnow.display import console, fail, rows_progress
     from winnow.screener import Screener
 
