@@ -43,9 +43,12 @@ OUT_HELP = (
 
 
 def default_rejects(out: str | Path) -> Path:
-    """``<out>.rejects.jsonl`` beside a file; ``<table>.rejects.jsonl`` here for a table."""
+    """``<out>.rejects.jsonl`` beside a file; ``<table>.rejects.jsonl`` (or ``<name>.rejects.jsonl``
+    for an object-store URI) in the current folder."""
     if isinstance(out, str) and out.startswith(("duckdb:", "postgres")):
         table = out.partition("table=")[2].partition("&")[0] or "query"
         return Path(f"{table}.rejects.jsonl")
+    if isinstance(out, str) and "://" in out:  # an object store: the rejects stay here
+        return Path(out.split("?")[0].rstrip("/").rsplit("/", 1)[-1].split(".")[0] + ".rejects.jsonl")
     out = Path(out)
     return out.with_name(out.name.split(".")[0] + ".rejects.jsonl")

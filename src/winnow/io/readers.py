@@ -12,15 +12,17 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 
 from winnow.errors import DataError
 from winnow.io.json_types import SAMPLE_LINES, JsonColumns, Misfit
 from winnow.io.rejects import Reject
+from winnow.io.uris import Remote, resolve
 
 DEFAULT_BATCH_ROWS = 65_536
 CSV_NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
@@ -88,12 +90,15 @@ class ArrowSource(TableSource):
 class ParquetSource(TableSource):
     """One Parquet file or a folder of Parquet files."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(str(path))
+    def __init__(self, path: Path | str, remote: Remote | None = None) -> None:
+        super().__init__(remote.uri if remote else str(path))
+        self._fs = remote.fs if remote else None
         try:
-            self.dataset = pads.dataset(str(path), format="parquet")
+            self.dataset = pads.dataset(
+                remote.path if remote else str(path), format="parquet", filesystem=self._fs
+            )
         except (pa.ArrowInvalid, OSError) as e:
-            raise DataError(f"cannot read Parquet {str(path)!r}: {e}") from e
+            raise DataError(f"cannot read Parquet {self.name!r}: {e}") from e
 
     def column_names(self) -> list[str]:
         return list(self.dataset.schema.names)
@@ -112,7 +117,7 @@ class ParquetSource(TableSource):
         schema = self.dataset.schema
         row = 0
         for path in self.dataset.files:
-            with pq.ParquetFile(path, pre_buffer=False) as f:
+            with pq.ParquetFile(self._fs.open_input_file(path) if self._fs else path, pre_buffer=False) as f:
                 for b in f.iter_batches(batch_size=batch_rows, use_threads=True):
                     if b.num_rows:
                         yield row, conform_batch(b, schema)
@@ -152,19 +157,29 @@ def _csv_error(path: Path, e: Exception) -> DataError:
     return DataError(f"cannot read CSV {str(path)!r}: {e}", hint=hint)
 
 
-def _header(path: Path, delimiter: str, block_bytes: int) -> list[str]:
+def _text_input(path: Path, remote: Remote | None) -> Any:
+    """What pyarrow's CSV reader opens: the local path, or the remote file's (decompressed) stream."""
+    return remote.fs.open_input_stream(remote.path, compression="detect") if remote else str(path)
+
+
+def _header(path: Path, delimiter: str, block_bytes: int, remote: Remote | None = None) -> list[str]:
     with pacsv.open_csv(
-        str(path),
+        _text_input(path, remote),
         read_options=pacsv.ReadOptions(block_size=block_bytes),
         parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
     ) as reader:
         return list(reader.schema.names)
 
 
-def check_utf8_text(path: Path, head_bytes: int = 1 << 16) -> None:
+def check_utf8_text(path: Path, head_bytes: int = 1 << 16, remote: Remote | None = None) -> None:
     """Refuse, with a clear error, a file whose start is not UTF-8 text (binary, UTF-16, Latin-1)."""
     try:
-        with pa.input_stream(str(path), compression="detect") as f:
+        stream = (
+            remote.fs.open_input_stream(remote.path, compression="detect")
+            if remote
+            else pa.input_stream(str(path), compression="detect")
+        )
+        with stream as f:
             head = f.read(head_bytes)
     except (OSError, pa.ArrowInvalid) as e:
         raise DataError(f"cannot read {str(path)!r}: {e}", hint=_DAMAGED) from e
@@ -190,18 +205,19 @@ def check_utf8_text(path: Path, head_bytes: int = 1 << 16) -> None:
 class CsvSource(TableSource):
     """A CSV file (optionally compressed), streamed block by block with every column as text."""
 
-    def __init__(self, path: Path, delimiter: str = ",") -> None:
-        super().__init__(str(path))
+    def __init__(self, path: Path, delimiter: str = ",", remote: Remote | None = None) -> None:
+        super().__init__(remote.uri if remote else str(path))
         self.path = path
         self.delimiter = delimiter
-        check_utf8_text(path)
+        self.remote = remote
+        check_utf8_text(path, remote=remote)
         try:
             try:  # the header from a small first block; a longer first line takes a full block
-                self._names = _header(path, delimiter, 1 << 16)
+                self._names = _header(path, delimiter, 1 << 16, remote)
             except pa.ArrowInvalid as e:
                 if "straddl" not in str(e):
                     raise
-                self._names = _header(path, delimiter, _BLOCK_BYTES)
+                self._names = _header(path, delimiter, _BLOCK_BYTES, remote)
         except pa.ArrowInvalid as e:
             if "Empty CSV file" in str(e):
                 raise DataError(
@@ -232,7 +248,7 @@ class CsvSource(TableSource):
         # single-threaded parsing is what makes pyarrow report the line of a malformed row;
         # blocks of ~200 bytes a row are re-cut to batch_rows below
         reader = pacsv.open_csv(
-            str(self.path),
+            _text_input(self.path, self.remote),
             read_options=pacsv.ReadOptions(block_size=max(_BLOCK_BYTES, batch_rows * 200), use_threads=False),
             parse_options=pacsv.ParseOptions(
                 delimiter=self.delimiter, invalid_row_handler=on_invalid, newlines_in_values=False
@@ -288,17 +304,21 @@ class JsonLinesSource(TableSource):
     numbers and booleans booleans, so every batch of the file has the same typed schema.
     """
 
-    def __init__(self, path: Path, sample_lines: int = SAMPLE_LINES) -> None:
-        super().__init__(str(path))
+    def __init__(self, path: Path, sample_lines: int = SAMPLE_LINES, remote: Remote | None = None) -> None:
+        super().__init__(remote.uri if remote else str(path))
         self.path = path
+        self.remote = remote
         self.sample_lines = sample_lines
         self._columns: JsonColumns | None = None
+
+    def _open(self) -> IO[bytes]:
+        return self.remote.open_lines() if self.remote else open(self.path, "rb")
 
     @property
     def columns(self) -> JsonColumns:
         if self._columns is None:
             sample: list[dict[str, Any]] = []
-            with open(self.path, "rb") as fh:
+            with self._open() as fh:
                 for i, raw in enumerate(fh):
                     if i >= self.sample_lines:
                         break
@@ -329,7 +349,7 @@ class JsonLinesSource(TableSource):
                 [pa.array(v, t) for v, t in zip(values, columns.types, strict=True)], schema=schema
             )
 
-        with open(self.path, "rb") as fh:
+        with self._open() as fh:
             for raw in fh:
                 if not raw.strip():
                     continue
@@ -408,23 +428,38 @@ def open_source(data: Any) -> TableSource:
     loc = parse_location(data) if isinstance(data, str) else None
     if loc is not None:
         return sql_source(loc)
-    path = Path(data)
-    if not path.exists():
-        raise DataError(f"{str(path)!r} does not exist", hint="Check the path.")
-    if path.is_dir():
-        if not any(path.rglob("*.parquet")):
-            raise DataError(f"folder {str(path)!r} holds no .parquet files")
-        return ParquetSource(path)
-    suffixes = [s.lower() for s in path.suffixes]
-    if path.stat().st_size == 0:
-        raise DataError(f"{str(path)!r} is empty", hint="Give a file with a header and data rows.")
+    remote = resolve(data) if isinstance(data, str) else None
+    return _open_file(Path(data), remote)
+
+
+def _open_file(path: Path, remote: Remote | None) -> TableSource:
+    """A file (or folder of Parquet files) on this machine or behind a URI, by its extension."""
+    name = remote.uri if remote else str(path)
+    if remote is not None:
+        info = remote.info()
+        exists, is_dir = info.type != pafs.FileType.NotFound, info.type == pafs.FileType.Directory
+        size, suffixes = info.size, remote.suffixes
+    else:
+        exists, is_dir = path.exists(), path.is_dir()
+        size, suffixes = (
+            (path.stat().st_size if exists and not is_dir else 0),
+            [s.lower() for s in path.suffixes],
+        )
+    if not exists:
+        raise DataError(f"{name!r} does not exist", hint="Check the path.")
+    if is_dir:
+        if not (remote.has_parquet() if remote else any(path.rglob("*.parquet"))):
+            raise DataError(f"folder {name!r} holds no .parquet files")
+        return ParquetSource(path, remote)
+    if size == 0:
+        raise DataError(f"{name!r} is empty", hint="Give a file with a header and data rows.")
     if ".parquet" in suffixes or ".pq" in suffixes:
-        return ParquetSource(path)
+        return ParquetSource(path, remote)
     if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
-        return CsvSource(path, delimiter="\t" if ".tsv" in suffixes else ",")
+        return CsvSource(path, delimiter="\t" if ".tsv" in suffixes else ",", remote=remote)
     if ".jsonl" in suffixes or ".ndjson" in suffixes or ".json" in suffixes:
-        return JsonLinesSource(path)
+        return JsonLinesSource(path, remote=remote)
     raise DataError(
-        f"unknown file type {path.suffix!r} for {str(path)!r}",
+        f"unknown file type {Path(remote.path if remote else path).suffix!r} for {name!r}",
         hint="Use .csv, .tsv, .parquet (file or folder) or .jsonl.",
     )

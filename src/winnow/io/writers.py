@@ -12,6 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from winnow.errors import ConfigError
+from winnow.io.uris import Remote, resolve
 
 FORMATS = (".parquet", ".csv", ".jsonl")
 
@@ -29,25 +30,33 @@ def _format(path: Path) -> str:
 class TableWriter:
     """Streams Arrow tables to one file; the schema is fixed by the first write."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, remote: Remote | None = None) -> None:
         self.path = Path(path)
-        self.format = _format(self.path)
+        self.remote = remote
+        self.format = _format(Path(remote.path) if remote else self.path)
         self.rows = 0
         self._writer: Any = None
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
+
+    def _open(self, schema: pa.Schema) -> None:
+        if self.remote is not None:
+            sink: Any = self.remote.open_output()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            sink = str(self.path)
+        if self.format == ".parquet":
+            self._writer = pq.ParquetWriter(sink, schema, compression="zstd")
+        elif self.format == ".csv":
+            self._writer = pacsv.CSVWriter(sink, schema)
+        else:
+            self._fh = sink if self.remote is not None else open(self.path, "wb")
 
     def write(self, table: pa.Table) -> None:
         if self._writer is None and self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.format == ".parquet":
-                self._writer = pq.ParquetWriter(str(self.path), table.schema, compression="zstd")
-            elif self.format == ".csv":
-                self._writer = pacsv.CSVWriter(str(self.path), table.schema)
-            else:
-                self._fh = open(self.path, "w", encoding="utf-8")
+            self._open(table.schema)
         if self._fh is not None:
-            for rec in table.to_pylist():
-                self._fh.write(json.dumps(rec, default=str) + "\n")
+            text = "".join(json.dumps(rec, default=str) + "\n" for rec in table.to_pylist())
+            self._fh.write(text.encode("utf-8"))
         else:
             self._writer.write_table(table)
         self.rows += table.num_rows
@@ -67,7 +76,9 @@ class TableWriter:
         """Close and remove the partly written file: a failed job leaves no half a file."""
         started = self._writer is not None or self._fh is not None
         self.close()
-        if started:
+        if started and self.remote is not None:
+            self.remote.fs.delete_file(self.remote.path)
+        elif started:
             self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> TableWriter:
@@ -81,10 +92,14 @@ class TableWriter:
 
 
 def open_writer(out: str | Path, key: str | None = None) -> TableWriter | Any:
-    """A writer for ``out``: a file by its extension, or a DuckDB / PostgreSQL table
+    """A writer for ``out``: a file by its extension (a path or a URI: :mod:`winnow.io.uris`), or a
+    DuckDB / PostgreSQL table
     (``duckdb:FILE?table=NAME``, ``postgresql://...?table=NAME``: :mod:`winnow.io.sql`), whose
     rows are upserted by ``key`` (the id column) when given."""
     from winnow.io.sql import SqlTableWriter, parse_location
 
     loc = parse_location(str(out)) if isinstance(out, str) else None
-    return SqlTableWriter(loc, key) if loc is not None else TableWriter(out)
+    if loc is not None:
+        return SqlTableWriter(loc, key)
+    remote = resolve(out) if isinstance(out, str) else None
+    return TableWriter(remote.path if remote else out, remote)
