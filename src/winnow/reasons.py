@@ -1,11 +1,12 @@
 """Reason codes: which columns pushed a record's score up, in the user's column names.
 
-Contributions are additive log-odds: the LightGBM members' path contributions
-(:class:`winnow.models.gbdt.PathTable`: the change of expected output at each split on the
-row's path, credited to the split's feature) and the linear model's weight × value, each scaled
-by its weight in the fusion and summed per source column (a date's parts and a number's missing
-flag count for their column). Every tree and linear
-member counts; the deep networks' share is not attributed.
+Contributions are additive log-odds from every member: the path contributions of the LightGBM
+members (:class:`winnow.models.gbdt.PathTable`) and of CatBoost
+(:mod:`winnow.models.catboost_paths`): the change of expected output at each split on the row's
+path, credited to the split's feature; the linear model's weight x value; the networks'
+integrated gradients over their embedded inputs. Each is scaled by its weight in the fusion and
+summed per source column (a date's parts and a number's missing flag count for their column);
+:func:`explain` gives them all with the base value they add up from.
 
 Values are shown as winnow typed them, so a record gives the same reason text whether it came
 from a CSV file, Parquet, the HTTP service or a stream.
@@ -14,6 +15,7 @@ from a CSV file, Parquet, the HTTP service or a stream.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -26,10 +28,25 @@ from winnow.prep.preprocessor import Preprocessor
 from winnow.schema import Coerced
 
 
-def source_contributions(
-    prep: Preprocessor, learners: dict[str, Learner], fusion: Fusion, x: Inputs
-) -> tuple[list[str], np.ndarray]:
-    """(source column names, contributions (n, columns)) on the fused logit scale."""
+@dataclass
+class Explanation:
+    """Per-row contributions of each source column to the fused log-odds, and what is left.
+
+    ``contributions.sum(1) + base + residual == logit`` exactly: ``logit`` is the fused, Platt-
+    calibrated log-odds (before an isotonic map), ``base`` the part no column explains (the
+    members' expected values; one number for every row), ``residual`` the attribution error of
+    the networks' integrated gradients (0 for trees and the linear model) plus the share of any
+    member that has no attribution.
+    """
+
+    sources: list[str]
+    contributions: np.ndarray
+    base: np.ndarray
+    residual: np.ndarray
+    logit: np.ndarray
+
+
+def _sources(prep: Preprocessor) -> list[str]:
     sources: list[str] = []
     for f in prep.num_features + prep.cat_features:
         if f.source not in sources:
@@ -37,30 +54,83 @@ def source_contributions(
     for name, _ in prep.text_blocks():
         if name not in sources:
             sources.append(name)
+    return sources
+
+
+def member_contributions(
+    prep: Preprocessor, learner: Learner, x: Inputs, pos: dict[str, int], full: bool = True
+) -> tuple[np.ndarray, float] | None:
+    """One member's contributions per source column (n, sources) on its own logit scale, and its
+    expected value; None for a kind without attribution."""
+    kind = explains_as(learner)
+    out = np.zeros((len(x), len(pos)))
+    features = prep.num_features + prep.cat_features
+    if kind in ("lightgbm", "catboost"):
+        contrib = learner.contributions(x)  # type: ignore[attr-defined]
+        for j, f in enumerate(features):
+            out[:, pos[f.source]] += contrib[:, j]
+    elif kind in ("linear", "deep"):
+        dense, cat = learner.contributions(x)  # type: ignore[attr-defined]
+        for j, (_, src) in enumerate(prep.dense_names()):
+            out[:, pos[src]] += dense[:, j]
+        for j, f in enumerate(prep.cat_features):
+            out[:, pos[f.source]] += cat[:, j]
+        blocks = prep.text_blocks() if kind == "linear" else []
+        if blocks:
+            text = learner.text_contributions(x, blocks)  # type: ignore[attr-defined]
+            for j, (name, _) in enumerate(blocks):
+                out[:, pos[name]] += text[:, j]
+    else:
+        return None
+    if not full:
+        return out, 0.0
+    if kind == "deep":
+        return out, learner.expected_logit()  # type: ignore[attr-defined]
+    # trees and the linear model are exactly additive: what the columns leave is one constant
+    rest = learner.predict_logit(x) - out.sum(1)
+    return out, float(np.median(rest)) if len(rest) else 0.0
+
+
+def explain(
+    prep: Preprocessor, learners: dict[str, Learner], fusion: Fusion, x: Inputs, *, full: bool = True
+) -> Explanation:
+    """Every member's contributions, weighted as the fusion weighs it, on the fused log-odds.
+    ``full=False`` skips the members' predictions: contributions only (base, residual and
+    logit left at 0), what reason codes need."""
+    sources = _sources(prep)
     pos = {s: i for i, s in enumerate(sources)}
-    out = np.zeros((len(x), len(sources)))
-    weight = {n: w / s for n, w, s in zip(fusion.names, fusion.weights, fusion.scales, strict=True)}
-    for member, learner in learners.items():
-        w = weight.get(member)
-        kind = explains_as(learner)
+    contrib = np.zeros((len(x), len(sources)))
+    base, residual, z = 0.0, np.zeros(len(x)), np.zeros(len(x))
+    for name, w, c, s in zip(fusion.names, fusion.weights, fusion.centers, fusion.scales, strict=True):
         if not w:
             continue
-        if kind == "lightgbm":
-            contrib = learner.contributions(x)  # type: ignore[attr-defined]
-            for j, f in enumerate(prep.num_features + prep.cat_features):
-                out[:, pos[f.source]] += w * contrib[:, j]
-        elif kind == "linear":
-            dense, cat = learner.contributions(x)  # type: ignore[attr-defined]
-            for j, (_, src) in enumerate(prep.dense_names()):
-                out[:, pos[src]] += w * dense[:, j]
-            for j, f in enumerate(prep.cat_features):
-                out[:, pos[f.source]] += w * cat[:, j]
-            blocks = prep.text_blocks()
-            if blocks:
-                text = learner.text_contributions(x, blocks)  # type: ignore[attr-defined]
-                for j, (name, _) in enumerate(blocks):
-                    out[:, pos[name]] += w * text[:, j]
-    return sources, out * fusion.a
+        learner = learners[name]
+        logit = learner.predict_logit(x) if full else np.zeros(len(x))
+        z += w * (logit - c) / s
+        part = member_contributions(prep, learner, x, pos, full)
+        if part is None:
+            residual += w * (logit - c) / s
+            continue
+        out, expected = part
+        contrib += (w / s) * out
+        base += (w / s) * (expected - c)
+        residual += (w / s) * (logit - out.sum(1) - expected)
+    a, shift = fusion.a, fusion.log_odds_shift
+    return Explanation(
+        sources,
+        contrib * a,
+        np.full(len(x), a * base + fusion.b - shift),
+        residual * a,
+        a * z + fusion.b - shift,
+    )
+
+
+def source_contributions(
+    prep: Preprocessor, learners: dict[str, Learner], fusion: Fusion, x: Inputs
+) -> tuple[list[str], np.ndarray]:
+    """(source column names, contributions (n, columns)) on the fused logit scale."""
+    e = explain(prep, learners, fusion, x, full=False)
+    return e.sources, e.contributions
 
 
 def _fmt(v: object, role: Role | None = None) -> str:

@@ -73,6 +73,7 @@ class CatBoostLearner(Learner):
         self.early_stopping = early_stopping
         self.model_: Any = None
         self.threads = 1
+        self._paths: Any = None  # ObliviousPaths, built on the first call of contributions
 
     def _pool(self, x: Inputs, with_label: bool) -> Any:
         from catboost import Pool
@@ -131,6 +132,21 @@ class CatBoostLearner(Learner):
             return self.model_._base_predict(pool, "RawFormulaVal", 0, 0, self.threads, False, "CPU")
         except (AttributeError, TypeError):
             return self.model_.predict(features, prediction_type="RawFormulaVal", thread_count=self.threads)
+
+    def contributions(self, x: Inputs) -> np.ndarray:
+        """Per-feature log-odds contributions (n, p + q) along each row's path in every tree
+        (:mod:`winnow.models.catboost_paths`); they add up to the logit minus a constant."""
+        from catboost import Pool
+
+        from winnow.models.catboost_paths import ObliviousPaths
+
+        if self.model_ is None:
+            raise NotFittedError(type(self).__name__)
+        if self._paths is None:
+            self._paths = ObliviousPaths.of(self.model_, x.m.num.shape[1], x.m.cat.shape[1])
+        pool = Pool(_features_data(x), thread_count=self.threads)
+        leaves = self.model_.calc_leaf_indexes(pool, thread_count=self.threads)
+        return self._paths.contributions(np.asarray(leaves).reshape(len(x), -1))
 
     def feature_importance(self) -> np.ndarray:
         return np.asarray(self.model_.get_feature_importance(), dtype=np.float64)
