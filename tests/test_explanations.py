@@ -59,3 +59,20 @@ def test_fused_explanation_adds_up_and_matches_the_score(seven):
     # the networks carry 2/7 of the weight: their integration error is all that is left over
     assert np.abs(e.residual).max() <= IG_TOLERANCE * f.a * max(2 / 7 / sc for sc in f.scales)
     assert e.sources == [c for c in _sources(s.prep_)]
+
+
+def test_screener_explain_gives_every_row_and_adds_up(seven):
+    s, _ = seven
+    new = make_frame(60, seed=9).drop(columns=["churn", "future_spend"])
+    t = s.explain(new)
+    contrib = [c for c in t.column_names if c.startswith("contribution_")]
+    assert t.column_names[:5] == ["row", "customer_id", "logit", "base", "residual"]
+    inputs = ("spend", "visits", "region", "member", "signup")
+    assert sorted(contrib) == sorted(f"contribution_{c}" for c in inputs)
+    total = sum(t.column(c).to_numpy() for c in [*contrib, "base", "residual"])
+    np.testing.assert_allclose(total, t.column("logit").to_numpy(), atol=1e-9)
+    p = s.score(new)
+    if s.fusion_.calibration == "platt" and not s.fusion_.log_odds_shift:
+        np.testing.assert_allclose(1 / (1 + np.exp(-t.column("logit").to_numpy())), p, rtol=1e-9)
+    frame = s.explain(new, output="auto")
+    assert len(frame) == 60 and frame["customer_id"].tolist() == new["customer_id"].tolist()
