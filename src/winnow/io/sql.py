@@ -9,7 +9,8 @@ A location is a URI::
 
 ``query=`` comes last and is taken as it is written (no URL decoding), so a query needs no
 escaping beyond the shell's quotes. Reading runs the query in batches (DuckDB's Arrow reader; a
-PostgreSQL server-side cursor), so memory depends on the batch size, never on the table; work
+PostgreSQL ``COPY ... TO STDOUT`` parsed by Arrow's CSV reader as it streams), so memory
+depends on the batch size, never on the table; work
 that reads its input twice (a budget screen) runs the query twice, so a query must return its
 rows in the same order each time (a table does: winnow reads it in its stored order).
 
@@ -22,7 +23,6 @@ without one the target is replaced.
 from __future__ import annotations
 
 import io
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -164,20 +164,6 @@ def _pg_connect(loc: SqlLocation) -> Any:
         raise DataError(f"cannot connect to {loc.shown}: {e}", hint="Check the URL and the server.") from e
 
 
-def _text(v: Any) -> str | None:
-    if v is None or isinstance(v, str):
-        return v
-    return json.dumps(v) if isinstance(v, dict | list) else str(v)
-
-
-def _pg_column(values: tuple[Any, ...], type_: pa.DataType) -> pa.Array:
-    if type_ == pa.float64():
-        return pa.array([None if v is None else float(v) for v in values], type_)
-    if type_ == pa.string():
-        return pa.array([_text(v) for v in values], type_)
-    return pa.array(values, type_)
-
-
 def _postgres_source(loc: SqlLocation) -> StreamSource:
     import psycopg
 
@@ -190,18 +176,50 @@ def _postgres_source(loc: SqlLocation) -> StreamSource:
     schema = pa.schema(fields)
 
     def run(batch_rows: int) -> Iterator[pa.RecordBatch]:
+        # COPY ... TO STDOUT as CSV, parsed by Arrow's CSV reader as it streams in: ~3x the
+        # rows/s of fetching Python tuples through a server-side cursor (bench/sql_io.py)
         with _pg_connect(loc) as conn:
             conn.execute("SET synchronize_seqscans = off")  # a table scan starts at its first row
-            with conn.cursor(name=f"winnow_{uuid.uuid4().hex[:8]}") as cur:  # server-side: batches
-                cur.itersize = batch_rows
-                cur.execute(loc.sql())  # type: ignore[arg-type]
-                while rows := cur.fetchmany(batch_rows):
-                    cols = list(zip(*rows, strict=True))
-                    yield pa.record_batch(
-                        [_pg_column(c, f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-                    )
+            conn.execute("SET datestyle = 'ISO, YMD'")
+            with conn.cursor().copy(f"COPY ({loc.sql()}) TO STDOUT (FORMAT csv)") as cp:  # type: ignore[arg-type]
+                reader = pacsv.open_csv(
+                    io.BufferedReader(_Chunks(cp), buffer_size=1 << 20),
+                    read_options=pacsv.ReadOptions(column_names=schema.names, block_size=1 << 22),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={f.name: f.type for f in schema},
+                        null_values=[""],
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=False,
+                        true_values=["t"],
+                        false_values=["f"],
+                    ),
+                )
+                yield from reader
 
     return StreamSource(loc.shown, schema, run)
+
+
+class _Chunks(io.RawIOBase):
+    """A readable stream over the byte chunks a COPY ... TO STDOUT yields."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._buf:
+            try:
+                self._buf = bytes(next(self._it))
+            except StopIteration:
+                return 0
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
 
 # ---------------------------------------------------------------------------------- writing
