@@ -264,6 +264,44 @@ class OnlineScorer:
         """Score, select and explain; one result per input record, in order."""
         return self._score(records, threshold=threshold, budget=budget, reasons=reasons).results()
 
+    def explain_records(self, records: list[Any]) -> list[dict[str, Any]]:
+        """Why each record scores as it does: ``score``, the fused ``logit`` it comes from, the
+        ``base`` every record starts at, ``residual`` (the networks' integration error) and every
+        field's ``{column, value, contribution}``, largest effect first (they add up to ``logit``
+        with ``base`` and ``residual``). A record that cannot be scored gets ``error``."""
+        from winnow.reasons import contribution_objects, explain
+
+        table, good, errors = self.validate(records)
+        out: list[dict[str, Any]] = [{"index": i} for i in range(len(records))]
+        for e in errors:
+            out[e.index]["error"] = asdict(e)
+        if good:
+            sb = self.screener.score_batch(table)
+            for r in sb.rejects:
+                i = good[r.row]
+                role = self.fields_roles.get(r.column or "", Role.TEXT)
+                message = f"record {i}: field {r.column!r}: {r.reason}"
+                err = RecordError(
+                    i, r.column, EXPECTED_VALUE.get(role, "a valid value"), r.value or "", message
+                )
+                out[i]["error"] = asdict(err)
+            ok = np.flatnonzero(sb.ok)
+            s = self.screener
+            ex = explain(s.prep_, s.learners_, s.fusion_, sb.inputs.take(ok))
+            objects = contribution_objects(ex, sb.typed, dict(self.fields_roles), rows=ok)
+            for k, j in enumerate(ok.tolist()):
+                i = good[j]
+                rec = records[i]
+                out[i].update(
+                    id=rec.get(self.id_column) if self.id_column and isinstance(rec, dict) else None,
+                    score=float(sb.scores[j]),
+                    logit=float(ex.logit[k]),
+                    base=float(ex.base[k]),
+                    residual=float(ex.residual[k]),
+                    contributions=objects[k],
+                )
+        return out
+
     def _score(
         self, records: list[Any], *, threshold: float | None, budget: Budget | None, reasons: int
     ) -> ScoredRecords:

@@ -133,7 +133,7 @@ def source_contributions(
     return e.sources, e.contributions
 
 
-def _fmt(v: object, role: Role | None = None) -> str:
+def format_value(v: object, role: Role | None = None) -> str:
     """A typed value as a reason shows it: the same text on every path, whatever format the
     record came in (a CSV's text, Parquet's types, JSON, a Redis stream's strings)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -185,6 +185,30 @@ def reason_codes(
             if c <= 0:
                 break
             s = sources[j]
-            row.append(f"{s}={_fmt(values[s][i], roles.get(s)) if s in values else '?'} (+{c:.2f})")
+            row.append(f"{s}={format_value(values[s][i], roles.get(s)) if s in values else '?'} (+{c:.2f})")
         out.append(row)
     return out
+
+
+def contribution_objects(
+    e: Explanation, typed: pa.Table | Coerced, roles: dict[str, Role], rows: np.ndarray | None = None
+) -> list[list[dict[str, object]]]:
+    """Each row's contributions as ``{column, value, contribution}`` objects, the largest effect
+    (either sign) first; row i of ``e`` is row ``rows[i]`` of ``typed``."""
+    coerced = typed if isinstance(typed, Coerced) else Coerced(typed, ok=np.ones(typed.num_rows, dtype=bool))
+    known = set(coerced.names)
+    values = {c: coerced.values(c, rows) for c in e.sources if c in known}
+    order = np.argsort(-np.abs(e.contributions), axis=1, kind="stable")
+    return [
+        [
+            {
+                "column": e.sources[j],
+                "value": format_value(values[e.sources[j]][i], roles.get(e.sources[j]))
+                if e.sources[j] in values
+                else None,
+                "contribution": float(e.contributions[i, j]),
+            }
+            for j in order[i]
+        ]
+        for i in range(len(order))
+    ]

@@ -396,6 +396,14 @@ def _to_arrow(data: Any) -> pa.Table | None:
         return data
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        try:  # records as JSON carries them: Arrow infers each column's type
+            return pa.Table.from_pylist(data)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise DataError(
+                f"cannot make a table of the {len(data)} records: {e}",
+                hint="Give each field one type in every record (or pass a DataFrame).",
+            ) from e
     mod, kind = type(data).__module__, type(data).__name__
     if mod.startswith("polars") and kind == "DataFrame":
         return data.to_arrow()
@@ -421,7 +429,7 @@ def open_source(data: Any) -> TableSource:
         raise DataError(
             f"cannot read data of type {type(data).__name__}",
             hint="Pass a path, a pandas or Polars DataFrame or LazyFrame, a pyarrow Table, "
-            "dataset or RecordBatchReader, or a DuckDB relation.",
+            "dataset or RecordBatchReader, a DuckDB relation, or a list of records (dicts).",
         )
     from winnow.io.sql import parse_location, sql_source  # sql builds on this module's sources
 

@@ -4,6 +4,7 @@ Routes::
 
     POST /v1/screen        score, select (artifact threshold, or a threshold/budget per request), explain
     POST /v1/score         scores only (JSON, or an Arrow IPC stream in and out for bulk scoring)
+    POST /v1/explain       every field's contribution to each record's log-odds, as objects
     GET  /v1/model         the serving model's manifest: version, schema, metrics, threshold
     POST /v1/admin/reload  load the artifact again (or another folder) and swap it in (admin key)
     GET  /healthz          the process is up
@@ -200,7 +201,11 @@ def _install_openapi(app: FastAPI, registry: ModelRegistry, max_records: int) ->
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(components)
         schemas["ReloadRequest"] = ReloadRequest.model_json_schema()
-        for path, body in (("/v1/screen", screen_body), ("/v1/score", score_body)):
+        for path, body in (
+            ("/v1/screen", screen_body),
+            ("/v1/score", score_body),
+            ("/v1/explain", score_body),
+        ):
             doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"] = body
         cache.update(version=model.version, doc=doc)
         return doc

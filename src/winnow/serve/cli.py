@@ -88,8 +88,8 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
     verify_key: VerifyKeyOpt = None,
 ) -> None:
-    """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score; GET /v1/model, /v1/monitor, /healthz, /readyz,
-    /metrics."""
+    """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score, /v1/explain; GET /v1/model,
+    /v1/monitor, /healthz, /readyz, /metrics."""
     from winnow.artifact import read_artifact
     from winnow.serve.security import ApiKeys, check_exposure
 

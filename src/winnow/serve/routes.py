@@ -22,7 +22,13 @@ from winnow.serve.batcher import BatcherClosed
 from winnow.serve.parsing import ClientError, check_content_type, decode_json, parse_request
 from winnow.serve.registry import ReloadRefused
 from winnow.serve.responses import ERRORS, RELOAD_ERRORS, finite, json_response, results_json
-from winnow.serve.schemas import ModelDescription, ReloadResponse, ScoreResponse, ScreenResponse
+from winnow.serve.schemas import (
+    ExplainResponse,
+    ModelDescription,
+    ReloadResponse,
+    ScoreResponse,
+    ScreenResponse,
+)
 from winnow.serve.security import read_body, reload_target
 from winnow.serve.state import ServiceState
 
@@ -58,8 +64,11 @@ def _shutting_down() -> ClientError:
     )
 
 
-async def _scored(state: ServiceState, request: Request, selection: bool) -> tuple[Any, Any, Any]:
-    """Read, parse and score one JSON request: returns (parsed request, model, results)."""
+async def _scored(
+    state: ServiceState, request: Request, selection: bool, explain: bool = False
+) -> tuple[Any, Any, Any]:
+    """Read, parse and score one JSON request: returns (parsed request, model, results).
+    ``explain``: the records' explanations instead, computed on a worker thread."""
     settings = state.settings
     phase = "body"
     try:
@@ -75,6 +84,8 @@ async def _scored(state: ServiceState, request: Request, selection: bool) -> tup
                 doc, max_records=settings.max_records, default_reasons=settings.reasons, selection=selection
             )
             model = state.registry.current  # this request finishes on this model, even after a swap
+            if explain:
+                return parsed, model, await asyncio.to_thread(model.scorer.explain_records, parsed.records)
             results = await state.batcher.submit(
                 model,
                 parsed.records,
@@ -208,6 +219,38 @@ async def score(request: Request) -> Response:
     if is_arrow_stream(request.headers.get("content-type")):
         return await run_arrow_scoring(request)
     return await run_scoring(request, "/v1/score", selection=False)
+
+
+@api.post(
+    "/v1/explain",
+    response_model=None,
+    responses={200: {"model": ExplainResponse}, **ERRORS},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {}}}}},
+    summary="Explain records: every field's contribution",
+)
+async def explain(request: Request) -> Response:
+    """One record, a list, or ``{"records": [...]}``: each record's score, the fused log-odds it
+    comes from, and every field's contribution to them, from every member of the model (trees,
+    linear terms, networks), as ``{column, value, contribution}`` objects, selected or not."""
+    state = _state(request)
+    _, model, results = await _scored(state, request, selection=False, explain=True)
+    scored = sum("error" not in r for r in results)
+    state.metrics.observe_results("/v1/explain", scored, None, len(results) - scored)
+    if scored == 0:
+        first = results[0]["error"]["message"]
+        raise ClientError(
+            422,
+            "invalid_records",
+            first
+            if len(results) == 1
+            else f"none of the {len(results)} records could be scored (first: {first})",
+            "Fix the fields named in each record's error; send null for an unknown value.",
+            extra={"results": results},
+        )
+    rejected = len(results) - scored
+    return json_response(
+        finite({"model_version": model.version, "scored": scored, "rejected": rejected, "results": results})
+    )
 
 
 @api.get(

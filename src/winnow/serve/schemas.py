@@ -95,6 +95,39 @@ class ScreenResult(BaseModel):
     error: RecordErrorModel | None = None
 
 
+class Contribution(BaseModel):
+    """One field's share of a record's fused log-odds."""
+
+    column: str
+    value: str | None = Field(description="The value as the model read it (null: not a field).")
+    contribution: float = Field(description="Log-odds this field adds (negative: takes away).")
+
+
+class ExplainResult(BaseModel):
+    """Why one record of ``/v1/explain`` scores as it does."""
+
+    index: int
+    id: Any = None
+    score: float | None = Field(None, description="Probability of being high-value.")
+    logit: float | None = Field(None, description="The fused log-odds the score comes from.")
+    base: float | None = Field(None, description="The log-odds every record starts at.")
+    residual: float | None = Field(
+        None, description="What the contributions leave: the networks' integration error."
+    )
+    contributions: list[Contribution] = Field(
+        default_factory=list,
+        description="Every field, largest effect first; base + these + residual = logit.",
+    )
+    error: RecordErrorModel | None = None
+
+
+class ExplainResponse(BaseModel):
+    model_version: str
+    scored: int
+    rejected: int
+    results: list[ExplainResult]
+
+
 class ScoreResult(BaseModel):
     """The outcome for one record of ``/v1/score``."""
 
