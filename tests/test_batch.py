@@ -344,3 +344,17 @@ def test_json_lines_ids_and_passthrough_keep_their_json_types(fitted, data, scor
     scored = tmp_path / "scores.jsonl"
     score_file(fitted, jsonl, scored)
     assert all(isinstance(json.loads(x)["customer_id"], int) for x in scored.read_text().splitlines())
+
+
+def test_score_file_gives_reasons_to_every_row(fitted, data, tmp_path):
+    out = tmp_path / "scores.parquet"
+    score_file(fitted, data.head(200), out, reasons=2)
+    t = pq.read_table(out)
+    assert t.column_names == ["row", "customer_id", "score", "selected", "reason_1", "reason_2"]
+    r1 = t.column("reason_1").to_pylist()
+    chosen = t.column("selected").to_pylist()
+    assert all(r is None or REASON.match(r) for r in r1)
+    assert any(r is not None for r, c in zip(r1, chosen, strict=True) if not c)  # not selected too
+    sel = fitted.screen(data.head(200), use_threshold=True, reasons=2).selected.to_pylist()
+    by_row = dict(zip(t.column("row").to_pylist(), r1, strict=True))
+    assert all(by_row[s["row"]] == s["reason_1"] for s in sel)  # the same reasons as the screen

@@ -334,10 +334,11 @@ def score(
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
     workers: WorkersOpt = 0,
+    reasons: Annotated[int, typer.Option(min=0, help="Reason columns for every row (0 = none).")] = 0,
     verify_key: VerifyKeyOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Score every row of DATA: row, id, score, selected."""
+    """Score every row of DATA: row, id, score, selected (and its top reasons with --reasons)."""
     from winnow.display import rows_progress
     from winnow.engines.local import score_file
     from winnow.screener import Screener
@@ -353,6 +354,7 @@ def score(
                 batch_rows=batch_rows,
                 progress=progress,
                 workers=max(workers, 1),
+                reasons=reasons,
             )
     except WinnowError as e:
         fail(e)

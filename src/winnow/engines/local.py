@@ -35,6 +35,7 @@ from winnow.engines.output import (
     close_summary,
     finish_selected,
     rank_selected,
+    reason_columns,
     selected_table,
     threshold_selected,
     threshold_selection,
@@ -113,8 +114,10 @@ def score_file(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
     workers: int = 1,
+    reasons: int = 0,
 ) -> ScreenSummary:
-    """Write ``row``, the id column (if any), ``score`` and ``selected`` for every scored row."""
+    """Write ``row``, the id column (if any), ``score`` and ``selected`` for every scored row, and
+    with ``reasons`` its top reasons (``reason_1..N``), selected or not."""
     t0 = time.monotonic()
     source = open_source(data)
     screener.check_columns(source.column_names())
@@ -122,7 +125,7 @@ def score_file(
     thr = screener.threshold_.value
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
     with open_writer(out, screener.id_column) as writer, _rejects_writer(rejects_path) as rw:
-        for end, table in _scored_tables(screener, source, batch_rows, workers, rw):
+        for end, table in _scored_tables(screener, source, batch_rows, workers, rw, reasons):
             writer.write(table)
             summary.rows_scored += table.num_rows
             summary.rows_selected += int(pc.sum(table.column("selected")).as_py() or 0)
@@ -150,7 +153,12 @@ def score_table(screener: Screener, data: Any, *, batch_rows: int = DEFAULT_BATC
 
 
 def _scored_tables(
-    screener: Screener, source: TableSource, batch_rows: int, workers: int, rw: RejectsWriter
+    screener: Screener,
+    source: TableSource,
+    batch_rows: int,
+    workers: int,
+    rw: RejectsWriter,
+    reasons: int = 0,
 ) -> Iterator[tuple[int, pa.Table]]:
     """``(rows read so far, score_rows table)`` per batch; every reject goes to ``rw``."""
     rules = screener.rule_set()
@@ -159,14 +167,20 @@ def _scored_tables(
         if item.result is None or item.batch is None:
             continue
         rw.add(item.result.rejects)
-        yield item.row + item.batch.num_rows, score_rows(screener, item.batch, item.row, item.result, rules)
+        table = score_rows(screener, item.batch, item.row, item.result, rules, reasons)
+        yield item.row + item.batch.num_rows, table
 
 
 def score_rows(
-    screener: Screener, batch: pa.RecordBatch, row: int, sb: ScoredBatch, rules: RuleSet | None = None
+    screener: Screener,
+    batch: pa.RecordBatch,
+    row: int,
+    sb: ScoredBatch,
+    rules: RuleSet | None = None,
+    reasons: int = 0,
 ) -> pa.Table:
     """``row``, the id column, ``score`` and ``selected`` (the artifact's threshold and rules)
-    for the scored rows of one batch."""
+    for the scored rows of one batch, and ``reason_1..N`` for each of them with ``reasons``."""
     hits = rules.evaluate(pa.Table.from_batches([batch])) if rules else None
     chosen = np.zeros(len(sb.scores), dtype=bool)
     chosen[threshold_rows(sb.scores, sb.ok, hits, screener.threshold_.value)] = True
@@ -176,6 +190,10 @@ def score_rows(
         cols[screener.id_column] = batch.column(screener.id_column).take(pa.array(idx))
     cols["score"] = pa.array(sb.scores[idx])
     cols["selected"] = pa.array(chosen[idx])
+    if reasons:
+        cols.update(
+            reason_columns(screener.reasons(sb.inputs.take(idx), sb.typed, top=reasons, rows=idx), reasons)
+        )
     return pa.table(cols)
 
 

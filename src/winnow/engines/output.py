@@ -188,9 +188,16 @@ def selected_table(
             prepared = (x, typed.table)
         codes = screener.reasons(*prepared, top=reasons)
         codes = [with_rule(rule, c, reasons) for rule, c in zip(rules, codes, strict=True)]
-        for r in range(reasons):
-            cols[f"reason_{r + 1}"] = pa.array([rs[r] if len(rs) > r else None for rs in codes], pa.string())
+        cols.update(reason_columns(codes, reasons))
     return pa.table(cols)
+
+
+def reason_columns(codes: list[list[str]], reasons: int) -> dict[str, pa.Array]:
+    """``reason_1..reason_N`` from each row's reason codes (null where a row has fewer)."""
+    return {
+        f"reason_{r + 1}": pa.array([rs[r] if len(rs) > r else None for rs in codes], pa.string())
+        for r in range(reasons)
+    }
 
 
 def threshold_selected(
