@@ -143,6 +143,28 @@ class TestEndToEnd:
         assert t.column_names == ["row", "customer_id", "score", "selected"]
         assert t.num_rows == 400 and t.column("row").to_pylist() == list(range(400))
 
+    def test_json_summaries_for_scripts(self, work, cli_artifact, winnow_exe, tmp_path):
+        """--json: stdout is one JSON object (no progress, no tables) on every summary command."""
+        out = tmp_path / "s.parquet"
+        r = run(winnow_exe, "score", cli_artifact, work / "new.csv", "--out", out, "--json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["rows_scored"] == 400
+        r = run(winnow_exe, "screen", cli_artifact, work / "new.csv", "--out", tmp_path / "t.csv", "--json")
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout)
+        assert summary["rows_selected"] == 40 and summary["out"] == str(tmp_path / "t.csv")
+        r = run(winnow_exe, "fit", work / "train.parquet", "--target", "churn", "--positive", "yes",
+                "--config", work / "fast.toml", "--out", tmp_path / "m", "--json")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        fitted = json.loads(r.stdout)
+        assert fitted["artifact"] == str(tmp_path / "m") and 0 < fitted["metrics"]["winnow"]["auc_pr"] <= 1
+        assert fitted["summary"]["rows_read"] == 600
+        r = run(winnow_exe, "retrain", cli_artifact, "--data", work / "train.parquet",
+                "--labels", work / "labelled.parquet", "--out", tmp_path / "c", "--json")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        verdict = json.loads(r.stdout)
+        assert isinstance(verdict["promoted"], bool) and "auc_pr" in verdict["champion"]
+
     def test_evaluate_json(self, work, cli_artifact, winnow_exe):
         r = run(winnow_exe, "evaluate", cli_artifact, work / "labelled.parquet", "--json")
         assert r.returncode == 0, r.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import enum
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,18 @@ from typing import Annotated, Any
 import typer
 
 from winnow import __version__
-from winnow.cli_options import OUT_HELP, ArtifactArg, DataArg, QuietOpt, VerifyKeyOpt, default_rejects
+from winnow.cli_options import (
+    OUT_HELP,
+    ArtifactArg,
+    DataArg,
+    JsonOpt,
+    QuietOpt,
+    VerifyKeyOpt,
+    default_rejects,
+    print_summary,
+    report_path,
+    rich_logging,
+)
 from winnow.display import fail
 from winnow.errors import ConfigError, WinnowError
 
@@ -23,7 +33,7 @@ app = typer.Typer(
     name="winnow",
     help="Screen high-value records out of massive data.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -41,17 +51,6 @@ WorkersOpt = Annotated[
         "model already uses every core). Ray engine: actors (0 = one per CPU of the cluster).",
     ),
 ]
-
-
-def _logging(quiet: bool) -> None:
-    from rich.logging import RichHandler
-
-    from winnow.display import err_console
-
-    log = logging.getLogger("winnow")
-    log.handlers[:] = [RichHandler(console=err_console, show_time=False, show_path=False)]
-    log.setLevel(logging.WARNING if quiet else logging.INFO)
-    log.propagate = False
 
 
 @app.command()
@@ -170,6 +169,7 @@ def fit(
     report: Annotated[
         bool, typer.Option(help="Also write OUT.report.html, the HTML report, next to the artifact.")
     ] = True,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Learn what high-value looks like from labelled DATA and write an artifact folder."""
@@ -177,7 +177,7 @@ def fit(
     from winnow.display import console, fit_report, stage_spinner
     from winnow.screener import Screener
 
-    _logging(quiet)
+    rich_logging(quiet or json_out)
     try:
         b = Budget.parse(budget, min_precision) if (budget or min_precision) else None
         cfg = ScreenConfig.build(
@@ -207,7 +207,7 @@ def fit(
             image_weights=str(image_weights) if image_weights else None,
             image_root=str(image_root) if image_root else None,
         )
-        with stage_spinner(not quiet) as on_stage:
+        with stage_spinner(not (quiet or json_out)) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)
         screener.save(out, sign_key=sign_key)
         if report:
@@ -216,6 +216,15 @@ def fit(
             html = write_report(screener, report_path(out))
     except WinnowError as e:
         fail(e)
+    if json_out:
+        m = screener.manifest()
+        keep = ("summary", "metrics", "threshold", "warnings", "fusion")
+        print(
+            json.dumps(
+                {"artifact": str(out), "report": str(html) if report else None, **{k: m[k] for k in keep}}
+            )
+        )
+        return
     for item in fit_report(screener.manifest()):
         console.print(item)
     s = screener.summary_
@@ -301,6 +310,7 @@ def retrain(
         float, typer.Option(help="Share of the new labels held out to compare champion and challenger.")
     ] = 0.3,
     force: Annotated[bool, typer.Option(help="Write the challenger even if it does not win.")] = False,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Fit a challenger with newly labelled records; promote it only if it beats the artifact."""
@@ -308,16 +318,20 @@ def retrain(
     from winnow.retrain import retrain as run_retrain
     from winnow.screener import Screener
 
-    _logging(quiet)
+    rich_logging(quiet or json_out)
     try:
         champion = Screener.load(artifact)
-        with stage_spinner(not quiet) as on_stage:
+        with stage_spinner(not (quiet or json_out)) as on_stage:
             result = run_retrain(champion, data, labels, holdout=holdout, on_stage=on_stage)
         if result.promoted or force:
             result.challenger.save(out)
     except WinnowError as e:
         fail(e)
     cols = {"champion": result.champion_metrics, "challenger": result.challenger_metrics}
+    if json_out:
+        written = str(out) if result.promoted or force else None
+        print(json.dumps({"promoted": result.promoted, "reason": result.reason, "written": written, **cols}))
+        return
     console.print(metrics_table(cols, f"On {result.lineage['held_out']['rows']:,} held-out new labels"))
     console.print(result.reason)
     if result.promoted or force:
@@ -336,6 +350,7 @@ def score(
     workers: WorkersOpt = 0,
     reasons: Annotated[int, typer.Option(min=0, help="Reason columns for every row (0 = none).")] = 0,
     verify_key: VerifyKeyOpt = None,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Score every row of DATA: row, id, score, selected (and its top reasons with --reasons)."""
@@ -345,7 +360,7 @@ def score(
 
     try:
         s = Screener.load(artifact, verify_key=verify_key)
-        with rows_progress(not quiet) as progress:
+        with rows_progress(not (quiet or json_out)) as progress:
             summary = score_file(
                 s,
                 data,
@@ -358,7 +373,7 @@ def score(
             )
     except WinnowError as e:
         fail(e)
-    _print_summary(summary.to_json())
+    print_summary(summary.to_json(), json_out)
 
 
 @app.command()
@@ -396,6 +411,7 @@ def screen(
         typer.Option(help="No near-duplicates among the selected rows: each cluster's best-ranked row only."),
     ] = False,
     verify_key: VerifyKeyOpt = None,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write only the high-value rows of DATA, ranked, with score and top reasons."""
@@ -404,7 +420,7 @@ def screen(
 
     try:
         s = Screener.load(artifact, verify_key=verify_key)
-        with rows_progress(not quiet) as progress:
+        with rows_progress(not (quiet or json_out)) as progress:
             options: dict[str, Any] = (
                 {"address": address, "unit_rows": unit_rows, "work_dir": work_dir, "keep_parts": keep_parts}
                 if engine is Engine.ray
@@ -426,8 +442,8 @@ def screen(
             )
     except WinnowError as e:
         fail(e)
-    _print_summary(result.summary.to_json())
-    if result.head is not None and not quiet:
+    print_summary(result.summary.to_json(), json_out)
+    if result.head is not None and not (quiet or json_out):
         from rich.table import Table
 
         t = Table(title="Top selected", title_justify="left")
@@ -511,7 +527,7 @@ def demo(
     """Run the whole path on the CDNOW purchase log: who will be next period's top spenders?"""
     from winnow.demo import run_demo
 
-    _logging(quiet)
+    rich_logging(quiet)
     try:
         run_demo(out, quiet=quiet)
     except WinnowError as e:
@@ -540,28 +556,6 @@ def _register_services() -> None:
     app.command("suggest")(suggest_command)
     app.command("value")(value_command)
     app.command("similar")(similar_command)
-
-
-def report_path(artifact: Path) -> Path:
-    """Where ``fit`` and the demo put the HTML report: ``<artifact>.report.html`` beside the folder."""
-    artifact = Path(artifact)
-    return artifact.with_name(artifact.name + ".report.html")
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    from winnow.display import console
-
-    console.print(
-        f"read {summary['rows_read']:,}, scored {summary['rows_scored']:,}, selected "
-        f"{summary['rows_selected']:,}, rejected {summary['rows_rejected']:,} "
-        f"({summary['selection']}) in {summary['seconds']:.1f}s"
-    )
-    if summary["rows_rejected"]:
-        console.print(f"rejected records with reasons: {summary['rejects']}")
-        for ex in summary["reject_examples"][:3]:
-            console.print(f"  [yellow]{ex}[/]")
-    if summary.get("out"):
-        console.print(f"results written to [bold]{summary['out']}[/]")
 
 
 def _version(value: bool) -> None:

@@ -4,12 +4,14 @@ loads nothing heavy (``winnow --help`` stays cheap)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 ArtifactArg = Annotated[Path, typer.Argument(help="Artifact folder written by `winnow fit`.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object (for scripts).")]
 DataArg = Annotated[
     str,
     typer.Argument(
@@ -52,3 +54,43 @@ def default_rejects(out: str | Path) -> Path:
         return Path(out.split("?")[0].rstrip("/").rsplit("/", 1)[-1].split(".")[0] + ".rejects.jsonl")
     out = Path(out)
     return out.with_name(out.name.split(".")[0] + ".rejects.jsonl")
+
+
+def print_summary(summary: dict[str, Any], json_out: bool = False) -> None:
+    """A batch job's summary: one JSON object with ``--json``, else lines for a person."""
+    if json_out:
+        print(json.dumps(summary, default=str))
+        return
+    from winnow.display import console
+
+    console.print(
+        f"read {summary['rows_read']:,}, scored {summary['rows_scored']:,}, selected "
+        f"{summary['rows_selected']:,}, rejected {summary['rows_rejected']:,} "
+        f"({summary['selection']}) in {summary['seconds']:.1f}s"
+    )
+    if summary["rows_rejected"]:
+        console.print(f"rejected records with reasons: {summary['rejects']}")
+        for ex in summary["reject_examples"][:3]:
+            console.print(f"  [yellow]{ex}[/]")
+    if summary.get("out"):
+        console.print(f"results written to [bold]{summary['out']}[/]")
+
+
+def report_path(artifact: Path) -> Path:
+    """Where ``fit`` and the demo put the HTML report: ``<artifact>.report.html`` beside the folder."""
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".report.html")
+
+
+def rich_logging(quiet: bool) -> None:
+    """winnow's log lines on stderr through Rich; warnings only when ``quiet``."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    from winnow.display import err_console
+
+    log = logging.getLogger("winnow")
+    log.handlers[:] = [RichHandler(console=err_console, show_time=False, show_path=False)]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
