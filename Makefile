@@ -11,7 +11,7 @@ $(BIN)/winnow: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	# constraints.txt pins torch==2.13.0 so pip takes the CPU wheel, never a CUDA build
-	$(BIN)/pip install -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -c constraints.txt -e '.[all,dev]'
 	touch $(BIN)/winnow
 
 install: $(BIN)/winnow

@@ -581,6 +581,14 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except ModuleNotFoundError as e:  # an optional feature whose extra is not installed
+        from winnow.extras import missing_extra
+
+        missing = missing_extra(e)
+        if missing is None:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
+        sys.exit(missing.exit_code)
 
 
 if __name__ == "__main__":

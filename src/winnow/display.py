@@ -29,8 +29,10 @@ def fail(e: WinnowError) -> NoReturn:
     its hint) on stderr, and the exit code of its class (``winnow.errors``: 2 configuration,
     3 data, 4 artifact, 1 other); stdout stays for the command's own output."""
     import typer
+    from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)  # one line per error
+    # escaped: an error's own text (``winnow[sql]``, a value like ``[1, 2]``) is not Rich markup
+    err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
     raise typer.Exit(e.exit_code) from None
 
 

@@ -31,6 +31,9 @@ _PUBGEN = "Make it: openssl pkey -in KEY.pem -pubout -out KEY.pub"
 
 
 def _load(path: Path, option: str, private: bool) -> Any:
+    from winnow.extras import require
+
+    require("cryptography")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 

@@ -102,6 +102,9 @@ def tune(
     Stops after ``trials`` trials, or when ``seconds`` run out (a running trial is cut by the
     learners' own deadline), whichever comes first.
     """
+    from winnow.extras import require
+
+    require("optuna")  # the 'tune' extra
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

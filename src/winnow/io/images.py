@@ -38,13 +38,9 @@ class ImageUnreadable(ValueError):
 
 
 def _pil() -> Any:
-    try:
-        from PIL import Image
-    except ImportError as e:  # pragma: no cover - Pillow is a dependency
-        from winnow.errors import ConfigError
+    from winnow.extras import require
 
-        raise ConfigError("image column", "images", "Pillow to decode them", "pip install pillow") from e
-    return Image
+    return require("PIL.Image")
 
 
 def _decode_errors() -> tuple[type[BaseException], ...]:

