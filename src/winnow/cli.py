@@ -207,7 +207,7 @@ def fit(
             image_weights=str(image_weights) if image_weights else None,
             image_root=str(image_root) if image_root else None,
         )
-        with stage_spinner(not (quiet or json_out)) as on_stage:
+        with stage_spinner(not (quiet or json_out), cfg.time_limit) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)
         screener.save(out, sign_key=sign_key)
         if report:
@@ -321,7 +321,8 @@ def retrain(
     rich_logging(quiet or json_out)
     try:
         champion = Screener.load(artifact)
-        with stage_spinner(not (quiet or json_out)) as on_stage:
+        limit = champion.config.time_limit if champion.config is not None else None
+        with stage_spinner(not (quiet or json_out), limit) as on_stage:
             result = run_retrain(champion, data, labels, holdout=holdout, on_stage=on_stage)
         if result.promoted or force:
             result.challenger.save(out)

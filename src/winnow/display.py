@@ -11,11 +11,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from winnow.errors import WinnowError
@@ -137,9 +140,20 @@ def fit_report(manifest: dict[str, Any]) -> list[Any]:
     return out
 
 
+class _LimitLeft(ProgressColumn):
+    """Time left of a fit's time limit, the fit's ETA (it ends within about the limit)."""
+
+    def render(self, task: Any) -> Text:
+        limit = task.fields.get("limit")
+        if not limit or task.elapsed is None:
+            return Text("")
+        return Text(f"~{max(limit - task.elapsed, 0):.0f}s left of {limit:.0f}s", style="progress.remaining")
+
+
 @contextmanager
-def stage_spinner(enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A spinner showing the current fitting stage; yields the ``on_stage`` callback."""
+def stage_spinner(enabled: bool = True, limit: float | None = None) -> Iterator[Callable[[str], None]]:
+    """A spinner showing the current fitting stage (with ``limit``, the time left of the fit's
+    time limit); yields the ``on_stage`` callback."""
     if not enabled:
         yield lambda msg: None
         return
@@ -147,10 +161,11 @@ def stage_spinner(enabled: bool = True) -> Iterator[Callable[[str], None]]:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
+        _LimitLeft(),
         console=err_console,
         transient=True,
     ) as prog:
-        task = prog.add_task("starting", total=None)
+        task = prog.add_task("starting", total=None, limit=limit)
 
         def on_stage(msg: str) -> None:
             prog.update(task, description=msg)
@@ -170,6 +185,7 @@ def rows_progress(enabled: bool = True) -> Iterator[Callable[[int, int | None, s
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err_console,
         transient=True,
     ) as prog:
