@@ -165,6 +165,24 @@ class TestEndToEnd:
         verdict = json.loads(r.stdout)
         assert isinstance(verdict["promoted"], bool) and "auc_pr" in verdict["champion"]
 
+    def test_json_from_quality_and_similarity_commands(self, work, cli_artifact, tmp_path):
+        train, new, art = str(work / "train.parquet"), str(work / "new.csv"), str(cli_artifact)
+        runs = {
+            "clean": ["clean", train, "--out", str(tmp_path / "c.parquet")],
+            "value": ["value", train, "--target", "churn", "--positive", "yes", "--drop", "future_spend",
+                      "--out", str(tmp_path / "v.parquet")],
+            "suggest": ["suggest", art, new, "--budget", "5", "--out", str(tmp_path / "s.csv")],
+            "similar": ["similar", art, new, "--examples", new, "--top", "5", "--include-examples",
+                        "--out", str(tmp_path / "m.csv")],
+        }  # fmt: skip
+        got = {}
+        for name, args in runs.items():
+            r = runner.invoke(app, [*args, "--json"])
+            assert r.exit_code == 0, (name, r.output)
+            got[name] = json.loads(r.stdout)
+        assert got["clean"]["rows_in"] == 600 and got["value"]["records"] == 600
+        assert got["suggest"]["suggested"] == 5 and got["similar"]["rows_selected"] == 5
+
     def test_evaluate_json(self, work, cli_artifact, winnow_exe):
         r = run(winnow_exe, "evaluate", cli_artifact, work / "labelled.parquet", "--json")
         assert r.returncode == 0, r.stderr

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from winnow.cli_options import ArtifactArg, DataArg, QuietOpt
+from winnow.cli_options import ArtifactArg, DataArg, JsonOpt, QuietOpt
 from winnow.display import fail
 from winnow.errors import WinnowError
 
@@ -147,6 +147,7 @@ def clean(
     outliers: Annotated[str | None, typer.Option(help="cap (default), drop or keep.")] = None,
     invalid: Annotated[str | None, typer.Option(help="drop (default), null or keep.")] = None,
     near_duplicates: Annotated[str | None, typer.Option(help="keep_first (default) or keep.")] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Clean DATA by a policy: invalid values, outliers, exact and near-duplicates; log every change."""
     from winnow.display import console
@@ -158,6 +159,15 @@ def clean(
         res = run_clean(data, out, policy=pol, log=log, id_column=id, target=target)
     except WinnowError as e:
         fail(e)
+    if json_out:
+        keep = {
+            "rows_in": res.rows_in,
+            "rows_out": res.rows_out,
+            "dropped": res.dropped,
+            "changed": res.changed,
+        }
+        print(json.dumps({**keep, "out": str(res.out), "log": str(res.log)}))
+        return
     parts = [f"{k.replace('_', ' ')} {v:,}" for k, v in res.dropped.items()]
     console.print(f"{res.rows_in:,} rows in, {res.rows_out:,} written to [bold]{res.out}[/]")
     console.print("dropped: " + (", ".join(parts) or "none"))
@@ -175,6 +185,7 @@ def suggest(
         str, typer.Option(help="diverse (informative and different), uncertainty, or random.")
     ] = "diverse",
     seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Pick the unlabelled rows whose labels would help the screener most."""
@@ -185,12 +196,20 @@ def suggest(
 
     try:
         s = Screener.load(artifact)
-        with rows_progress(not quiet) as progress:
+        with rows_progress(not (quiet or json_out)) as progress:
             res = run_suggest(s, data, budget, strategy=strategy, seed=seed, progress=progress)
         with TableWriter(out) as w:
             w.write(res.table)
     except WinnowError as e:
         fail(e)
+    if json_out:
+        counts = {
+            "suggested": res.table.num_rows,
+            "rows_scored": res.rows_scored,
+            "rows_rejected": res.rows_rejected,
+        }
+        print(json.dumps({**counts, "strategy": res.strategy, "out": str(out)}))
+        return
     console.print(
         f"{res.table.num_rows:,} of {res.rows_scored:,} rows suggested for labelling ({res.strategy}); "
         f"{res.rows_rejected:,} rows could not be scored; written to [bold]{out}[/]"
@@ -212,6 +231,7 @@ def value(
         ),
     ] = None,
     seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
 ) -> None:
     """Score every labelled record's value for training: hard and rare up, noisy and redundant down."""
     from winnow.display import console
@@ -245,9 +265,14 @@ def value(
         fail(e)
     noise = sum(table.column("label_noise").to_pylist())
     dup = sum(table.column("redundancy").to_pylist())
+    top = table.slice(0, 3).select(["rank", "row", "value", "why"]).to_pylist()
+    if json_out:
+        counts = {"records": table.num_rows, "label_noise": noise, "redundant": dup}
+        print(json.dumps({**counts, "out": str(out), "top": top}, default=str))
+        return
     console.print(
         f"{table.num_rows:,} records valued: {noise:,} with a probably wrong label, {dup:,} near-duplicates "
         f"of an earlier record; written to [bold]{out}[/] (highest value first)"
     )
-    for rec in table.slice(0, 3).select(["rank", "row", "value", "why"]).to_pylist():
+    for rec in top:
         console.print(f"  #{rec['rank']} row {rec['row']}: value {rec['value']:.2f}, {rec['why']}")

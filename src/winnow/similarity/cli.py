@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from winnow.cli_options import ArtifactArg, DataArg, QuietOpt
+from winnow.cli_options import ArtifactArg, DataArg, JsonOpt, QuietOpt
 from winnow.errors import WinnowError
 
 
@@ -45,6 +47,7 @@ def similar(
     ] = False,
     rejects: Annotated[Path | None, typer.Option(help="Where rejected records go (JSONL).")] = None,
     batch_rows: Annotated[int, typer.Option(min=1, help="Rows per batch (memory bound).")] = 65536,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Rank DATA by similarity to known high-value --examples and write the --top most similar."""
@@ -54,7 +57,7 @@ def similar(
 
     try:
         s = Screener.load(artifact)
-        with rows_progress(not quiet) as progress:
+        with rows_progress(not (quiet or json_out)) as progress:
             result = s.similar(
                 data,
                 examples,
@@ -71,6 +74,9 @@ def similar(
     except WinnowError as e:
         fail(e)
     sm = result.summary
+    if json_out:
+        print(json.dumps({**dataclasses.asdict(sm), "out": str(out)}, default=str))
+        return
     console.print(
         f"read {sm.rows_read:,}, ranked {sm.rows_ranked:,}, written {sm.rows_selected:,}, rejected "
         f"{sm.rows_rejected:,}, examples' own rows left out {sm.rows_excluded:,} "
