@@ -136,7 +136,7 @@ class TestWarningsAndCounts:
         stages: list[str] = []
         Screener().fit(small, on_stage=stages.append, **fit_options(**LINEAR))
         assert stages[0] == "reading data"
-        assert "fitting linear (fold 1/3)" in stages
+        assert "fitting linear (member 1 of 1, fold 1/3)" in stages
         assert "refitting linear on all training rows" in stages
         assert "evaluating on the held-out test rows" in stages
         assert stages[-1] == "refitting linear on all labelled rows"

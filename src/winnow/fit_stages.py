@@ -373,13 +373,12 @@ def fit_members(s: FitState) -> None:
     clock = Clock(remaining, jobs, lambda n: member(n, s.tuned).cost)
     s.oof_rows = np.concatenate([f[1] for f in folds])
     s.oof = {name: np.full(len(x_train), np.nan) for name in s.members}
-    for name in s.members:
+    for k, name in enumerate(s.members):
         spec = member(name, s.tuned)
         rounds = []
         for i, (a, b) in enumerate(folds):
-            s.stage(
-                f"fitting {name} ({'fold ' + str(i + 1) + '/' + str(len(folds)) if small else 'train/valid'})"
-            )
+            part = f"fold {i + 1}/{len(folds)}" if small else "train/valid"
+            s.stage(f"fitting {name} (member {k + 1} of {len(s.members)}, {part})")
             ctx = FitContext(deadline=clock.deadline_for(name), **s.ctx_base)
             t_fit = time.monotonic()
             learner = spec.make().fit(x_train.take(a), x_train.take(b), ctx)
