@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import make_frame
 from winnow.config import Role
 from winnow.models.base import Inputs
-from winnow.reasons import _fmt, reason_codes, source_contributions
+from winnow.reasons import format_value, reason_codes, source_contributions
 from winnow.schema import coerce
 
 
@@ -83,7 +83,7 @@ def test_empty_batch(fitted, prepared):
     ],
 )
 def test_value_formatting(value, text):
-    assert _fmt(value) == text
+    assert format_value(value) == text
 
 
 @pytest.mark.parametrize(
@@ -99,4 +99,4 @@ def test_value_formatting(value, text):
 )
 def test_values_are_shown_by_their_role(value, role, text):
     """A record reads the same in a reason whether it came as text (CSV, Redis) or typed."""
-    assert _fmt(value, role) == text
+    assert format_value(value, role) == text
