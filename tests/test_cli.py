@@ -412,3 +412,18 @@ def test_monitor_command(work, cli_artifact, tmp_path):
     rep = json.loads(r.output)
     assert next(f for f in rep["features"] if f["column"] == "spend")["status"] == "major"
     assert runner.invoke(app, ["monitor", str(cli_artifact), str(data), "--window", "0"]).exit_code == 2
+
+
+def test_explain_command_writes_every_row_adding_up(cli_artifact, work, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "why.parquet"
+    args = ["score", str(cli_artifact), str(work / "new.csv"), "--out", str(out), "--explain", "--json"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["rows_scored"] == 400
+    t = pq.read_table(out)
+    assert t.column_names[:5] == ["row", "customer_id", "logit", "base", "residual"]
+    parts = [c for c in t.column_names if c.startswith("contribution_")]
+    total = sum(t.column(c).to_numpy() for c in [*parts, "base", "residual"])
+    np.testing.assert_allclose(total, t.column("logit").to_numpy(), atol=1e-9)

@@ -350,6 +350,7 @@ def score(
     batch_rows: Annotated[int, typer.Option(help="Rows per batch (memory bound).")] = 65536,
     workers: WorkersOpt = 0,
     reasons: Annotated[int, typer.Option(min=0, help="Reason columns for every row (0 = none).")] = 0,
+    explain: Annotated[bool, typer.Option(help="Write each row's logit, base, contribution_<col>.")] = False,
     verify_key: VerifyKeyOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -371,6 +372,7 @@ def score(
                 progress=progress,
                 workers=max(workers, 1),
                 reasons=reasons,
+                explain=explain,
             )
     except WinnowError as e:
         fail(e)

@@ -270,26 +270,10 @@ class Screener:
         id column first); rejected records are left out and logged. ``output`` as in :meth:`score`.
         """
         self._check()
+        from winnow.engines.local import explain_table
         from winnow.io.frames import as_output, output_for
-        from winnow.reasons import explain
 
-        source = open_source(data)
-        self.check_columns(source.column_names())
-        parts, rejects = [], list[Reject]()
-        for row, batch in source.numbered_batches(DEFAULT_BATCH_ROWS, rejects=rejects):
-            sb = self.score_batch(batch, first_row=row)
-            rejects.extend(sb.rejects)
-            ok = np.flatnonzero(sb.ok)
-            e = explain(self.prep_, self.learners_, self.fusion_, sb.inputs.take(ok))
-            cols: dict[str, Any] = {"row": pa.array(row + ok, pa.int64())}
-            if self.id_column:
-                cols[self.id_column] = batch.column(self.id_column).take(pa.array(ok))
-            cols.update(logit=e.logit, base=e.base, residual=e.residual)
-            cols.update({f"contribution_{c}": e.contributions[:, j] for j, c in enumerate(e.sources)})
-            parts.append(pa.table(cols))
-        if rejects:
-            log.warning("%d records rejected, e.g. %s", len(rejects), rejects[0].describe())
-        table = pa.concat_tables(parts) if parts else None
+        table = explain_table(self, data)
         return as_output(table, output_for(data) if output == "auto" else output)
 
     def similar(

@@ -115,9 +115,11 @@ def score_file(
     progress: Progress | None = None,
     workers: int = 1,
     reasons: int = 0,
+    explain: bool = False,
 ) -> ScreenSummary:
     """Write ``row``, the id column (if any), ``score`` and ``selected`` for every scored row, and
-    with ``reasons`` its top reasons (``reason_1..N``), selected or not."""
+    with ``reasons`` its top reasons (``reason_1..N``), selected or not; with ``explain``
+    :func:`explained_rows` instead (``winnow explain``)."""
     t0 = time.monotonic()
     source = open_source(data)
     screener.check_columns(source.column_names())
@@ -125,10 +127,11 @@ def score_file(
     thr = screener.threshold_.value
     summary = ScreenSummary(selection=f"threshold {thr:.4f}", threshold=thr, out=str(out))
     with open_writer(out, screener.id_column) as writer, _rejects_writer(rejects_path) as rw:
-        for end, table in _scored_tables(screener, source, batch_rows, workers, rw, reasons):
+        for end, table in _scored_tables(screener, source, batch_rows, workers, rw, reasons, explain):
             writer.write(table)
             summary.rows_scored += table.num_rows
-            summary.rows_selected += int(pc.sum(table.column("selected")).as_py() or 0)
+            if not explain:
+                summary.rows_selected += int(pc.sum(table.column("selected")).as_py() or 0)
             if progress:
                 progress(end, total, "scoring")
         close_summary(summary, rw, rejects_path, t0)
@@ -152,6 +155,32 @@ def score_table(screener: Screener, data: Any, *, batch_rows: int = DEFAULT_BATC
     return pa.table({**empty, "score": pa.array([], pa.float64()), "selected": pa.array([], pa.bool_())})
 
 
+def explained_rows(screener: Screener, batch: pa.RecordBatch, row: int, sb: ScoredBatch) -> pa.Table:
+    """``row``, the id column, ``logit``, ``base``, ``residual`` and ``contribution_<column>``
+    for the scored rows of one batch (:func:`winnow.reasons.explain`)."""
+    from winnow.reasons import explain
+
+    ok = np.flatnonzero(sb.ok)
+    e = explain(screener.prep_, screener.learners_, screener.fusion_, sb.inputs.take(ok))
+    cols: dict[str, Any] = {"row": pa.array(row + ok, pa.int64())}
+    if screener.id_column:
+        cols[screener.id_column] = batch.column(screener.id_column).take(pa.array(ok))
+    cols.update(logit=e.logit, base=e.base, residual=e.residual)
+    cols.update({f"contribution_{c}": e.contributions[:, j] for j, c in enumerate(e.sources)})
+    return pa.table(cols)
+
+
+def explain_table(screener: Screener, data: Any, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> pa.Table | None:
+    """:func:`explained_rows` of every batch, in memory (rejected records logged, left out)."""
+    source = open_source(data)
+    screener.check_columns(source.column_names())
+    rw = RejectsWriter(None)
+    parts = [t for _, t in _scored_tables(screener, source, batch_rows, 1, rw, explain=True)]
+    if rw.count:
+        log.warning("%d records rejected, e.g. %s", rw.count, rw.examples[0].describe())
+    return pa.concat_tables(parts) if parts else None
+
+
 def _scored_tables(
     screener: Screener,
     source: TableSource,
@@ -159,15 +188,20 @@ def _scored_tables(
     workers: int,
     rw: RejectsWriter,
     reasons: int = 0,
+    explain: bool = False,
 ) -> Iterator[tuple[int, pa.Table]]:
-    """``(rows read so far, score_rows table)`` per batch; every reject goes to ``rw``."""
+    """``(rows read so far, table)`` per batch: :func:`score_rows`, or with ``explain``
+    :func:`explained_rows`; every reject goes to ``rw``."""
     rules = screener.rule_set()
     for item in scored_batches(screener, source, batch_rows, workers):
         rw.add(item.rejects)
         if item.result is None or item.batch is None:
             continue
         rw.add(item.result.rejects)
-        table = score_rows(screener, item.batch, item.row, item.result, rules, reasons)
+        if explain:
+            table = explained_rows(screener, item.batch, item.row, item.result)
+        else:
+            table = score_rows(screener, item.batch, item.row, item.result, rules, reasons)
         yield item.row + item.batch.num_rows, table
 
 
