@@ -415,10 +415,10 @@ def loadgen(spec: dict[str, Any]) -> dict[str, Any]:
         return asyncio.run(coro)
 
 
-def run_loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    """The load generator in its own process; returns its JSON result."""
+def run_loadgen(spec: dict[str, Any], script: str = __file__) -> dict[str, Any]:
+    """The load generator (``script --loadgen``) in its own process; returns its JSON result."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--loadgen"],
+        [sys.executable, script, "--loadgen"],
         input=json.dumps(spec).encode(),
         capture_output=True,
         check=False,

@@ -34,7 +34,6 @@ import collections
 import json
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from http_latency import DATA, OUT, ROOT, TARGET, Conn, free_port, pct, start, stop
+from http_latency import DATA, OUT, ROOT, TARGET, Conn, free_port, pct, run_loadgen, start, stop
 
 KEY = "soak-key-0123456789abcdef"
 INVALID_SHARE = 0.10
@@ -162,18 +161,6 @@ async def soak(spec: dict[str, Any]) -> dict[str, Any]:
     return {"windows": out, "span_s": now() - t0}
 
 
-def run_loadgen(spec: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--loadgen"],
-        input=json.dumps(spec).encode(),
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"load generator failed:\n{proc.stderr.decode()[-3000:]}")
-    return json.loads(proc.stdout)
-
-
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -247,11 +234,11 @@ def main() -> None:
         warm = [json.dumps(r) for r in records[:50]]
         spec = {"port": port, "rate": 200.0, "seconds": 5.0, "timeout": args.timeout, "valid": warm}
         spec["invalid"] = [(k, s, b.hex(), h) for k, s, b, h in invalid_kinds(records[0])]
-        run_loadgen(spec)  # warm-up (lazily imported code, caches), not counted
+        run_loadgen(spec, __file__)  # warm-up (lazily imported code, caches), not counted
         sampler.start()
         spec.update(rate=args.rate, seconds=args.minutes * 60, valid=[json.dumps(r) for r in records])
         print(f"soak: {args.rate:,.0f} req/s for {args.minutes:g} min on 127.0.0.1:{port}", flush=True)
-        res = run_loadgen(spec)
+        res = run_loadgen(spec, __file__)
         sampler.done.set()
         alive = proc.poll() is None
         rss_end = rss_kib(proc.pid) if alive else 0

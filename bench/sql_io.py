@@ -19,7 +19,6 @@ row count in the target table equals the Parquet run's.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import subprocess
@@ -31,11 +30,12 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stream_faults import Postgres  # the benchmarks' throwaway cluster
+
+from winnow.io.sql import SqlTableWriter, parse_location
 
 REPO = Path(__file__).resolve().parents[1]
 WINNOW = str(Path(sys.executable).parent / "winnow")
@@ -60,29 +60,11 @@ def load_duckdb(path: Path, parquet: Path) -> None:
         con.execute(f"CREATE TABLE customers AS SELECT * FROM read_parquet('{parquet}')")
 
 
-def _pg_type(t: pa.DataType) -> str:
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    if pa.types.is_integer(t):
-        return "BIGINT"
-    if pa.types.is_floating(t):
-        return "DOUBLE PRECISION"
-    return "TEXT"
-
-
 def load_postgres(dsn: str, table: pa.Table) -> None:
-    cols = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in table.schema)
-    with psycopg.connect(dsn) as conn:
-        conn.execute(f"CREATE TABLE customers ({cols})")
-        for start in range(0, table.num_rows, 200_000):
-            buf = io.BytesIO()
-            pacsv.write_csv(
-                table.slice(start, 200_000),
-                buf,
-                pacsv.WriteOptions(include_header=False, quoting_style="all_valid"),
-            )
-            with conn.cursor().copy("COPY customers FROM STDIN (FORMAT csv)") as cp:
-                cp.write(buf.getvalue())
+    """The input as a PostgreSQL table, through winnow's own table writer (COPY, one transaction)."""
+    with SqlTableWriter(parse_location(f"{dsn}?table=customers")) as w:  # type: ignore[arg-type]
+        for batch in table.to_batches(max_chunksize=200_000):
+            w.write(pa.Table.from_batches([batch]))
 
 
 def run(args: list[str]) -> tuple[float, float]:

@@ -107,6 +107,20 @@ async def _scored(
     return parsed, model, results
 
 
+def _none_scored(results: list[dict[str, Any]]) -> ClientError:
+    """The 422 of a request none of whose records could be scored, with every record's error."""
+    first = results[0]["error"]["message"]
+    n = len(results)
+    return ClientError(
+        422,
+        "invalid_records",
+        first if n == 1 else f"none of the {n} records could be scored (first: {first})",
+        "Fix the fields named in each record's error; send null for an unknown value. "
+        "GET /v1/model lists the fields.",
+        extra={"results": results},
+    )
+
+
 async def run_scoring(request: Request, route: str, selection: bool) -> Response:
     """The JSON scoring routes: score (and select and explain) the records of one request."""
     state = _state(request)
@@ -114,16 +128,7 @@ async def run_scoring(request: Request, route: str, selection: bool) -> Response
     out, scored, selected, rejected = results_json(parsed, results, selection)
     state.metrics.observe_results(route, scored, selected if selection else None, rejected)
     if scored == 0:
-        first = out[0]["error"]["message"]
-        n = len(out)
-        raise ClientError(
-            422,
-            "invalid_records",
-            first if n == 1 else f"none of the {n} records could be scored (first: {first})",
-            "Fix the fields named in each record's error; send null for an unknown value. "
-            "GET /v1/model lists the fields.",
-            extra={"results": out},
-        )
+        raise _none_scored(out)
     payload: dict[str, Any] = {"model_version": model.version}
     if selection:
         payload["threshold"] = (
@@ -237,16 +242,7 @@ async def explain(request: Request) -> Response:
     scored = sum("error" not in r for r in results)
     state.metrics.observe_results("/v1/explain", scored, None, len(results) - scored)
     if scored == 0:
-        first = results[0]["error"]["message"]
-        raise ClientError(
-            422,
-            "invalid_records",
-            first
-            if len(results) == 1
-            else f"none of the {len(results)} records could be scored (first: {first})",
-            "Fix the fields named in each record's error; send null for an unknown value.",
-            extra={"results": results},
-        )
+        raise _none_scored(results)
     rejected = len(results) - scored
     return json_response(
         finite({"model_version": model.version, "scored": scored, "rejected": rejected, "results": results})
