@@ -150,7 +150,7 @@ def test_the_learner_scores_few_rows_the_same_either_way():
     few = valid.take(np.arange(FEW_ROWS))
     learner._applier = False  # CatBoost's applier
     theirs, their_contrib = learner.predict_logit(few), learner.contributions(few)
-    learner._applier = ObliviousApplier(model_spec(learner.model_))
+    learner._applier, learner._applier_rows = ObliviousApplier(model_spec(learner.model_)), FEW_ROWS
     np.testing.assert_array_equal(learner.predict_logit(few), theirs)
     np.testing.assert_array_equal(learner.contributions(few), their_contrib)
     learner._applier = None  # chosen by timing on the next call: the same bits whichever wins

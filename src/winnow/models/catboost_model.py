@@ -43,7 +43,7 @@ _CODE_TEXT = np.array([], dtype=object)
 #: calls of up to this many rows may be scored by the numpy applier (bench/catboost_apply.py)
 FEW_ROWS = 16
 #: calls of each applier timed to choose between them
-FASTER_OF_CALLS = 15
+FASTER_OF_CALLS = 9
 
 
 def _features_data(x: Inputs) -> Any:
@@ -81,7 +81,8 @@ class CatBoostLearner(Learner):
         self.model_: Any = None
         self.threads = 1
         self._paths: Any = None  # ObliviousPaths, built on the first call of contributions
-        self._applier: Any = None  # ObliviousApplier, or False where the model needs CatBoost's
+        self._applier: Any = None  # ObliviousApplier, or False where CatBoost's is the faster
+        self._applier_rows = 0  # calls of up to this many rows take the numpy applier
 
     def _pool(self, x: Inputs, with_label: bool) -> Any:
         from catboost import Pool
@@ -133,34 +134,45 @@ class CatBoostLearner(Learner):
         return np.asarray(self._raw(_features_data(x)), dtype=np.float64).reshape(-1)
 
     def _few_rows(self, x: Inputs) -> ObliviousApplier | None:
-        """The numpy applier for a call of few rows, where it is the faster one.
+        """The numpy applier for a call of ``len(x)`` rows, where it is the faster one.
 
         CatBoost's own applier costs about 0.2 ms a call however few the rows; the numpy one
         costs little for trees on numbers and single categories, more for many combinations of
-        categories. Both give the same bits, so which one runs is decided once, on the first
-        few-row call, by timing both on that call's first row."""
+        categories and more per row. Both give the same bits, so which one runs is decided
+        once, on the first call of up to ``FEW_ROWS`` rows, by timing both on one row and on
+        ``FEW_ROWS`` rows of that call: the numpy applier takes calls of up to the row count
+        where the two cost lines cross."""
         if len(x) > FEW_ROWS or len(x) == 0:
             return None
         if self._applier is None:
-            self._applier = self._faster_applier(x.take(np.arange(1)))
-        return self._applier or None
+            self._applier, self._applier_rows = self._faster_applier(x)
+        return self._applier if self._applier and len(x) <= self._applier_rows else None
 
-    def _faster_applier(self, one: Inputs) -> ObliviousApplier | bool:
+    def _faster_applier(self, x: Inputs) -> tuple[ObliviousApplier | bool, int]:
         try:
             applier = ObliviousApplier(model_spec(self.model_))
         except UnsupportedModel:
-            return False
-        ours, theirs = [], []
-        features = _features_data(one)
-        for _ in range(FASTER_OF_CALLS):
-            t0 = time.perf_counter()
-            applier.raw(one.m.num, one.m.cat)
-            t1 = time.perf_counter()
-            self._raw(features)
-            t2 = time.perf_counter()
-            ours.append(t1 - t0)
-            theirs.append(t2 - t1)
-        return applier if np.median(ours) < np.median(theirs) else False
+            return False, 0
+        costs = []
+        for n in (1, FEW_ROWS):
+            part = x.take(np.arange(n) % len(x))
+            features = _features_data(part)
+            ours, theirs = [], []
+            for _ in range(FASTER_OF_CALLS):
+                t0 = time.perf_counter()
+                applier.raw(part.m.num, part.m.cat)
+                t1 = time.perf_counter()
+                self._raw(features)
+                ours.append(t1 - t0)
+                theirs.append(time.perf_counter() - t1)
+            costs.append(float(np.median(ours)) - float(np.median(theirs)))
+        # the numpy applier's extra cost over CatBoost's, a line through (1, d1), (FEW_ROWS, d16)
+        d1, d16 = costs
+        if d1 >= 0:
+            return False, 0
+        if d16 < 0:
+            return applier, FEW_ROWS
+        return applier, int(1 + (FEW_ROWS - 1) * d1 / (d1 - d16))
 
     def _raw(self, features: Any) -> Any:
         """Raw scores of ``features``: the pool and the prediction ``CatBoost.predict`` makes,
