@@ -158,3 +158,16 @@ def test_text_lengths_and_words_of_a_few_texts_equal_arrows() -> None:
         one = _text_parts(pa.array([text], pa.string()))
         for part in ("length", "words"):
             np.testing.assert_array_equal(one[part], batch[part][i : i + 1], err_msg=f"{part} of {text!r}")
+
+
+def test_tfidf_without_scikit_learns_hashing_kernel_is_the_same():
+    """Where the hashing kernel cannot be imported, the public HashingVectorizer gives the rows."""
+    docs = pa.array(["Cat cat CAT sat", None, "on the mat, très bien", ""])
+    hasher = TextHasher(n_features=1 << 10).fit(docs)
+    fast = hasher.transform(docs)
+    hasher._counts(["x"])  # builds the vectorizer, then the kernel is taken away
+    hasher._hashing = None
+    slow = hasher.transform(docs)
+    for a, b in ((fast.indptr, slow.indptr), (fast.indices, slow.indices), (fast.data, slow.data)):
+        np.testing.assert_array_equal(a, b)
+    assert hasher.transform(pa.array([], type=pa.string())).shape == (0, 1 << 10)
