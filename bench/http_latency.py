@@ -543,6 +543,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8, help="closed-loop clients for batched requests")
     ap.add_argument("--single-clients", type=int, default=32, help="closed-loop clients, single records")
     ap.add_argument("--batch-wait-ms", type=float, default=0.0, help="winnow serve --batch-wait-ms")
+    ap.add_argument("--inline-records", type=int, default=256, help="winnow serve --inline-records")
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument(
         "--servers",
@@ -633,7 +634,8 @@ def main() -> None:
                 code = (
                     "from pathlib import Path; from winnow.serve.cli import serve; "
                     f"serve(Path({str(artifact)!r}), port={port}, access_log=False, log_level='warning', "
-                    f"batch_wait_ms={args.batch_wait_ms}, workers={args.workers})"
+                    f"batch_wait_ms={args.batch_wait_ms}, inline_records={args.inline_records}, "
+                    f"workers={args.workers})"
                 )
                 cmd = [sys.executable, "-c", code]
             else:

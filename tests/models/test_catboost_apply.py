@@ -86,7 +86,9 @@ def test_missing_values_sent_right_and_buckets_ctrs(data):
 
 def test_numbers_only():
     num, _, y = _data()
-    model = catboost.CatBoostClassifier(iterations=50, depth=4, verbose=False, thread_count=1, random_seed=0)
+    model = catboost.CatBoostClassifier(
+        iterations=50, depth=4, verbose=False, thread_count=1, random_seed=0, allow_writing_files=False
+    )
     model.fit(num, y)
     applier = ObliviousApplier(model_spec(model))
     np.testing.assert_array_equal(
@@ -109,7 +111,12 @@ def test_a_multiclass_model_is_refused():
     num, cat, _ = _data(600)
     y = cat[:, 1] % 3
     model = catboost.CatBoostClassifier(
-        iterations=10, depth=3, verbose=False, thread_count=1, loss_function="MultiClass"
+        iterations=10,
+        depth=3,
+        verbose=False,
+        thread_count=1,
+        loss_function="MultiClass",
+        allow_writing_files=False,
     )
     model.fit(catboost.Pool(_features(num, cat), label=y))
     with pytest.raises(UnsupportedModel):

@@ -352,8 +352,11 @@ def test_scoring_lane_answers_as_the_router_does(artifact: Any, records: list[di
     from winnow.serve.settings import ServeSettings
 
     app = create_app(ServeSettings(artifact=artifact), api_keys=ApiKeys())
-    assert [m.cls for m in app.user_middleware][1] is ScoringLane  # inside the metrics middleware
-    assert set(app.user_middleware[1].kwargs["routes"]) == {"/v1/screen", "/v1/score"}
+    stack = app.build_middleware_stack()
+    # outermost the metrics middleware, then the lane, then FastAPI's own stack
+    lane_mw = stack.app  # type: ignore[attr-defined]
+    assert type(stack).__name__ == "_Observe" and isinstance(lane_mw, ScoringLane)
+    assert set(lane_mw.routes) == {"/v1/screen", "/v1/score"}
     routed = AsyncExitStackMiddleware(app.router)  # what FastAPI puts around its router
 
     async def via_router(scope: Any, receive: Any, send: Any) -> None:
@@ -386,3 +389,34 @@ def test_ids_come_back_with_their_type(client: Any, records: list[dict]) -> None
         assert r.status_code == 200, r.text
         ids = [x["id"] for x in json.loads(r.text)["results"]]
         assert ids == [long_id, 7, "x-7"] and type(ids[1]) is int, ids
+
+
+def test_the_scoring_lane_answers_a_bug_with_a_logged_500(caplog: Any) -> None:
+    """The lane sits outside FastAPI's error middleware, so it answers an unexpected error
+    itself: 500 and the traceback in the service's log, never a dropped connection."""
+    import asyncio
+
+    import httpx
+    from fastapi.responses import PlainTextResponse
+
+    from winnow.serve.scoring_lane import ScoringLane
+    from winnow.serve.security import ApiKeys
+
+    async def broken(_request: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    async def fallback(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("elsewhere")(scope, receive, send)
+
+    lane = ScoringLane(fallback, routes={"/v1/score": (object(), broken)}, keys=ApiKeys())
+
+    async def run() -> tuple[int, str, int]:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=lane), base_url="http://t")
+        bad = await client.post("/v1/score", json={})
+        other = await client.get("/v1/score")  # not the lane's: goes on unchanged
+        return bad.status_code, bad.text, other.status_code
+
+    with caplog.at_level("ERROR", logger="winnow.serve"):
+        status, text, other = asyncio.run(run())
+    assert (status, text, other) == (500, "Internal Server Error", 200)
+    assert "scoring request failed" in caplog.text and "a bug" in caplog.text

@@ -155,3 +155,39 @@ def test_arrow_tables_of_one_schema_are_scored_together(model: LoadedModel, resu
         assert got.num_rows == t.num_rows and (out.scored, out.rejected) == (t.num_rows, 0)
         expected = model.screener.score_batch(t).scores
         np.testing.assert_allclose(got.column("score").to_numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_small_micro_batches_are_scored_on_the_event_loop(model: LoadedModel, records: list[dict]) -> None:
+    """Up to ``inline_records`` JSON records are scored on the loop's own thread, larger
+    micro-batches on the scoring thread; the results are the same either way."""
+    import threading
+
+    from winnow.serve import batcher as batcher_module
+
+    where: list[tuple[int, int]] = []
+    score_jobs = batcher_module._score_jobs
+
+    def spy(jobs: list[Any]) -> list[Any]:
+        where.append((sum(len(j.records) for j in jobs), threading.get_ident()))
+        return score_jobs(jobs)
+
+    async def main() -> tuple[list[Any], list[Any], int]:
+        b = MicroBatcher(inline_records=8)
+        small = await asyncio.gather(*(b.submit(model, [rec]) for rec in records[:3]))
+        big = await b.submit(model, records[:20])
+        await b.close()
+        return small, big, threading.get_ident()
+
+    batcher_module._score_jobs = spy
+    try:
+        small, big, loop_thread = asyncio.run(main())
+    finally:
+        batcher_module._score_jobs = score_jobs
+    sizes = [n for n, _ in where]
+    assert sum(sizes[:-1]) == 3 and sizes[-1] == 20  # three single requests, then one of 20
+    assert all(t == loop_thread for _, t in where[:-1])
+    assert where[-1][1] != loop_thread  # 20 records: the scoring thread
+    direct = model.scorer.score_records(records[:20])
+    assert [o[0].score for o in small] == [d.score for d in direct[:3]]
+    assert [r.score for r in big] == [d.score for d in direct]
+    assert [r.reasons for r in big] == [d.reasons for d in direct]

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Security
@@ -101,6 +101,18 @@ class _Observe:
             self.metrics.observe_request(route, scope["method"], status, time.perf_counter() - t0)
 
 
+class _ServiceApp(FastAPI):
+    """FastAPI with the service's own middleware outside FastAPI's: ``outer`` wraps the stack
+    FastAPI builds (error handling, telemetry, body limit, routing), so the scoring lane's
+    requests pass none of those layers (the lane answers its own errors)."""
+
+    outer: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        return inner if self.outer is None else self.outer(inner)
+
+
 def _lifespan(state: ServiceState) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -152,7 +164,7 @@ def create_app(
     elif admin_keys.shares_a_key_with(keys):
         raise ConfigError("admin_keys", "(not shown)", "admin keys that are not also scoring keys")
     state = ServiceState(settings, keys, metrics, admin_keys)
-    app = FastAPI(
+    app = _ServiceApp(
         title="winnow screening service",
         version=__version__,
         description="Score and screen records with a fitted winnow screener.",
@@ -166,8 +178,8 @@ def create_app(
     if admin_keys.enabled:  # no admin key, no admin routes: nobody can swap the model
         app.include_router(admin, dependencies=[Security(_require_admin_key)])
     app.include_router(probes)
-    # the scoring POSTs skip the router; the middleware added last is the outermost, so
-    # _Observe (added after the lane) sees every request
+    # the scoring POSTs skip the router and FastAPI's own middleware; _Observe, outermost,
+    # sees every request
     # (taken from the router itself: FastAPI >= 0.16x keeps an included router as one entry of
     # app.routes, so its APIRoutes are not listed there)
     lane: dict[str, tuple[object, Handler]] = {
@@ -177,8 +189,7 @@ def create_app(
     }
     if set(lane) != set(SCORING_PATHS):
         raise RuntimeError(f"the scoring lane found {sorted(lane)}, not {SCORING_PATHS}")
-    app.add_middleware(ScoringLane, routes=lane, keys=keys)
-    app.add_middleware(_Observe, metrics=metrics)
+    app.outer = lambda inner: _Observe(ScoringLane(inner, routes=lane, keys=keys), metrics=metrics)
     _install_openapi(app, state.registry, settings.max_records)
     return app
 

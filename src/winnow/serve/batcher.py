@@ -5,7 +5,10 @@ and LightGBM per call), so requests that arrive together are scored together. Th
 the first waiting request, then whatever else arrives within ``max_wait_s`` (bounded by
 ``max_records``), and scores them in one worker thread while the event loop goes on reading and
 parsing the next requests; whatever queued meanwhile forms the next batch, so batches grow with
-the load by themselves.
+the load by themselves. A micro-batch of at most ``inline_records`` JSON records is scored on
+the event loop itself: for a few records the hop to the thread and back (two wake-ups, the GIL
+handed over twice, each wait up to the interpreter's 5 ms switch interval under load) cost more
+than the scoring, and it was what set the service's tail latency (bench/RESULTS.md).
 
 Requests are grouped by (model, threshold, reasons) and each group goes through one call of
 :meth:`winnow.online.OnlineScorer.score_records`, the one scoring function; results are split
@@ -175,6 +178,8 @@ class MicroBatcher:
     ----------
     max_wait_s : how long to wait for more requests after the first one (0 = take what is queued).
     max_records : most records per micro-batch (a larger single request is scored alone).
+    inline_records : micro-batches of at most this many JSON records are scored on the event
+        loop (0: every micro-batch on the scoring thread).
     on_batch : called after each micro-batch with (records, requests, seconds).
     """
 
@@ -183,9 +188,11 @@ class MicroBatcher:
         *,
         max_wait_s: float = 0.0,
         max_records: int = 4096,
+        inline_records: int = 0,
         on_batch: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self.max_wait_s, self.max_records, self.on_batch = max_wait_s, max_records, on_batch
+        self.inline_records = inline_records
         self._queue: asyncio.Queue[_Job | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -291,13 +298,27 @@ class MicroBatcher:
             await self._score(loop, [self._carry])
             self._carry = None
 
+    def _inline(self, jobs: list[_Job]) -> bool:
+        """Few JSON records are scored on the event loop itself: for them the hop to the
+        scoring thread and back (two wake-ups, the GIL handed over twice) costs more than the
+        scoring, which holds the GIL in small numpy calls anyway."""
+        total = 0
+        for j in jobs:
+            if isinstance(j.records, pa.Table):
+                return False
+            total += len(j.records)
+        return total <= self.inline_records
+
     async def _score(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
         live = [j for j in jobs if not j.future.done()]  # timed-out requests cost nothing
         if not live:
             return
         t0 = time.perf_counter()
         try:
-            outcome = await loop.run_in_executor(self._executor, _score_jobs, live)
+            if self._inline(live):
+                outcome = _score_jobs(live)
+            else:
+                outcome = await loop.run_in_executor(self._executor, _score_jobs, live)
         except Exception as e:  # the executor itself failed: answer every waiting request
             outcome = [e] * len(live)
         for job, res in zip(live, outcome, strict=True):

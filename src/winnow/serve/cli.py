@@ -61,6 +61,13 @@ def serve(
         ),
     ] = 0.0,
     max_batch_records: Annotated[int, typer.Option(help="Most records per micro-batch.")] = 4096,
+    inline_records: Annotated[
+        int,
+        typer.Option(
+            help="Score micro-batches of up to this many JSON records on the event loop, larger "
+            "ones and Arrow bodies on the scoring thread (0: always the thread)."
+        ),
+    ] = 256,
     threads: ThreadsOpt = 1,
     reasons: ReasonsOpt = 3,
     max_concurrency: Annotated[
@@ -104,6 +111,7 @@ def serve(
             watch_interval_s=watch_interval,
             batch_wait_ms=batch_wait_ms,
             max_batch_records=max_batch_records,
+            inline_records=inline_records,
             threads=threads,
             reasons=reasons,
             admin_key_file=admin_key_file,

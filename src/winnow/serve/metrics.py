@@ -41,6 +41,9 @@ class ServeMetrics:
 
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # labelled series looked up once: the per-request counters of the hot path
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._result_series: dict[str, tuple[Any, Any]] = {}
         # multiprocess mode: metrics live in the default registry's files, read at scrape time
         self.registry = CollectorRegistry(auto_describe=True)
         reg = None if self.multiprocess else self.registry
@@ -95,8 +98,13 @@ class ServeMetrics:
             multiprocess.MultiProcessCollector(self.registry)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)
+        series = self._request_series.get(key)
+        if series is None:  # labels() validates and hashes its arguments on every call
+            series = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
+            self._request_series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def observe_batch(self, records: int, requests: int, seconds: float) -> None:
         self.batch_records.observe(records)
@@ -104,10 +112,13 @@ class ServeMetrics:
         self.batch_seconds.observe(seconds)
 
     def observe_results(self, route: str, scored: int, selected: int | None, rejected: int) -> None:
+        counted = self._result_series.get(route)
+        if counted is None:
+            counted = self._result_series[route] = (self.scored.labels(route), self.rejected.labels(route))
         if scored:
-            self.scored.labels(route).inc(scored)
+            counted[0].inc(scored)
         if rejected:
-            self.rejected.labels(route).inc(rejected)
+            counted[1].inc(rejected)
         if selected is not None:
             if selected:
                 self.selected.inc(selected)

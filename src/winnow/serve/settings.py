@@ -38,6 +38,8 @@ class ServeSettings:
     batch_wait_ms : how long the batcher waits for more requests before scoring a micro-batch
         (0: take what is queued; requests that arrive while a batch is scored form the next).
     max_batch_records : most records scored in one micro-batch.
+    inline_records : micro-batches of JSON records up to this many are scored on the event loop
+        itself, larger ones (and Arrow bodies) on the scoring thread (0: always the thread).
     threads : threads per model for scoring (1 suits small micro-batches; 0 = all cores).
     reasons : reasons per selected record when the request does not say.
     admin_key_file : file of admin keys (one per line, none shared with ``api_key_file``); the
@@ -59,6 +61,7 @@ class ServeSettings:
     watch_interval_s: float = 1.0
     batch_wait_ms: float = 0.0
     max_batch_records: int = 4096
+    inline_records: int = 256
     threads: int = 1
     reasons: int = 3
     admin_key_file: Path | None = None
@@ -120,6 +123,12 @@ class ServeSettings:
                 self.max_batch_records,
                 _int(self.max_batch_records) and self.max_batch_records >= 1,
                 "an integer >= 1",
+            ),
+            (
+                "--inline-records",
+                self.inline_records,
+                _int(self.inline_records) and self.inline_records >= 0,
+                "an integer >= 0",
             ),
             ("--threads", self.threads, _int(self.threads) and self.threads >= 0, "an integer >= 0"),
             ("--reasons", self.reasons, _int(self.reasons) and 0 <= self.reasons <= 20, "an integer 0..20"),

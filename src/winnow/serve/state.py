@@ -32,6 +32,7 @@ class ServiceState:
         self.batcher = MicroBatcher(
             max_wait_s=settings.batch_wait_ms / 1000,
             max_records=settings.max_batch_records,
+            inline_records=settings.inline_records,
             on_batch=metrics.observe_batch,
         )
         self.ready = False
