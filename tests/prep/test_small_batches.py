@@ -171,3 +171,20 @@ def test_tfidf_without_scikit_learns_hashing_kernel_is_the_same():
     for a, b in ((fast.indptr, slow.indptr), (fast.indices, slow.indices), (fast.data, slow.data)):
         np.testing.assert_array_equal(a, b)
     assert hasher.transform(pa.array([], type=pa.string())).shape == (0, 1 << 10)
+
+
+def test_unseen_and_missing_categories_code_alike_in_small_and_large_batches():
+    """The batch path's codes (one Arrow call, numpy arithmetic) equal the few-row path's dict."""
+    table = _table()
+    prep = Preprocessor(min_category_count=2).fit(coerce(table, SPECS).table, SPECS)
+    texts = table.column("c_text").to_pylist()
+    changed = table.set_column(
+        table.column_names.index("c_text"),
+        "c_text",
+        pa.array([("never seen" if i % 5 == 1 else v) for i, v in enumerate(texts)], pa.large_string()),
+    )
+    whole = prep.transform(coerce(changed, SPECS).table, SPECS)
+    assert {0, 1} <= set(whole.cat[:, 0].tolist())  # missing and rare codes both occur
+    for i in range(N):
+        part = prep.transform(coerce(changed.slice(i, 1), SPECS), SPECS)
+        np.testing.assert_array_equal(part.cat, whole.cat[i : i + 1])
