@@ -420,3 +420,21 @@ def test_the_scoring_lane_answers_a_bug_with_a_logged_500(caplog: Any) -> None:
         status, text, other = asyncio.run(run())
     assert (status, text, other) == (500, "Internal Server Error", 200)
     assert "scoring request failed" in caplog.text and "a bug" in caplog.text
+
+
+def test_start_up_objects_are_frozen_while_serving(artifact: Any) -> None:
+    """The collector's full passes skip what start-up made while the service runs, and may
+    take it again once the service has stopped."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from winnow.serve.app import create_app
+    from winnow.serve.security import ApiKeys
+    from winnow.serve.settings import ServeSettings
+
+    app = create_app(ServeSettings(artifact=artifact), api_keys=ApiKeys())
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0
