@@ -188,3 +188,17 @@ def test_unseen_and_missing_categories_code_alike_in_small_and_large_batches():
     for i in range(N):
         part = prep.transform(coerce(changed.slice(i, 1), SPECS), SPECS)
         np.testing.assert_array_equal(part.cat, whole.cat[i : i + 1])
+
+
+def test_tfidf_n_grams_are_the_vectorizers():
+    """The analyzer the hasher uses gives the n-grams scikit-learn's does, in the same order."""
+    from winnow.prep.text import _grams
+
+    analyze = TextHasher()._vectorizer().build_analyzer()
+    rng = np.random.default_rng(5)
+    pieces = ["Très", "bien!", "don't", "x1", "ÉTÉ", "a_b", "--", "42.5", "naïve", "ǅ", " ", "\t", "İ"]
+    docs = ["", "   ", "one", "One two", "Cat cat CAT sat"] + [
+        " ".join(rng.choice(pieces, size=int(rng.integers(1, 30)))) for _ in range(200)
+    ]
+    for d in docs:
+        assert _grams(d) == analyze(d), d

@@ -8,6 +8,8 @@ classic baseline. The deep sentence encoders are a separate stage.
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +20,16 @@ if TYPE_CHECKING:
     from sklearn.feature_extraction.text import HashingVectorizer
 
 N_FEATURES = 1 << 18
+TOKEN_PATTERN = r"(?u)\b\w+\b"
+_TOKEN = re.compile(TOKEN_PATTERN)
+_ONES = itertools.repeat(1)
+
+
+def _grams(doc: str) -> list[str]:
+    """The vectorizer's analyzer (lower case, word tokens, uni- and bigrams joined by a space),
+    without its per-bigram slicing and joining: a long review's n-grams in half the time."""
+    tokens = _TOKEN.findall(doc.lower())
+    return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
 
 
 class TextHasher:
@@ -28,7 +40,6 @@ class TextHasher:
         self.n_docs_ = 0
         self.idf_: np.ndarray | None = None
         self._vec: HashingVectorizer | None = None
-        self._analyze: Any = None
         self._hashing: Any = None
 
     def _vectorizer(self):  # type: ignore[no-untyped-def]
@@ -40,7 +51,7 @@ class TextHasher:
             alternate_sign=False,
             norm=None,
             lowercase=True,
-            token_pattern=r"(?u)\b\w+\b",
+            token_pattern=TOKEN_PATTERN,
             dtype=np.float32,
         )
 
@@ -89,7 +100,6 @@ class TextHasher:
         Where scikit-learn's hashing kernel cannot be imported, its public transform is used."""
         if self._vec is None:
             self._vec = self._vectorizer()
-            self._analyze = self._vec.build_analyzer()
             try:
                 from sklearn.feature_extraction._hashing_fast import transform as hashing
 
@@ -101,7 +111,7 @@ class TextHasher:
         if self._hashing is None:
             x = self._vec.transform(docs)
             return x.indptr, x.indices, x.data
-        grams = (((g, 1) for g in self._analyze(d)) for d in docs)
+        grams = (zip(_grams(d), _ONES, strict=False) for d in docs)  # _ONES never ends
         indices, indptr, values = self._hashing(grams, self.n_features, np.float32, False, seed=0)
         # sum duplicate columns within a row, columns sorted (scipy's sum_duplicates)
         rows = np.repeat(np.arange(len(docs), dtype=np.int64), np.diff(indptr))
