@@ -163,3 +163,20 @@ def test_the_learner_scores_few_rows_the_same_either_way():
     learner._applier = None  # chosen by timing on the next call: the same bits whichever wins
     np.testing.assert_array_equal(learner.predict_logit(few.take(np.arange(3))), theirs[:3])
     assert learner._applier is not None
+
+
+def test_a_refit_learner_forgets_the_trees_it_read():
+    """The applier, path table and JSON export of a model are dropped when the learner fits again."""
+    from tests.helpers import learner_inputs
+    from winnow.models.base import FitContext
+    from winnow.models.catboost_model import CatBoostLearner
+
+    train, valid, cards = learner_inputs(300, seed=4)
+    ctx = FitContext(seed=0, threads=1, cat_cardinalities=cards)
+    learner = CatBoostLearner(max_rounds=20).fit(train, None, ctx, rounds=20)
+    few = valid.take(np.arange(4))
+    learner.predict_logit(few), learner.contributions(few)
+    learner.fit(train, None, FitContext(seed=1, threads=1, cat_cardinalities=cards), rounds=35)
+    assert learner._applier is None and learner._paths is None and learner._spec_cache is None
+    fresh = CatBoostLearner.from_state(*learner.state())
+    np.testing.assert_array_equal(learner.predict_logit(few), fresh.predict_logit(few))

@@ -266,11 +266,12 @@ class ObliviousApplier:
         start = len(f_feat) + len(one_hot)
         ctrs = info.get("ctrs", [])
         data = spec.get("ctr_data", {})
-        # splits that read one category alone, per categorical feature: (split index, one-hot
-        # value or None, CTR or None)
-        self._by_code: dict[int, list[tuple[int, int | None, dict[str, Any] | None]]] = {}
+        # splits that read one category alone, per categorical feature: its one-hot splits
+        # (split index, value), and its own CTRs with their split indexes
+        one_hots: dict[int, list[tuple[int, int]]] = {}
         for i, (feature, value) in enumerate(one_hot):
-            self._by_code.setdefault(feature, []).append((len(f_feat) + i, value, None))
+            one_hots.setdefault(feature, []).append((len(f_feat) + i, value))
+        own: dict[int, tuple[list[dict[str, Any]], list[int]]] = {}
         general, general_cols = [], []
         at = start
         for ctr in ctrs:
@@ -278,22 +279,26 @@ class ObliviousApplier:
             at += len(cols)
             elements = ctr.get("elements", [])
             if len(elements) == 1 and elements[0]["combination_element"] == "cat_feature_value":
-                feature = int(elements[0]["cat_feature_index"])
-                for j, col in enumerate(cols):
-                    self._by_code.setdefault(feature, []).append(
-                        (col, None, {**ctr, "borders": [ctr["borders"][j]]})
-                    )
+                mine = own.setdefault(int(elements[0]["cat_feature_index"]), ([], []))
+                mine[0].append(ctr)
+                mine[1].extend(cols)
             else:
                 general.append(ctr)
                 general_cols += cols
         self._n_splits = at
         self._general = _CtrSet(general, data, nan_as_true)
         self._general_cols = np.asarray(general_cols, dtype=np.int64)
-        self._data, self._nan_as_true = data, nan_as_true
-        self._code_features = np.asarray(sorted(self._by_code), dtype=np.int64)
-        self._code_cols = np.asarray(
-            [c for f in sorted(self._by_code) for c, _, _ in self._by_code[f]], dtype=np.int64
-        )
+        self._code_features = np.asarray(sorted(set(one_hots) | set(own)), dtype=np.int64)
+        # per feature: its one-hot values, its CTRs, and the split indexes of both, in order
+        self._by_code = [
+            (
+                np.asarray([v for _, v in one_hots.get(f, [])], dtype=np.int64),
+                _CtrSet(own[f][0], data, nan_as_true) if f in own else None,
+                [c for c, _ in one_hots.get(f, [])] + (own[f][1] if f in own else []),
+            )
+            for f in map(int, self._code_features)
+        ]
+        self._code_cols = np.asarray([c for _, _, cols in self._by_code for c in cols], dtype=np.int64)
         self._code_size = 0
         self._code_table = np.zeros((0, len(self._code_cols)), dtype=bool)
         self._hash_of = np.zeros(0, dtype=np.int64)
@@ -343,20 +348,18 @@ class ObliviousApplier:
         table = np.zeros((size * k, len(self._code_cols)), dtype=bool)
         hashes = _code_hashes(size)
         col = 0
-        for j, feature in enumerate(self._code_features):
-            splits = self._by_code[int(feature)]
-            rows = np.arange(size) * k + j
-            hashed = np.zeros((size, int(feature) + 1), dtype=np.int64)
-            hashed[:, feature] = hashes
-            for _, value, ctr in splits:
-                if value is not None:
-                    table[rows, col] = hashes == value
-                else:
-                    assert ctr is not None
-                    ctrs = _CtrSet([ctr], self._data, self._nan_as_true)
-                    values = ctrs.values(np.zeros((size, 0), dtype=np.float32), hashed)
-                    table[rows, col] = values[:, 0] > ctrs.borders[0]
-                col += 1
+        for j, (feature, (values, ctrs, cols)) in enumerate(
+            zip(self._code_features, self._by_code, strict=True)
+        ):
+            rows = (np.arange(size) * k + j)[:, None]
+            width = len(values)
+            table[rows, col + np.arange(width)] = hashes[:, None] == values
+            if ctrs is not None:
+                hashed = np.zeros((size, int(feature) + 1), dtype=np.int64)
+                hashed[:, feature] = hashes
+                bits = ctrs.values(np.zeros((size, 0), dtype=np.float32), hashed) > ctrs.borders
+                table[rows, col + width + np.arange(ctrs.size)] = bits
+            col += len(cols)
         self._code_table, self._code_size = table, size
 
     def _bits(self, num: np.ndarray, cat: np.ndarray) -> np.ndarray:

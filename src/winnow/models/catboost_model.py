@@ -83,6 +83,7 @@ class CatBoostLearner(Learner):
         self._paths: Any = None  # ObliviousPaths, built on the first call of contributions
         self._applier: Any = None  # ObliviousApplier, or False where CatBoost's is the faster
         self._applier_rows = 0  # calls of up to this many rows take the numpy applier
+        self._spec_cache: dict[str, Any] | None = None
 
     def _pool(self, x: Inputs, with_label: bool) -> Any:
         from catboost import Pool
@@ -116,6 +117,9 @@ class CatBoostLearner(Learner):
             callbacks=[_Deadline(ctx)],
         )
         self.model_ = model
+        # what was read from an earlier model is stale
+        self._paths = self._applier = self._spec_cache = None
+        self._applier_rows = 0
         # with an eval set and use_best_model the model keeps only the trees up to the best one
         self.best_rounds_ = int(max(model.tree_count_, 1))
         return self
@@ -150,7 +154,7 @@ class CatBoostLearner(Learner):
 
     def _faster_applier(self, x: Inputs) -> tuple[ObliviousApplier | bool, int]:
         try:
-            applier = ObliviousApplier(model_spec(self.model_))
+            applier = ObliviousApplier(self._spec())
         except UnsupportedModel:
             return False, 0
         costs = []
@@ -174,6 +178,12 @@ class CatBoostLearner(Learner):
             return applier, FEW_ROWS
         return applier, int(1 + (FEW_ROWS - 1) * d1 / (d1 - d16))
 
+    def _spec(self) -> dict[str, Any]:
+        """The model's JSON export, made once for the numpy applier and the path table."""
+        if self._spec_cache is None:
+            self._spec_cache = model_spec(self.model_)
+        return self._spec_cache
+
     def _raw(self, features: Any) -> Any:
         """Raw scores of ``features``: the pool and the prediction ``CatBoost.predict`` makes,
         without its per-call checks of the model and its parameters (a quarter of scoring one
@@ -196,7 +206,7 @@ class CatBoostLearner(Learner):
         if self.model_ is None:
             raise NotFittedError(type(self).__name__)
         if self._paths is None:
-            self._paths = ObliviousPaths.of(self.model_, x.m.num.shape[1], x.m.cat.shape[1])
+            self._paths = ObliviousPaths.of(self.model_, x.m.num.shape[1], x.m.cat.shape[1], self._spec())
         applier = self._few_rows(x)
         if applier is not None:
             leaves = applier.leaves(x.m.num, x.m.cat)

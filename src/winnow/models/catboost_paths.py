@@ -33,8 +33,9 @@ class ObliviousPaths:
     scale: float
 
     @classmethod
-    def of(cls, model: Any, n_num: int, n_cat: int) -> ObliviousPaths:
-        spec = model_spec(model)
+    def of(cls, model: Any, n_num: int, n_cat: int, spec: dict[str, Any] | None = None) -> ObliviousPaths:
+        """The table of ``model``, read from its JSON export (``spec``, when it is at hand)."""
+        spec = model_spec(model) if spec is None else spec
         owners = _split_owners(spec["features_info"], n_num)
         rows: list[np.ndarray] = []
         offsets: list[int] = []
