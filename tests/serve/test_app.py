@@ -422,10 +422,12 @@ def test_the_scoring_lane_answers_a_bug_with_a_logged_500(caplog: Any) -> None:
     assert "scoring request failed" in caplog.text and "a bug" in caplog.text
 
 
-def test_start_up_objects_are_frozen_while_serving(artifact: Any) -> None:
-    """The collector's full passes skip what start-up made while the service runs, and may
-    take it again once the service has stopped."""
+def test_start_up_objects_are_frozen_while_serving(artifact: Any, artifact_b: Any) -> None:
+    """The collector's full passes skip what start-up made while the service runs; a model swap
+    thaws everything (the old model can go once its requests are done) and freezes again after
+    the request timeout and a second; a stopped service leaves nothing frozen."""
     import gc
+    import time
 
     from fastapi.testclient import TestClient
 
@@ -433,8 +435,16 @@ def test_start_up_objects_are_frozen_while_serving(artifact: Any) -> None:
     from winnow.serve.security import ApiKeys
     from winnow.serve.settings import ServeSettings
 
-    app = create_app(ServeSettings(artifact=artifact), api_keys=ApiKeys())
+    app = create_app(ServeSettings(artifact=artifact, request_timeout_s=0.2), api_keys=ApiKeys())
+    state = app.state.winnow
     with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000
+        state.registry.reload(artifact_b)  # a swap: thawed now
+        assert gc.get_freeze_count() == 0
+        for _ in range(100):  # frozen again 1.2 s later
+            time.sleep(0.05)
+            if gc.get_freeze_count():
+                break
         assert gc.get_freeze_count() > 10_000
     assert gc.get_freeze_count() == 0

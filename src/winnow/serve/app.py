@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -118,11 +117,7 @@ def _lifespan(state: ServiceState) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.batcher.start()
-        # what start-up made (the model, the libraries: ~300k objects) is never garbage; frozen,
-        # the collector's full passes skip it (one full pass over it took ~130 ms, a pause that
-        # every request waiting at that moment would see)
-        gc.collect()
-        gc.freeze()
+        state.frozen.freeze()
         settings = state.settings
         watcher = (
             asyncio.create_task(state.registry.watch(settings.watch_interval_s), name="winnow-watch")
@@ -139,7 +134,7 @@ def _lifespan(state: ServiceState) -> Any:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             await state.batcher.close()
-            gc.unfreeze()  # what start-up made may go now (a process that serves again)
+            state.frozen.close()
 
     return lifespan
 

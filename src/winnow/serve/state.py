@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
 from typing import Any
 
@@ -13,6 +15,50 @@ from winnow.serve.security import ApiKeys
 from winnow.serve.settings import ServeSettings
 
 
+class FrozenStartUp:
+    """What start-up made (the model, the libraries: ~300k objects) kept out of the garbage
+    collector's full passes while the service runs: one pass over it took ~130 ms, a pause
+    every request waiting at that moment would see (bench/RESULTS.md, "Fast by default, round 8").
+
+    A model swap thaws everything, so that the old model can be collected once its last
+    requests are done, and freezes again ``settle_s`` later (the request timeout and a second):
+    one collection then, and no old model kept for ever."""
+
+    def __init__(self, settle_s: float) -> None:
+        self.settle_s = settle_s
+        self.active = False
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def freeze(self) -> None:
+        """Collect once and freeze what is left (at start-up, and ``settle_s`` after a swap)."""
+        with self._lock:
+            self.active = True
+            self._timer = None
+            gc.collect()
+            gc.freeze()
+
+    def swapped(self) -> None:
+        with self._lock:
+            if not self.active:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+            gc.unfreeze()
+            self._timer = threading.Timer(self.settle_s, self.freeze)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def close(self) -> None:
+        """Thaw everything (a process that serves again, or goes on with other work)."""
+        with self._lock:
+            self.active = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            gc.unfreeze()
+
+
 class ServiceState:
     """What the routes share: settings, keys, admin keys, registry, batcher, metrics."""
 
@@ -20,11 +66,12 @@ class ServiceState:
         self, settings: ServeSettings, keys: ApiKeys, metrics: ServeMetrics, admin_keys: ApiKeys | None = None
     ) -> None:
         self.settings, self.keys, self.metrics = settings, keys, metrics
+        self.frozen = FrozenStartUp(settle_s=settings.request_timeout_s + 1.0)
         self.admin_keys = admin_keys if admin_keys is not None else ApiKeys()
         self.registry = ModelRegistry(
             settings.artifact,
             threads=settings.threads,
-            on_swap=metrics.model_swapped,
+            on_swap=self._swapped,
             on_refused=metrics.reload_refused,
             monitor=self._monitor_for,
             verify_key=settings.verify_key,
@@ -39,6 +86,11 @@ class ServiceState:
         self.started = time.time()
         #: the serving model's description for ``GET /v1/model``, built once per version
         self.described: dict[str, Any] = {}
+
+    def _swapped(self, old: Any, new: Any) -> None:
+        self.metrics.model_swapped(old, new)
+        if old is not None:
+            self.frozen.swapped()
 
     def _monitor_for(self, screener: Any) -> DriftMonitor | None:
         """A drift monitor per model version (None for artifacts without a reference)."""
