@@ -448,3 +448,17 @@ def test_start_up_objects_are_frozen_while_serving(artifact: Any, artifact_b: An
                 break
         assert gc.get_freeze_count() > 10_000
     assert gc.get_freeze_count() == 0
+
+
+def test_a_stopped_service_is_not_frozen_again_by_a_pending_swap_timer() -> None:
+    import gc
+    import time
+
+    from winnow.serve.state import FrozenStartUp
+
+    frozen = FrozenStartUp(settle_s=0.1)
+    frozen.freeze()
+    frozen.swapped()  # a refreeze is due in 0.1 s ...
+    frozen.close()  # ... but the service stops first
+    time.sleep(0.3)
+    assert gc.get_freeze_count() == 0 and not frozen.active

@@ -31,12 +31,22 @@ class FrozenStartUp:
         self._lock = threading.Lock()
 
     def freeze(self) -> None:
-        """Collect once and freeze what is left (at start-up, and ``settle_s`` after a swap)."""
+        """Collect once and freeze what is left (at start-up)."""
         with self._lock:
             self.active = True
-            self._timer = None
-            gc.collect()
-            gc.freeze()
+            self._freeze()
+
+    def _freeze(self) -> None:
+        self._timer = None
+        gc.collect()
+        gc.freeze()
+
+    def _refreeze(self) -> None:
+        """``settle_s`` after a swap: freeze again, unless the service stopped or swapped again
+        meanwhile (a timer that fired while ``close`` or ``swapped`` held the lock)."""
+        with self._lock:
+            if self.active and self._timer is not None and self._timer is threading.current_thread():
+                self._freeze()
 
     def swapped(self) -> None:
         with self._lock:
@@ -45,7 +55,7 @@ class FrozenStartUp:
             if self._timer is not None:
                 self._timer.cancel()
             gc.unfreeze()
-            self._timer = threading.Timer(self.settle_s, self.freeze)
+            self._timer = threading.Timer(self.settle_s, self._refreeze)
             self._timer.daemon = True
             self._timer.start()
 
