@@ -314,9 +314,7 @@ def main() -> None:
     ap.add_argument("--live-records", type=int, default=20_000)
     ap.add_argument("--live-rate", type=float, default=1000.0, help="records/s the live producer adds")
     ap.add_argument("--artifact", type=Path, help="reuse a fitted artifact instead of fitting one")
-    ap.add_argument(
-        "--small", action="store_true", help="fit LightGBM + linear only (as earlier runs did)"
-    )
+    ap.add_argument("--small", action="store_true", help="fit LightGBM + linear only (as earlier runs did)")
     ap.add_argument("--out", type=Path, default=OUT / "stream_throughput.md")
     args = ap.parse_args()
 

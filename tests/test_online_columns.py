@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from winnow.online import OnlineScorer
-from winnow.stream.records import decode_columns, decode_entry
+from winnow.stream.records import Entry, decode_columns, decode_entry
 
 
 def _as_text(frame: pd.DataFrame) -> list[dict[str, str]]:
@@ -34,6 +34,11 @@ def _fields(rows: list[dict[str, str]]) -> list[dict[bytes, bytes]]:
     return [{k.encode(): v.encode() for k, v in r.items()} for r in rows]
 
 
+def _pairs(entries: list[dict[bytes, bytes]]) -> list[list[bytes]]:
+    """Entries as Redis sends them: flat field/value lists."""
+    return [[x for kv in e.items() for x in kv] for e in entries]
+
+
 def _same(a: Any, b: Any) -> None:
     assert [r.to_json() for r in a] == [r.to_json() for r in b]
 
@@ -45,20 +50,29 @@ def scorer(fitted) -> OnlineScorer:
 
 def test_decode_columns_matches_decode_entry(train_frame: pd.DataFrame) -> None:
     fields = _fields(_as_text(train_frame.head(50)))
-    table = decode_columns(fields)
+    table = decode_columns(_pairs(fields))
     assert table is not None
     assert table.to_pylist() == [decode_entry(f) for f in fields]
 
 
 def test_decode_columns_leaves_irregular_entries_to_the_per_entry_path() -> None:
-    assert decode_columns([{b"a": b"1"}, {b"b": b"2"}]) is None  # different fields
-    assert decode_columns([{b"a": b"1"}, {b"a": b"\xff"}]) is None  # not UTF-8
+    assert decode_columns([[b"a", b"1"], [b"b", b"2"]]) is None  # different fields
+    assert decode_columns([[b"a", b"1", b"b", b"2"], [b"b", b"2", b"a", b"1"]]) is None  # order
+    assert decode_columns([[b"a", b"1", b"a", b"2"]]) is None  # a name sent twice
+    assert decode_columns([[b"a", b"1"], [b"a", b"\xff"]]) is None  # not UTF-8
+    assert decode_columns([[b"\xff", b"1"]]) is None  # name not UTF-8
     assert decode_columns([]) is None
+
+
+def test_entry_fields_are_its_pairs_as_a_map() -> None:
+    assert Entry("1-0", [b"a", b"1", b"b", b""]).fields == {b"a": b"1", b"b": b""}
+    assert Entry("1-0", [b"a", b"1", b"a", b"2"]).fields == {b"a": b"2"}
+    assert Entry("1-0", None).fields is None
 
 
 def test_text_table_scores_like_records(scorer: OnlineScorer, train_frame: pd.DataFrame) -> None:
     rows = _as_text(train_frame.head(200))
-    table = decode_columns(_fields(rows))
+    table = decode_columns(_pairs(_fields(rows)))
     assert table is not None
     assert scorer.validate_text_table(table) is not None  # the column-wise path is taken
     records = [decode_entry(f) for f in _fields(rows)]
@@ -95,7 +109,7 @@ def test_irregular_values_get_the_per_value_verdict(
 ) -> None:
     rows = _as_text(train_frame.head(40))
     rows[7] = {**rows[7], column: value}
-    table = decode_columns(_fields(rows))
+    table = decode_columns(_pairs(_fields(rows)))
     assert table is not None
     got = scorer.score_text_table(table).results()
     want = scorer.score_records([decode_entry(f) for f in _fields(rows)])
@@ -108,7 +122,7 @@ def test_irregular_values_get_the_per_value_verdict(
 
 def test_a_missing_field_is_named(scorer: OnlineScorer, train_frame: pd.DataFrame) -> None:
     rows = [{k: v for k, v in r.items() if k != "region"} for r in _as_text(train_frame.head(5))]
-    table = decode_columns(_fields(rows))
+    table = decode_columns(_pairs(_fields(rows)))
     assert table is not None
     got = scorer.score_text_table(table).results()
     assert all(r.error is not None and r.error.field == "region" for r in got)

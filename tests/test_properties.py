@@ -57,7 +57,7 @@ def test_any_stream_entry_is_a_record_or_a_decode_error(fields: dict[bytes, byte
     )
 )
 def test_column_decoding_agrees_with_entry_decoding(entries: list[dict[bytes, bytes]]) -> None:
-    table = decode_columns(entries)
+    table = decode_columns([[x for kv in e.items() for x in kv] for e in entries])
     if table is not None:
         assert table.to_pylist() == [decode_entry(e) for e in entries]
 

@@ -200,8 +200,18 @@ class TestJsonLines:
 
     def test_later_values_converted_or_rejected_never_altered(self, tmp_path):
         p = tmp_path / "d.jsonl"
-        lines = [{"id": 1, "x": 0.5, "ok": True}, {"id": "7", "x": 3, "ok": "false"}, {"id": 2.0, "x": "1e3"},
-                 {"id": 2.5}, {"id": "x"}, {"id": 1e30}, {"id": True}, {"x": "high"}, {"ok": 1}, {"id": 3}]
+        lines = [
+            {"id": 1, "x": 0.5, "ok": True},
+            {"id": "7", "x": 3, "ok": "false"},
+            {"id": 2.0, "x": "1e3"},
+            {"id": 2.5},
+            {"id": "x"},
+            {"id": 1e30},
+            {"id": True},
+            {"x": "high"},
+            {"ok": 1},
+            {"id": 3},
+        ]
         p.write_text("".join(json.dumps(o) + "\n" for o in lines))
         rejects: list[Reject] = []
         batches = list(JsonLinesSource(p, sample_lines=1).numbered_batches(rejects=rejects))

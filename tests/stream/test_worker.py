@@ -33,6 +33,35 @@ def test_decode_flat_map_and_json_field() -> None:
         decode_entry({b"d": b"[1]"}, json_field="d")
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_source_reads_entries_as_sent_in_either_protocol(redis_server: Any, protocol: int) -> None:
+    """Replies are read without redis-py's parsing; RESP2 and RESP3 shapes give the same entries,
+    and an entry deleted while pending comes back without fields."""
+    from winnow.stream.source import RedisSource
+
+    stream = f"protocol-{protocol}"
+    url = f"{redis_server.url}?protocol={protocol}"
+    src = RedisSource(url, stream, "g", "c1", dead_letter=f"{stream}-dl")
+    src.connect()
+    try:
+        assert src.client.connection_pool.get_connection().protocol == protocol
+        a = src.client.xadd(stream, {"x": "1", "y": ""}).decode()
+        b = src.client.xadd(stream, {"x": "2", "y": "é"}).decode()
+        new = src.read_new(10, 10)
+        assert [(e.id, e.pairs, e.deliveries) for e in new] == [
+            (a, [b"x", b"1", b"y", b""], 1),
+            (b, [b"x", b"2", b"y", "é".encode()], 1),
+        ]
+        src.client.xdel(stream, b)
+        again = src.read_pending("0", 10)
+        assert [(e.id, e.fields) for e in again] == [(a, {b"x": b"1", b"y": b""}), (b, None)]
+        assert again[0].deliveries == 2
+        cursor, claimed, deleted = src.claim("0-0", 10, 0)
+        assert cursor == "0-0" and [(e.id, e.deliveries) for e in claimed] == [(a, 3)] and deleted == [b]
+    finally:
+        src.close()
+
+
 def test_open_sink_names_every_kind_and_rejects_others(tmp_path: Path) -> None:
     assert isinstance(open_sink(f"duckdb:{tmp_path}/a.duckdb"), DuckDBSink)
     assert isinstance(open_sink(f"{tmp_path}/a.duckdb"), DuckDBSink)

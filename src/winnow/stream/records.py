@@ -16,10 +16,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pyarrow as pa
 
     from winnow.online import RecordResult
@@ -32,13 +34,22 @@ COLUMNS = ("id", "score", "selected", "rule", "reasons", "entry_id", "record", "
 class Entry:
     """One stream entry as delivered to this consumer.
 
-    ``fields`` is None when the entry was deleted from the stream (trimmed) while it was
-    pending; ``deliveries`` counts this delivery too (1 for a first delivery).
+    ``pairs`` is the entry's field/value byte strings as Redis sends them (``[f1, v1, f2, v2,
+    ...]``), None when the entry was deleted from the stream (trimmed) while it was pending;
+    ``deliveries`` counts this delivery too (1 for a first delivery).
     """
 
     id: str
-    fields: dict[bytes, bytes] | None
+    pairs: Sequence[bytes] | None
     deliveries: int = 1
+
+    @property
+    def fields(self) -> dict[bytes, bytes] | None:
+        """The fields as a map (a name sent twice keeps its last value, as in a Python dict)."""
+        if self.pairs is None:
+            return None
+        it = iter(self.pairs)
+        return dict(zip(it, it, strict=True))
 
 
 @dataclass
@@ -143,35 +154,36 @@ def decode_entry(fields: dict[bytes, bytes], json_field: str | None = None) -> d
     return record
 
 
-def decode_columns(entries: list[dict[bytes, bytes]]) -> pa.Table | None:
-    """Flat-map entries that all have the same fields as one table of text columns, decoded
-    column by column (empty text is null, as in :func:`decode_entry`).
+def decode_columns(entries: Sequence[Sequence[bytes]]) -> pa.Table | None:
+    """Entries (flat field/value lists) that all have the same fields in the same order as one
+    table of text columns, decoded column by column (empty text is null, as in
+    :func:`decode_entry`).
 
-    None when the entries' fields differ or anything is not UTF-8: :func:`decode_entry` then
-    decodes entry by entry and names what is wrong.
+    None when the entries' fields differ, a name repeats or anything is not UTF-8: the
+    per-entry path (:func:`decode_entry`) then decodes entry by entry and names what is wrong.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not entries:
         return None
-    keys = list(entries[0])
-    if not keys or any(e.keys() != entries[0].keys() for e in entries):
+    keys = entries[0][0::2]
+    if not keys or len(set(keys)) != len(keys) or any(e[0::2] != keys for e in entries):
         return None
     try:
         names = [k.decode("utf-8") for k in keys]
     except UnicodeDecodeError:
         return None
-    # one C-level pass per entry, then a transpose: no Python loop per value
-    rows = list(map(itemgetter(*keys), entries)) if len(keys) > 1 else [(e[keys[0]],) for e in entries]
-    columns: dict[str, pa.Array] = {}
-    for name, values in zip(names, zip(*rows, strict=True), strict=True):
-        try:
-            text = pa.array(values, pa.binary()).cast(pa.string())  # checks UTF-8
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None
-        columns[name] = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    return pa.table(columns)
+    # list slices and a transpose in C, then one Arrow array of every value, column after
+    # column: the UTF-8 check and the empty -> null rule run once; columns are slices of it
+    values = [e[1::2] for e in entries]
+    try:
+        text = pa.array(list(chain.from_iterable(zip(*values, strict=True))), pa.binary()).cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    n = len(entries)
+    return pa.table([text.slice(j * n, n) for j in range(len(names))], names=names)
 
 
 def raw_json(fields: dict[bytes, bytes] | None) -> str:

@@ -382,7 +382,7 @@ class StreamWorker:
         dead: list[DeadLetter] = []
         fresh: list[Entry] = []
         for e in entries:
-            if e.fields is None:
+            if e.pairs is None:
                 why = "deleted from the stream before it was processed"
                 dead.append(DeadLetter(e.id, "deleted", why, e.deliveries, "null"))
             elif e.deliveries > self.max_retries:
@@ -443,8 +443,7 @@ class StreamWorker:
         """
         if not entries:
             return []
-        fields = [e.fields for e in entries]
-        table = decode_columns(fields) if self.json_field is None else None  # type: ignore[arg-type]
+        table = decode_columns([e.pairs for e in entries]) if self.json_field is None else None  # type: ignore[misc]
         if table is None:
             todo: list[tuple[Entry, dict[str, Any]]] = []
             for e in entries:
