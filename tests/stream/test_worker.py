@@ -205,6 +205,60 @@ def test_an_unreachable_sink_is_retried_in_place_and_dead_letters_nothing(
     assert_sink_matches(read_duckdb(path, "selected"), expected(scorer, ids, records[:80]))
 
 
+class _Poisoned:
+    """A DuckDB sink that refuses any batch holding the record of entry ``bad`` (as a database
+    refuses a value it cannot store), and keeps the order of the batches it was given."""
+
+    def __init__(self, inner: Any, bad: str) -> None:
+        self.inner, self.bad = inner, bad
+        self.description = inner.description
+        self.seen: list[str] = []
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def write(self, batch: SinkBatch) -> None:
+        if self.bad in batch.entry_ids:
+            raise ValueError("value out of range for the test")
+        self.seen += batch.entry_ids
+        self.inner.write(batch)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_sink_write_failing_in_the_writer_thread_is_retried_entry_by_entry(
+    redis_server: Any, scorer: Any, records: list[Any], names: dict[str, str], tmp_path: Path
+) -> None:
+    """Sink commits run in their own thread while the next batch is scored; a commit that fails
+    for a record is isolated like a scoring failure: the others are stored once, in order."""
+    from winnow.stream.source import RedisSource
+    from winnow.stream.worker import StreamWorker
+
+    r = redis_server.client()
+    stream = names["stream"]
+    ids = feed(r, stream, records[:60])
+    bad = ids[25]
+    source = RedisSource(redis_server.url, stream, "winnow", "t1", dead_letter=f"{stream}:dead", block_ms=50)
+    path = tmp_path / "out.duckdb"
+    sink = _Poisoned(DuckDBSink(path, audit=True), bad)
+    w = StreamWorker(scorer, source, sink, batch_size=10, max_retries=1, claim_idle_ms=100, audit=True)  # type: ignore[arg-type]
+    t = threading.Thread(target=w.run, kwargs={"handle_signals": False})
+    t.start()
+    try:
+        wait_done(r, stream, timeout=30)
+    finally:
+        w.stop()
+        t.join(10)
+    assert w.metrics.counts.batch_failures == 1  # the batch; its redelivery is dead-lettered unscored
+    (letter,) = read_dead(r, f"{stream}:dead")
+    assert letter["entry_id"] == bad and letter["kind"] == "retries"
+    assert "ValueError: value out of range" in letter["reason"]
+    good = [i for i in ids if i != bad]
+    assert sink.seen == good  # each entry once, in stream order
+    assert_sink_matches(read_duckdb(path, "selected"), expected(scorer, good, records[:25] + records[26:60]))
+
+
 def test_postgres_sink_separates_bad_values_from_outages(postgres: str, names: dict[str, str]) -> None:
     import psycopg
 

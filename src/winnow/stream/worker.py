@@ -11,6 +11,10 @@ One loop, in this order:
 A batch is scored with :meth:`winnow.online.OnlineScorer.score_records`, the selected rows
 (and, with ``audit``, every scored row) are written to the sink in one commit, entries that
 cannot be scored go to the dead-letter stream, and only then are the entries acknowledged.
+Reading, scoring and the sink are pipelined: while batch *n* is scored, batch *n + 1* is read
+and batch *n - 1*'s sink commit runs in its own thread; batch *n - 1* is dead-lettered and
+acknowledged (on this thread) once its commit is done, before batch *n*'s commit starts, so
+commits and acknowledgements keep the stream's order.
 A crash anywhere before the acknowledgement leaves the entries pending; they are delivered
 again and the idempotent sink write makes the replay harmless. An entry delivered more than
 ``max_retries`` times is dead-lettered instead of tried again.
@@ -100,6 +104,25 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (redis.ConnectionError, redis.TimeoutError)
 
 
+def _passthrough() -> tuple[type[BaseException], ...]:
+    """What a batch never catches: Redis outages (reconnect) and stop requests."""
+    return (*_redis_errors(), _Stop)
+
+
+@dataclass
+class _Unsettled:
+    """A scored batch whose commit has not finished: the sink write (running in the writer
+    thread when ``write`` is set), then its dead letters and acknowledgements."""
+
+    entries: list[Entry]
+    batch: SinkBatch | None
+    dead: list[DeadLetter]
+    acked: list[str]
+    selected: int
+    t0: float
+    write: Future[None] | None = None
+
+
 class StreamWorker:
     """Scores a Redis stream into a sink; see the module docstring for the guarantees.
 
@@ -117,6 +140,8 @@ class StreamWorker:
     json_field : read each record as a JSON object from this field instead of the flat map.
     audit : also write every scored record to the sink's ``*_scored`` table.
     max_backoff : the longest wait between reconnect attempts, seconds.
+    pipelined : commit a batch to the sink in a writer thread while the next one is scored;
+        False waits for each commit first (bench/stream_sink_latency.py compares the two).
     """
 
     def __init__(
@@ -134,6 +159,7 @@ class StreamWorker:
         audit: bool = False,
         max_backoff: float = 10.0,
         metrics: StreamMetrics | None = None,
+        pipelined: bool = True,
     ) -> None:
         self.scorer, self.source, self.sink = scorer, source, sink
         self.batch_size = batch_size
@@ -151,6 +177,10 @@ class StreamWorker:
         self._connected_once = False
         self._last_error: dict[str, str] = {}
         self._next_backlog = 0.0
+        # the batch whose sink commit is running in the writer thread (at most one)
+        self.pipelined = pipelined
+        self._writer: ThreadPoolExecutor | None = None
+        self._unsettled: _Unsettled | None = None
 
     # ------------------------------------------------------------------ control
     def stop(self) -> None:
@@ -190,6 +220,7 @@ class StreamWorker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, self._on_signal)
         down = _redis_errors()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="winnow-sink")
         try:
             self._open_sink()
             while not self._stop:
@@ -198,7 +229,9 @@ class StreamWorker:
                     self._recover_own()
                     self._claim_sweep()
                     self._loop()
+                    self._settle()
                 except down as e:
+                    self._abandon()
                     self._redis_down(e)
                 except redis.ResponseError as e:
                     if "NOGROUP" not in str(e):
@@ -209,6 +242,9 @@ class StreamWorker:
         except _Stop:
             pass
         finally:
+            self._abandon()
+            self._writer.shutdown(wait=True)
+            self._writer = None
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             with contextlib.suppress(Exception):
@@ -286,6 +322,7 @@ class StreamWorker:
                     if ahead is not None:
                         entries, ahead = ahead.result(), None
                     else:
+                        self._settle()  # nothing read ahead: commit before waiting for entries
                         entries = self._read_new()
                     if len(entries) >= self.batch_size and not self._stop and now + 0.5 < next_claim:
                         ahead = pool.submit(self.source.read_new, self.batch_size, 1)
@@ -343,26 +380,28 @@ class StreamWorker:
 
     # ------------------------------------------------------------------ one batch
     def _process(self, entries: list[Entry]) -> None:
-        passthrough: tuple[type[BaseException], ...] = (*_redis_errors(), _Stop)
         try:
-            self._handle(entries)
-            return
-        except passthrough:
+            self._handle(entries, defer=self.pipelined and len(entries) > 1)
+        except _passthrough():
             raise
         except Exception as e:
-            self.metrics.event("batch_failures")
-            if len(entries) == 1:
-                self._failed(entries[0], e)
-                return
-            why = f"{type(e).__name__}: {e}"
-            log.warning("batch of %d failed (%s); retrying entry by entry", len(entries), why)
+            self._one_by_one(entries, e)
+
+    def _one_by_one(self, entries: list[Entry], e: Exception) -> None:
+        """After a batch failed with ``e``: each entry on its own, its commit waited for."""
+        passthrough = _passthrough()
+        self.metrics.event("batch_failures")
+        if len(entries) == 1:
+            self._failed(entries[0], e)
+            return
+        log.warning("batch of %d failed (%s: %s); retrying entry by entry", len(entries), type(e).__name__, e)
         for entry in entries:
             try:
                 self._handle([entry])
             except passthrough:
                 raise
-            except Exception as e:
-                self._failed(entry, e)
+            except Exception as err:
+                self._failed(entry, err)
 
     def _failed(self, entry: Entry, e: Exception) -> None:
         if len(self._last_error) > 10_000:
@@ -377,7 +416,13 @@ class StreamWorker:
             self.claim_idle_ms,
         )
 
-    def _handle(self, entries: list[Entry]) -> None:
+    def _handle(self, entries: list[Entry], *, defer: bool = False) -> None:
+        """Score ``entries`` and commit them: sink write, dead letters, acknowledgement.
+
+        With ``defer`` the sink write starts in the writer thread and the rest waits for
+        :meth:`_settle`; otherwise everything is done before returning. Either way the previous
+        batch is settled first.
+        """
         t0 = time.monotonic()
         dead: list[DeadLetter] = []
         fresh: list[Entry] = []
@@ -410,23 +455,58 @@ class StreamWorker:
                 outcomes.append((out.id, out))
                 acked.append(out.entry_id)
         stored = unique_by_id(outcomes)
+        batch = None
         if outcomes:
-            self._write(
-                SinkBatch(
-                    selected=[r for r in stored if r.selected],
-                    scored=stored if self.audit else None,
-                    entry_ids=acked,
-                )
+            batch = SinkBatch(
+                selected=[r for r in stored if r.selected],
+                scored=stored if self.audit else None,
+                entry_ids=acked,
             )
-        self._dead_letter(dead)
-        self.source.ack(acked)
-        for e in entries:
-            self._last_error.pop(e.id, None)
         n_sel = sum(row.selected for row in stored)
+        this = _Unsettled(entries, batch, dead, acked, n_sel, t0)
+        self._settle()
+        if batch is not None and defer and self._writer is not None:
+            this.write = self._writer.submit(self.sink.write, batch)
+            self._unsettled = this
+            return
+        self._unsettled = this
+        self._settle()
+
+    def _settle(self) -> None:
+        """Finish the batch whose commit is under way: wait for its sink write (retried here
+        while the sink is unavailable; a batch that fails otherwise is retried entry by entry),
+        then dead-letter and acknowledge it."""
+        this, self._unsettled = self._unsettled, None
+        if this is None:
+            return
+        if this.write is not None:
+            try:
+                this.write.result()
+            except SinkUnavailable as e:
+                self._write(this.batch, failed=e)  # type: ignore[arg-type]
+            except _passthrough():
+                raise
+            except Exception as e:
+                self._one_by_one(this.entries, e)
+                return
+        elif this.batch is not None:
+            self._write(this.batch)
+        self._dead_letter(this.dead)
+        self.source.ack(this.acked)
+        for entry in this.entries:
+            self._last_error.pop(entry.id, None)
         kinds: dict[str, int] = {}
-        for d in dead:
+        for d in this.dead:
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
-        self.metrics.batch(n_sel, len(acked) - n_sel, kinds, time.monotonic() - t0)
+        self.metrics.batch(this.selected, len(this.acked) - this.selected, kinds, time.monotonic() - this.t0)
+
+    def _abandon(self) -> None:
+        """Drop the unsettled batch (Redis is down or the worker stops abnormally): wait for its
+        write to end; its entries stay pending and come back (the sink write is idempotent)."""
+        this, self._unsettled = self._unsettled, None
+        if this is not None and this.write is not None:
+            with contextlib.suppress(Exception):
+                this.write.result()
 
     def _score(
         self,
@@ -478,22 +558,27 @@ class StreamWorker:
             keep |= np.array([v is None or v == "" for v in sc.ids], dtype=bool)
         return np.flatnonzero(keep)
 
-    def _write(self, batch: SinkBatch) -> None:
+    def _write(self, batch: SinkBatch, failed: SinkUnavailable | None = None) -> None:
+        """Write ``batch``, retrying in place while the sink is unavailable (``failed``: the
+        first attempt, made elsewhere, failed with it)."""
         attempt = 0
         while True:
-            try:
-                self.sink.write(batch)
-                return
-            except SinkUnavailable as e:
-                if self._stop:
-                    log.warning("sink unavailable while stopping; the batch stays pending for the next run")
-                    raise _Stop() from e
-                self.metrics.event("sink_retries")
-                delay = self._backoff(attempt)
-                log.warning("sink unavailable (%s); retrying the batch in %.1fs", e, delay)
-                with self._idle():
-                    time.sleep(delay)
-                attempt += 1
+            if failed is None:
+                try:
+                    self.sink.write(batch)
+                    return
+                except SinkUnavailable as e:
+                    failed = e
+            if self._stop:
+                log.warning("sink unavailable while stopping; the batch stays pending for the next run")
+                raise _Stop() from failed
+            self.metrics.event("sink_retries")
+            delay = self._backoff(attempt)
+            log.warning("sink unavailable (%s); retrying the batch in %.1fs", failed, delay)
+            with self._idle():
+                time.sleep(delay)
+            failed = None
+            attempt += 1
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         if not letters:
