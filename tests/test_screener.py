@@ -230,6 +230,29 @@ class TestEvaluate:
         r = fitted.evaluate(holdout)
         assert r["rows"] == 198 and r["rows_not_scored"] == 2
 
+    def test_progress_over_batches_changes_nothing(self, fitted, monkeypatch):
+        import winnow.screener
+
+        holdout = make_frame(300, seed=5)
+        whole = fitted.evaluate(holdout)
+        calls: list[tuple[int, int | None, str]] = []
+        monkeypatch.setattr(winnow.screener, "DEFAULT_BATCH_ROWS", 128)
+        assert fitted.evaluate(holdout, progress=lambda *a: calls.append(a)) == whole
+        assert calls == [
+            (0, None, "reading"),
+            (128, 300, "scoring"),
+            (256, 300, "scoring"),
+            (300, 300, "scoring"),
+        ]
+
+    def test_monitor_reports_progress(self, fitted, monkeypatch):
+        import winnow.screener
+
+        calls: list[tuple[int, int | None, str]] = []
+        monkeypatch.setattr(winnow.screener, "DEFAULT_BATCH_ROWS", 128)
+        fitted.monitor(make_frame(300, seed=5), progress=lambda *a: calls.append(a))
+        assert calls == [(128, 300, "monitoring"), (256, 300, "monitoring"), (300, 300, "monitoring")]
+
     def test_target_must_be_present(self, fitted, train_frame):
         with pytest.raises(DataError, match="target column 'churn' is not in the data"):
             fitted.evaluate(train_frame.drop(columns=["churn"]))

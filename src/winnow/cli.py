@@ -255,11 +255,12 @@ def evaluate(
     json_out: Annotated[bool, typer.Option("--json", help="Print metrics as JSON.")] = False,
 ) -> None:
     """Screening metrics of a fitted screener on labelled DATA."""
-    from winnow.display import console, lift_table, metrics_table
+    from winnow.display import console, lift_table, metrics_table, rows_progress
     from winnow.screener import Screener
 
     try:
-        report = Screener.load(artifact).evaluate(data)
+        with rows_progress(not json_out) as progress:
+            report = Screener.load(artifact).evaluate(data, progress=progress)
     except WinnowError as e:
         fail(e)
     if json_out:
@@ -284,13 +285,14 @@ def monitor(
     json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """Drift of DATA against the screener's training data: features, score and selection rate."""
-    from winnow.display import console, drift_report
+    from winnow.display import console, drift_report, rows_progress
     from winnow.screener import Screener
 
     try:
         if window < 1:
             raise ConfigError("--window", window, "an integer >= 1")
-        report = Screener.load(artifact).monitor(data, window=window)
+        with rows_progress(not json_out) as progress:
+            report = Screener.load(artifact).monitor(data, window=window, progress=progress)
     except WinnowError as e:
         fail(e)
     if json_out:

@@ -152,9 +152,10 @@ class Screener:
         p[~typed.ok] = np.nan
         return ScoredBatch(scores=p, inputs=x, ok=typed.ok, rejects=typed.rejects, typed=typed)
 
-    def monitor(self, data: Any, *, window: int = 100_000) -> dict[str, Any]:
+    def monitor(self, data: Any, *, window: int = 100_000, progress: Any = None) -> dict[str, Any]:
         """Drift of ``data`` against the training reference: per-feature PSI / Wasserstein /
-        unseen share, score drift and selection rate (over the last ``window`` valid rows)."""
+        unseen share, score drift and selection rate (over the last ``window`` valid rows).
+        ``progress(done, total, phase)`` is called after each batch (total None if unknown)."""
         self._check()
         from winnow.monitor import DriftMonitor
 
@@ -165,8 +166,11 @@ class Screener:
         mon = DriftMonitor(self.reference_, window=window)
         thr = self.threshold_.value
         rejected = 0
+        total = source.num_rows()
         for row, batch in source.numbered_batches(DEFAULT_BATCH_ROWS):
             sb = self.score_batch(batch, first_row=row)
+            if progress is not None:
+                progress(row + batch.num_rows, total, "monitoring")
             ok = np.flatnonzero(sb.ok)
             rejected += batch.num_rows - ok.size
             scores = sb.scores[ok]
@@ -389,12 +393,15 @@ class Screener:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def evaluate(self, data: Any) -> dict[str, Any]:
-        """Screening metrics on labelled data (the target column must be present)."""
+    def evaluate(self, data: Any, *, progress: Any = None) -> dict[str, Any]:
+        """Screening metrics on labelled data (the target column must be present).
+        ``progress(done, total, phase)`` is called while reading and after each scored batch."""
         self._check()
         cfg = self.config
         assert cfg is not None
         source = open_source(data)
+        if progress is not None:
+            progress(0, None, "reading")
         table = source.read_all()
         labels = make_labels(
             table,
@@ -403,7 +410,13 @@ class Screener:
             top_fraction=cfg.top_fraction,
             cutoff=cast("float | None", self.target_["cutoff"]),
         )
-        p = self.score(table)
+        n = table.num_rows
+        p = np.empty(n, dtype=np.float64)
+        for start in range(0, n, DEFAULT_BATCH_ROWS):  # scores are per row: batches change nothing
+            end = min(start + DEFAULT_BATCH_ROWS, n)
+            p[start:end] = self.score(table.slice(start, end - start))
+            if progress is not None:
+                progress(end, n, "scoring")
         keep = labels.known & ~np.isnan(p)
         y, p = labels.y[keep], p[keep]
         if cfg.budget.fraction is not None:

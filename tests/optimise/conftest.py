@@ -47,7 +47,15 @@ def optimised(original_dir: Path, resume_path: Path) -> tuple[Path, dict[str, An
     from winnow.optimise import optimise_artifact
 
     out = original_dir.parent / "optimised"
+    stages: list[str] = []
     report = optimise_artifact(
-        original_dir, out, resume_path, tolerance=TOLERANCE, repeats=1, latency_records=20
+        original_dir,
+        out,
+        resume_path,
+        tolerance=TOLERANCE,
+        repeats=1,
+        latency_records=20,
+        on_stage=stages.append,
     )
+    report["_stages_heard"] = stages  # for the progress test; not part of the written manifest
     return out, report

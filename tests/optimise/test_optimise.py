@@ -49,6 +49,19 @@ def test_every_step_applied_and_recorded(optimised):
     assert man["models"]["deep"]["config"]["precision"] == "int8"
 
 
+def test_every_stage_is_announced(optimised):
+    _, report = optimised
+    assert report["_stages_heard"] == [
+        "reading the sample",
+        "measuring the artifact as it is",
+        "step prune (1 of 4)",
+        "step onnx (2 of 4)",
+        "step quantize (3 of 4)",
+        "step trees (4 of 4)",
+        "writing and checking the optimised artifact",
+    ]
+
+
 def test_round_trip_and_checksums(optimised, resume_table, tmp_path):
     out, _ = optimised
     a = Screener.load(out)

@@ -30,7 +30,18 @@ def test_default_policy_logs_every_change(tmp_path) -> None:
     df = _dirty()
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
-    res = clean(path, tmp_path / "clean.parquet", id_column="customer_id", target="churn")
+    stages: list[str] = []
+    res = clean(
+        path, tmp_path / "clean.parquet", id_column="customer_id", target="churn", on_stage=stages.append
+    )
+    assert stages == [
+        "reading",
+        "invalid values",
+        "outliers",
+        "exact duplicates",
+        "near-duplicates",
+        "writing",
+    ]
     out = pd.read_parquet(tmp_path / "clean.parquet")
     log = pd.read_csv(res.log)
     assert res.rows_in == 402 and res.rows_out == len(out)

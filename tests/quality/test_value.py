@@ -25,7 +25,15 @@ def _data() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
 
 def test_parts_and_order() -> None:
     df, flip, copies = _data()
-    t = record_values(df, target="churn", positive=["yes"], id_column="customer_id").to_pandas()
+    stages: list[str] = []
+    t = record_values(df, target="churn", positive=["yes"], id_column="customer_id", on_stage=stages.append)
+    t = t.to_pandas()
+    assert stages == [
+        "reading and preparing the records",
+        "out-of-fold predictions (uncertainty, label noise)",
+        "rarity",
+        "near-duplicates",
+    ]
     assert len(t) == 1240
     # value descends within each class; every prefix keeps the data's class balance
     for _, part in t.groupby("label"):

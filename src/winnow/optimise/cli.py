@@ -33,21 +33,23 @@ def optimise(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Prune, quantize and compile a fitted screener; measure what each step costs and gains."""
-    from winnow.display import console, fail
+    from winnow.display import console, fail, stage_spinner
     from winnow.optimise.command import DEFAULT_STEPS, optimise_artifact
 
     try:
-        report = optimise_artifact(
-            artifact,
-            out,
-            data,
-            steps=step or DEFAULT_STEPS,
-            tolerance=tolerance,
-            seed=seed,
-            threads=threads,
-            repeats=repeats,
-            max_rows=max_rows,
-        )
+        with stage_spinner(not json_out) as on_stage:
+            report = optimise_artifact(
+                artifact,
+                out,
+                data,
+                steps=step or DEFAULT_STEPS,
+                tolerance=tolerance,
+                seed=seed,
+                threads=threads,
+                repeats=repeats,
+                max_rows=max_rows,
+                on_stage=on_stage,
+            )
     except WinnowError as e:
         fail(e)
     if json_out:

@@ -20,6 +20,7 @@ step's measured cost and speed, the machine) is then added to its manifest throu
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -224,18 +225,24 @@ def optimise_screener(
     repeats: int = 5,
     max_rows: int = 20_000,
     latency_records: int = 100,
+    on_stage: Callable[[str], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """(optimised screener, report); ``original`` is not modified."""
+    """(optimised screener, report); ``original`` is not modified. ``on_stage`` hears each
+    stage's name as it starts (the CLI's progress display)."""
     import torch
+
+    stage = on_stage or (lambda _msg: None)
 
     chosen = _check_steps(steps)
     if not 0.0 < tolerance < 1.0:
         raise ConfigError("--tolerance", tolerance, "a largest score change between 0 and 1, e.g. 0.01")
     torch.manual_seed(seed)
     original.set_threads(threads)
+    stage("reading the sample")
     sample = measure.load_sample(
         original, data, max_rows=max_rows, seed=seed, latency_records=latency_records
     )
+    stage("measuring the artifact as it is")
     run = _Run(original, sample, tolerance, repeats)
     baseline_speed = measure.speed(original, sample, repeats=repeats)
     report: dict[str, Any] = {
@@ -257,7 +264,8 @@ def optimise_screener(
         "steps": [],
     }
     speed_before = baseline_speed
-    for step in chosen:
+    for i, step in enumerate(chosen, 1):
+        stage(f"step {step} ({i} of {len(chosen)})")
         if step == "prune":
             members = _step_prune(run, seed)
         elif step == "onnx":
@@ -310,6 +318,7 @@ def optimise_artifact(
     repeats: int = 5,
     max_rows: int = 20_000,
     latency_records: int = 100,
+    on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Optimise the artifact at ``src`` on the sample ``data`` (path or table) and write the
     result to ``out``; returns the report also stored in its manifest under ``optimisation``."""
@@ -335,7 +344,10 @@ def optimise_artifact(
         repeats=repeats,
         max_rows=max_rows,
         latency_records=latency_records,
+        on_stage=on_stage,
     )
+    if on_stage is not None:
+        on_stage("writing and checking the optimised artifact")
     report["source"] = {"path": str(src), "checksum": source_manifest["checksum"]}
     if isinstance(data, str | Path):
         report["sample"]["data"] = str(data)

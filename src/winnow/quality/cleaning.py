@@ -25,6 +25,7 @@ larger than memory, clean it in parts or profile a sample first.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -153,9 +154,12 @@ def clean(
     log: str | Path | None = None,
     id_column: str | None = None,
     target: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> CleanResult:
     """Clean ``data`` into ``out`` by ``policy``; the log goes to ``log`` (default ``NAME.log.csv``
-    beside ``out``)."""
+    beside ``out``). ``on_stage`` hears each stage's name as it starts (the CLI's progress)."""
+    stage = on_stage or (lambda _msg: None)
+    stage("reading")
     policy = policy or Policy()
     out = Path(out)
     log_path = Path(log) if log is not None else out.with_name(out.name.split(".")[0] + ".log.csv")
@@ -179,6 +183,7 @@ def clean(
     typed: dict[str, np.ndarray | pa.Array] = {}
 
     # 2. invalid values
+    stage("invalid values")
     for s in used:
         raw = table.column(s.name).combine_chunks()
         try:
@@ -207,6 +212,7 @@ def clean(
             )
 
     # 3. outliers
+    stage("outliers")
     if policy.outliers != "keep":
         for s in used:
             if s.role != Role.NUMERIC:
@@ -258,6 +264,7 @@ def clean(
             )
 
     # 4. exact duplicates (every column, as read)
+    stage("exact duplicates")
     if policy.exact_duplicates == "drop":
         frame = table.to_pandas()
         try:
@@ -279,6 +286,7 @@ def clean(
         )
 
     # 5. near-duplicates among the rows left
+    stage("near-duplicates")
     if policy.near_duplicates == "keep_first" and used:
         cand = np.flatnonzero(keep)
         sub = pa.table({s.name: typed[s.name] for s in used}).take(pa.array(cand))
@@ -296,6 +304,7 @@ def clean(
             duplicate_of=rows[cand[nd.group[red]]],
         )
 
+    stage("writing")
     cleaned = pa.table({c: columns[c] for c in names}).filter(pa.array(keep))
     with TableWriter(out) as w:
         w.write(cleaned)

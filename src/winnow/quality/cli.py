@@ -150,13 +150,14 @@ def clean(
     json_out: JsonOpt = False,
 ) -> None:
     """Clean DATA by a policy: invalid values, outliers, exact and near-duplicates; log every change."""
-    from winnow.display import console
+    from winnow.display import console, stage_spinner
     from winnow.quality.cleaning import Policy
     from winnow.quality.cleaning import clean as run_clean
 
     try:
         pol = Policy.load(policy, outliers=outliers, invalid=invalid, near_duplicates=near_duplicates)
-        res = run_clean(data, out, policy=pol, log=log, id_column=id, target=target)
+        with stage_spinner(not json_out) as on_stage:
+            res = run_clean(data, out, policy=pol, log=log, id_column=id, target=target, on_stage=on_stage)
     except WinnowError as e:
         fail(e)
     if json_out:
@@ -234,7 +235,7 @@ def value(
     json_out: JsonOpt = False,
 ) -> None:
     """Score every labelled record's value for training: hard and rare up, noisy and redundant down."""
-    from winnow.display import console
+    from winnow.display import console, stage_spinner
     from winnow.errors import ConfigError
     from winnow.io.writers import TableWriter
     from winnow.quality.value import DEFAULT_WEIGHTS, record_values
@@ -249,16 +250,18 @@ def value(
                 weights[name] = float(w)
             except ValueError:
                 raise ConfigError("--weight", item, "NAME=W with W a number") from None
-        table = record_values(
-            data,
-            target=target,
-            positive=positive,
-            top_fraction=top_fraction,
-            id_column=id,
-            drop=drop,
-            weights=weights,
-            seed=seed,
-        )
+        with stage_spinner(not json_out) as on_stage:
+            table = record_values(
+                data,
+                target=target,
+                positive=positive,
+                top_fraction=top_fraction,
+                id_column=id,
+                drop=drop,
+                weights=weights,
+                seed=seed,
+                on_stage=on_stage,
+            )
         with TableWriter(out) as writer:
             writer.write(table)
     except WinnowError as e:

@@ -23,6 +23,7 @@ the top-valued x% against a random x% of the same size to show what the score is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,20 +177,27 @@ def record_values(
     weights: dict[str, float] | None = None,
     seed: int = 0,
     threads: int = 1,
+    on_stage: Callable[[str], None] | None = None,
 ) -> pa.Table:
-    """Every labelled record's value and its parts, highest value first (see the module docstring)."""
+    """Every labelled record's value and its parts, highest value first (see the module
+    docstring). ``on_stage`` hears each stage's name as it starts (the CLI's progress display)."""
+    stage = on_stage or (lambda _msg: None)
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    stage("reading and preparing the records")
     lab = labelled_inputs(
         data, target=target, positive=positive, top_fraction=top_fraction, id_column=id_column, drop=drop
     )
+    stage("out-of-fold predictions (uncertainty, label noise)")
     p = out_of_fold(
         lab.x, lab.y, seed=seed, threads=threads, cat_cardinalities=tuple(lab.prep.cardinalities())
     )
     prior = float(np.clip(lab.y.mean(), 1e-6, 1 - 1e-6))
     pc = np.clip(p, 1e-6, 1 - 1e-6)
     unc = np.exp(-np.abs(np.log(pc / (1 - pc)) - np.log(prior / (1 - prior))))
+    stage("rarity")
     rare = rarity(lab.x.dense, seed=seed)
     noise = find_label_issues(lab.y, p).issue
+    stage("near-duplicates")
     nd = near_duplicates(lab.typed, lab.specs, seed=seed)
     dup = nd.redundant
     value = w["uncertainty"] * unc + w["rarity"] * rare - w["label_noise"] * noise - w["redundancy"] * dup
