@@ -65,9 +65,10 @@ SMALL_BATCH = 16
 class Coerced:
     """A batch typed to the schema, with the mask of usable rows and the rejects.
 
-    ``columns`` holds the typed columns of a small batch as numpy float64 (numeric, boolean,
-    datetime seconds; NaN missing), Python lists (categorical text, None missing) or Arrow
-    arrays (text); ``table`` is then built from them on first use.
+    ``columns`` holds the typed columns as numpy float64 (numeric, boolean, datetime seconds;
+    NaN missing), Python lists (categorical text of a small batch, None missing) or Arrow
+    arrays (text, and categorical text of a larger batch); ``table`` is built from them on
+    first use (numbers as float64 with nulls for the missing values).
     """
 
     _table: pa.Table | None
@@ -197,9 +198,21 @@ def _numeric(col: pa.Array) -> np.ndarray:
 def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tuple[pa.Array, np.ndarray]:
     """Convert one column to its role's logical type; returns (values, bad-value mask).
 
-    numeric/boolean/datetime become float64 (datetime: epoch seconds), categorical/text strings,
-    image paths resolved paths (against ``root``) or bytes, unreadable images null.
+    numeric/boolean/datetime become float64 (datetime: epoch seconds; missing null),
+    categorical/text strings, image paths resolved paths (against ``root``) or bytes,
+    unreadable images null.
     """
+    vals, bad = typed_values(col, role, root=root)
+    if isinstance(vals, np.ndarray):
+        return pa.array(vals, pa.float64(), from_pandas=True), bad
+    return vals, bad
+
+
+def typed_values(
+    col: pa.Array, role: Role, *, root: str | None = None
+) -> tuple[np.ndarray | pa.Array, np.ndarray]:
+    """:func:`coerce_column` with numeric, boolean and datetime values as numpy float64 (NaN
+    missing), the form the preprocessor reads: no round trip through Arrow."""
     if role == Role.IMAGE:
         vals, reasons = image_io.check_images(col, root)
         return vals, np.array([r is not None for r in reasons], dtype=bool)
@@ -222,8 +235,6 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
             vals = _numeric(col)
             bad = np.isinf(vals)
-            if pa.types.is_float64(t) and int(np.count_nonzero(np.isnan(vals))) == col.null_count:
-                return col, bad  # already float64 with nulls for the missing values (no NaN)
         elif _is_text_type(t):
             vals, bad = _parse_numbers(_as_str(col))
             bad |= np.isinf(vals)
@@ -231,7 +242,7 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
             vals, bad = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), none
         else:
             raise TypeError(t)
-        return pa.array(vals, pa.float64(), from_pandas=True), bad
+        return vals, bad
     if role == Role.BOOLEAN:
         if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
             vals = _numeric(col)
@@ -242,7 +253,7 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
             vals, bad = np.full(n, np.nan), none
         else:
             raise TypeError(t)
-        return pa.array(vals, pa.float64(), from_pandas=True), bad
+        return vals, bad
     if role == Role.DATETIME:
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
             vals, bad = _temporal_seconds(col), none
@@ -252,7 +263,7 @@ def coerce_column(col: pa.Array, role: Role, *, root: str | None = None) -> tupl
             vals, bad = np.full(n, np.nan), none
         else:
             raise TypeError(t)
-        return pa.array(vals, pa.float64(), from_pandas=True), bad
+        return vals, bad
     raise ValueError(f"role {role} has no logical type")
 
 
@@ -305,7 +316,7 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
     check_columns(table.column_names, specs)
     ok = np.ones(n, dtype=bool)
     rejects: list[Reject] = []
-    out: dict[str, pa.Array] = {}
+    out: dict[str, np.ndarray | list | pa.Array] = {}
     wrong: list[tuple[str, str, str]] = []
     for s in used:
         col = table.column(s.name)
@@ -315,7 +326,7 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
                 vals, reasons = image_io.check_images(col, s.root)
                 bad = np.array([r is not None for r in reasons], dtype=bool)
             else:
-                vals, bad = coerce_column(col, s.role)
+                vals, bad = typed_values(col, s.role)
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             wrong.append((s.name, EXPECTED[s.role], str(col.type)))
             continue
@@ -359,7 +370,8 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
             wrong_type=wrong,
             hint="Convert them, or refit with --config roles to type them differently.",
         )
-    return Coerced(pa.table(out) if out else pa.table({}), ok=ok, rejects=rejects)
+    # numbers stay numpy (the preprocessor's form); the table is built if someone asks for it
+    return Coerced(None, ok=ok, rejects=rejects, columns=out)
 
 
 _NUMBER_TYPES = frozenset(
@@ -403,17 +415,12 @@ def _coerce_small(table: pa.Table, used: list[ColumnSpec]) -> Coerced | None:
             return None
         col = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
         try:
-            vals, bad = coerce_column(col, role)
+            vals, bad = typed_values(col, role)
         except (TypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
         if bad.any():
             return None
-        if role is Role.CATEGORICAL:
-            cols[s.name] = vals.to_pylist()
-        elif role is Role.TEXT:
-            cols[s.name] = vals
-        else:
-            cols[s.name] = vals.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        cols[s.name] = vals.to_pylist() if role is Role.CATEGORICAL and isinstance(vals, pa.Array) else vals
     if numbers:
         block = np.array(values, dtype=np.float64)
         if np.isinf(block).any():
