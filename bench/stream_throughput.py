@@ -397,8 +397,8 @@ def main() -> None:
         "",
         f"A producer added {live['records']:,} records at {live['rate']:,.0f} records/s while the worker "
         f"ran (batch size {args.batch_sizes[0]}, block 100 ms, audit on). Latency = time the record was "
-        "scored (sink `scored_at`) - time Redis accepted it (entry id); the sink commit follows within "
-        "the same batch.",
+        "scored (sink `scored_at`) - time Redis accepted it (entry id); the sink commit follows in the "
+        "writer thread while the next batch is scored.",
         "",
         "| p50 ms | p95 ms | p99 ms | max ms | rows in audit table |",
         "|---:|---:|---:|---:|---:|",
