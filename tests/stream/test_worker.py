@@ -109,6 +109,17 @@ def test_bad_options_are_config_errors(artifact: Path) -> None:
         run(artifact, source="http://x", stream="s")
 
 
+def _drain(worker: Any, client: Any, stream: str) -> None:
+    """Run ``worker`` in a thread until every entry of ``stream`` is acknowledged, then stop it."""
+    t = threading.Thread(target=worker.run, kwargs={"handle_signals": False})
+    t.start()
+    try:
+        wait_done(client, stream, timeout=30)
+    finally:
+        worker.stop()
+        t.join(10)
+
+
 class _Exploding:
     """The real scorer, except that a record named BOOM makes the whole call raise."""
 
@@ -144,13 +155,7 @@ def test_a_record_that_crashes_scoring_is_isolated_retried_then_dead_lettered(
     source = RedisSource(redis_server.url, stream, "winnow", "t1", dead_letter=f"{stream}:dead", block_ms=50)
     path = tmp_path / "out.duckdb"
     w = StreamWorker(_Exploding(scorer), source, DuckDBSink(path), max_retries=2, claim_idle_ms=100)  # type: ignore[arg-type]
-    t = threading.Thread(target=w.run, kwargs={"handle_signals": False})
-    t.start()
-    try:
-        wait_done(r, stream, timeout=30)
-    finally:
-        w.stop()
-        t.join(10)
+    _drain(w, r, stream)
     assert w.metrics.counts.batch_failures >= 2
     (letter,) = read_dead(r, f"{stream}:dead")
     assert letter["entry_id"] == boom and letter["kind"] == "retries"
@@ -158,15 +163,29 @@ def test_a_record_that_crashes_scoring_is_isolated_retried_then_dead_lettered(
     assert_sink_matches(read_duckdb(path, "selected"), expected(scorer, ids, good))
 
 
-class _Flaky:
-    """A sink whose first ``fail`` writes find it unreachable."""
+class _Wrapped:
+    """A real sink behind a wrapper whose ``write`` a test replaces."""
 
-    def __init__(self, inner: Any, fail: int) -> None:
-        self.inner, self.fail = inner, fail
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
         self.description = inner.description
 
     def open(self) -> None:
         self.inner.open()
+
+    def write(self, batch: SinkBatch) -> None:
+        self.inner.write(batch)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _Flaky(_Wrapped):
+    """A sink whose first ``fail`` writes find it unreachable."""
+
+    def __init__(self, inner: Any, fail: int) -> None:
+        super().__init__(inner)
+        self.fail = fail
 
     def write(self, batch: SinkBatch) -> None:
         from winnow.stream.sinks import SinkUnavailable
@@ -175,9 +194,6 @@ class _Flaky:
             self.fail -= 1
             raise SinkUnavailable("down for the test")
         self.inner.write(batch)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_an_unreachable_sink_is_retried_in_place_and_dead_letters_nothing(
@@ -193,38 +209,26 @@ def test_an_unreachable_sink_is_retried_in_place_and_dead_letters_nothing(
     path = tmp_path / "out.duckdb"
     # max_retries=1: a redelivery would dead-letter, so the retries must not redeliver
     w = StreamWorker(scorer, source, _Flaky(DuckDBSink(path), 3), max_retries=1, max_backoff=0.05)  # type: ignore[arg-type]
-    t = threading.Thread(target=w.run, kwargs={"handle_signals": False})
-    t.start()
-    try:
-        wait_done(r, stream, timeout=30)
-    finally:
-        w.stop()
-        t.join(10)
+    _drain(w, r, stream)
     assert w.metrics.counts.sink_retries == 3
     assert w.metrics.counts.dead_lettered == 0
     assert_sink_matches(read_duckdb(path, "selected"), expected(scorer, ids, records[:80]))
 
 
-class _Poisoned:
+class _Poisoned(_Wrapped):
     """A DuckDB sink that refuses any batch holding the record of entry ``bad`` (as a database
     refuses a value it cannot store), and keeps the order of the batches it was given."""
 
     def __init__(self, inner: Any, bad: str) -> None:
-        self.inner, self.bad = inner, bad
-        self.description = inner.description
+        super().__init__(inner)
+        self.bad = bad
         self.seen: list[str] = []
-
-    def open(self) -> None:
-        self.inner.open()
 
     def write(self, batch: SinkBatch) -> None:
         if self.bad in batch.entry_ids:
             raise ValueError("value out of range for the test")
         self.seen += batch.entry_ids
         self.inner.write(batch)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_a_sink_write_failing_in_the_writer_thread_is_retried_entry_by_entry(
@@ -243,13 +247,7 @@ def test_a_sink_write_failing_in_the_writer_thread_is_retried_entry_by_entry(
     path = tmp_path / "out.duckdb"
     sink = _Poisoned(DuckDBSink(path, audit=True), bad)
     w = StreamWorker(scorer, source, sink, batch_size=10, max_retries=1, claim_idle_ms=100, audit=True)  # type: ignore[arg-type]
-    t = threading.Thread(target=w.run, kwargs={"handle_signals": False})
-    t.start()
-    try:
-        wait_done(r, stream, timeout=30)
-    finally:
-        w.stop()
-        t.join(10)
+    _drain(w, r, stream)
     assert w.metrics.counts.batch_failures == 1  # the batch; its redelivery is dead-lettered unscored
     (letter,) = read_dead(r, f"{stream}:dead")
     assert letter["entry_id"] == bad and letter["kind"] == "retries"
