@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from winnow.config import Budget, Role
+from winnow.reasons import reason_text
 from winnow.record_values import (
     ARROW_TYPES,
     COLUMNS,
@@ -61,6 +62,9 @@ class RecordResult:
     error: RecordError | None = None
     #: 1 = the best selected record of the batch (score descending, ties: earlier record)
     rank: int | None = None
+    #: the column reasons as ``{column, value, contribution}`` objects, in the order of
+    #: ``reasons`` (which names the rule first, when one decided the record)
+    reason_details: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -85,6 +89,7 @@ class ScoredRecords:
     reasons: dict[int, list[str]] = field(default_factory=dict)
     errors: dict[int, RecordError] = field(default_factory=dict)
     ranks: dict[int, int] = field(default_factory=dict)
+    details: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -102,6 +107,7 @@ class ScoredRecords:
             reasons=self.reasons.get(i, []),
             rule=rule,
             rank=self.ranks.get(i),
+            reason_details=self.details.get(i, []),
         )
 
     def results(self) -> list[RecordResult]:
@@ -370,11 +376,11 @@ class OnlineScorer:
         choice = select_batch(scores, sb.ok, hits, budget=budget, threshold=thr)
         chosen = np.zeros(len(good), dtype=bool)
         chosen[choice.rows] = True
-        codes: dict[int, list[str]] = {}
+        objects: dict[int, list[dict[str, Any]]] = {}
         if reasons and choice.rows.size:
             rows = np.sort(choice.rows)
-            sub = self.screener.reasons(sb.inputs.take(rows), sb.typed, top=reasons, rows=rows)
-            codes = dict(zip(rows.tolist(), sub, strict=True))
+            sub = self.screener.reason_objects(sb.inputs.take(rows), sb.typed, top=reasons, rows=rows)
+            objects = dict(zip(rows.tolist(), sub, strict=True))
         if not self.id_column:
             ids: list[Any] = [None] * len(good)
         elif records is not None:  # the id as the record carried it: an integer stays an integer
@@ -417,7 +423,9 @@ class OnlineScorer:
         if hits is not None:
             for j in np.flatnonzero((hits.forced() | hits.excluded()) & ok).tolist():
                 named[j] = out.rules[good[j]] = hits.name(j)  # type: ignore[assignment]
-        for j in sorted(codes.keys() | named.keys()):
+        for j in sorted(objects.keys() | named.keys()):
             if ok[j]:
-                out.reasons[good[j]] = with_rule(named.get(j), codes.get(j, []), reasons)
+                mine = objects.get(j, [])
+                out.reasons[good[j]] = with_rule(named.get(j), [reason_text(o) for o in mine], reasons)
+                out.details[good[j]] = mine[: reasons - (1 if named.get(j) else 0)]
         return out

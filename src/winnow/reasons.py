@@ -149,6 +149,12 @@ def format_value(v: object, role: Role | None = None) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
+def reason_text(reason: dict[str, object]) -> str:
+    """A reason object as its code: ``"past_spend=312.5 (+1.21)"`` (``?``: a value not known)."""
+    value = reason["value"] if reason["value"] is not None else "?"
+    return f"{reason['column']}={value} (+{reason['contribution']:.2f})"
+
+
 def reason_codes(
     prep: Preprocessor,
     learners: dict[str, Learner],
@@ -159,7 +165,25 @@ def reason_codes(
     roles: dict[str, Role] | None = None,
     rows: np.ndarray | None = None,
 ) -> list[list[str]]:
-    """For each row, up to ``top`` reasons like ``"past_spend=312.5 (+1.21)"``.
+    """For each row, up to ``top`` reasons like ``"past_spend=312.5 (+1.21)"``: the codes of
+    :func:`reason_objects`."""
+    objects = reason_objects(prep, learners, fusion, x, typed, top=top, roles=roles, rows=rows)
+    return [[reason_text(o) for o in row] for row in objects]
+
+
+def reason_objects(
+    prep: Preprocessor,
+    learners: dict[str, Learner],
+    fusion: Fusion,
+    x: Inputs,
+    typed: pa.Table | Coerced,
+    top: int = 3,
+    roles: dict[str, Role] | None = None,
+    rows: np.ndarray | None = None,
+) -> list[list[dict[str, object]]]:
+    """For each row, up to ``top`` reasons as ``{column, value, contribution}`` objects: the
+    columns that raise its fused log-odds most, largest first (value as text, None if the
+    column is not among the typed ones).
 
     ``typed``: the rows' values as typed by :func:`winnow.schema.coerce` (the ``Coerced`` result
     of :meth:`winnow.Screener.prepare`, or its table); with ``rows``, row i of ``x`` is row
@@ -177,15 +201,16 @@ def reason_codes(
     named = {sources[j] for j in np.unique(order)} & set(coerced.names)
     values = {s: coerced.values(s, rows) for s in named}
     roles = roles or {}
-    out = []
+    out: list[list[dict[str, object]]] = []
     for i in range(len(x)):
-        row = []
+        row: list[dict[str, object]] = []
         for j in order[i]:
-            c = contrib[i, j]
+            c = float(contrib[i, j])
             if c <= 0:
                 break
             s = sources[j]
-            row.append(f"{s}={format_value(values[s][i], roles.get(s)) if s in values else '?'} (+{c:.2f})")
+            value = format_value(values[s][i], roles.get(s)) if s in values else None
+            row.append({"column": s, "value": value, "contribution": c})
         out.append(row)
     return out
 

@@ -29,7 +29,7 @@ from winnow.models.base import Inputs, Learner, learner_class
 from winnow.models.fusion import Fusion
 from winnow.monitor import Reference
 from winnow.prep.preprocessor import Preprocessor
-from winnow.reasons import reason_codes
+from winnow.reasons import reason_codes, reason_objects
 from winnow.record_values import ARROW_TYPES, FieldInvalid, checked_record, typed_records
 from winnow.rules import RuleSet
 from winnow.schema import Coerced, ColumnSpec, check_columns, coerce
@@ -185,6 +185,16 @@ class Screener:
         row i of ``x`` is row ``rows[i]`` of ``typed``."""
         roles = {s.name: s.role for s in self.specs_}
         return reason_codes(
+            self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles, rows=rows
+        )
+
+    def reason_objects(
+        self, x: Inputs, typed: pa.Table | Coerced, top: int = 3, rows: np.ndarray | None = None
+    ) -> list[list[dict[str, object]]]:
+        """:meth:`reasons` as ``{column, value, contribution}`` objects (contribution in
+        log-odds; :func:`winnow.reasons.reason_text` gives the code)."""
+        roles = {s.name: s.role for s in self.specs_}
+        return reason_objects(
             self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles, rows=rows
         )
 

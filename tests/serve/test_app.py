@@ -25,10 +25,27 @@ def test_one_record_is_screened(client: Any, records: list[dict]) -> None:
     body = r.json()
     assert body["scored"] == 1 and body["rejected"] == 0
     res = body["results"][0]
-    assert set(res) == {"index", "id", "score", "selected", "reasons", "rule", "rank"}
+    assert set(res) == {"index", "id", "score", "selected", "reasons", "reason_details", "rule", "rank"}
     assert 0 <= res["score"] <= 1
     assert res["selected"] == (res["score"] >= body["threshold"])
     assert res["rank"] == (1 if res["selected"] else None)
+
+
+def test_reasons_come_as_objects_too(client: Any, records: list[dict]) -> None:
+    """`reason_details` are the column reasons of `reasons` as objects, in the same order."""
+    from winnow.reasons import reason_text
+
+    r = client.post("/v1/screen", json={"records": records[:40], "threshold": 0.0, "reasons": 3})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert all(res["selected"] for res in results)
+    assert any(res["reason_details"] for res in results)
+    for res in results:
+        details = res["reason_details"]
+        assert [reason_text(d) for d in details] == [x for x in res["reasons"] if not x.startswith("rule:")]
+        assert all(set(d) == {"column", "value", "contribution"} for d in details)
+        contributions = [d["contribution"] for d in details]
+        assert all(c > 0 for c in contributions) and contributions == sorted(contributions, reverse=True)
 
 
 def test_screen_equals_screener_score(client: Any, artifact: Any, records: list[dict]) -> None:

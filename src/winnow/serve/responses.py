@@ -101,13 +101,19 @@ def results_json(
             rejected += 1
             d["score"] = None
             if selection:
-                d.update(selected=None, reasons=[], rule=None, rank=None)
+                d.update(selected=None, reasons=[], reason_details=[], rule=None, rank=None)
             d["error"] = error
         else:
             scored += 1
             d["score"] = r.score
             if selection:
                 selected += bool(r.selected)
-                d.update(selected=r.selected, reasons=r.reasons, rule=r.rule, rank=r.rank)
+                d.update(
+                    selected=r.selected,
+                    reasons=r.reasons,
+                    reason_details=r.reason_details,
+                    rule=r.rule,
+                    rank=r.rank,
+                )
         out.append(d)
     return out, scored, selected, rejected

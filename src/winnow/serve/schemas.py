@@ -80,6 +80,14 @@ class RecordErrorModel(BaseModel):
     message: str
 
 
+class Contribution(BaseModel):
+    """One field's share of a record's fused log-odds."""
+
+    column: str
+    value: str | None = Field(description="The value as the model read it (null: not a field).")
+    contribution: float = Field(description="Log-odds this field adds (negative: takes away).")
+
+
 class ScreenResult(BaseModel):
     """The outcome for one record of ``/v1/screen``."""
 
@@ -88,19 +96,16 @@ class ScreenResult(BaseModel):
     score: float | None = Field(None, description="Probability of being high-value.")
     selected: bool | None = None
     reasons: list[str] = Field(default_factory=list, description="Top reasons; `rule:<name>` first.")
+    reason_details: list[Contribution] = Field(
+        default_factory=list,
+        description="The column reasons of `reasons` as objects, in the same order (the rule is "
+        "in `rule`); every field's contribution comes from `/v1/explain`.",
+    )
     rule: str | None = Field(None, description="The rule that forced selection or exclusion.")
     rank: int | None = Field(
         None, description="1 = the best selected record of the request (null: not selected)."
     )
     error: RecordErrorModel | None = None
-
-
-class Contribution(BaseModel):
-    """One field's share of a record's fused log-odds."""
-
-    column: str
-    value: str | None = Field(description="The value as the model read it (null: not a field).")
-    contribution: float = Field(description="Log-odds this field adds (negative: takes away).")
 
 
 class ExplainResult(BaseModel):
