@@ -175,6 +175,33 @@ def stage_spinner(enabled: bool = True, limit: float | None = None) -> Iterator[
 
 
 @contextmanager
+def stages_progress(total: int, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A bar over a command's ``total`` stages (the current one named, with the time remaining
+    at the pace of the stages done); yields the ``on_stage`` callback, called as each starts."""
+    if not enabled:
+        yield lambda msg: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as prog:
+        task = prog.add_task("starting", total=total)
+        started = 0
+
+        def on_stage(msg: str) -> None:
+            nonlocal started
+            prog.update(task, description=msg, completed=min(started, total))
+            started += 1
+
+        yield on_stage
+
+
+@contextmanager
 def rows_progress(enabled: bool = True) -> Iterator[Callable[[int, int | None, str], None]]:
     """A progress bar over rows; yields the ``progress(done, total, phase)`` callback."""
     if not enabled:

@@ -14,6 +14,7 @@ from winnow import Screener
 from winnow.artifact import read_artifact
 from winnow.errors import ArtifactError, ConfigError
 from winnow.models.onnx_model import OnnxLearner
+from winnow.optimise.command import DEFAULT_STEPS, stage_count
 
 
 def _top(scores: np.ndarray, k: int) -> set[int]:
@@ -60,6 +61,7 @@ def test_every_stage_is_announced(optimised):
         "step trees (4 of 4)",
         "writing and checking the optimised artifact",
     ]
+    assert len(report["_stages_heard"]) == stage_count(DEFAULT_STEPS)  # the CLI's bar counts these
 
 
 def test_round_trip_and_checksums(optimised, resume_table, tmp_path):

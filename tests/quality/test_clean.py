@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import make_frame
 from winnow.errors import ConfigError
-from winnow.quality.cleaning import Policy, clean
+from winnow.quality.cleaning import STAGES, Policy, clean
 
 
 def _dirty(n: int = 400) -> pd.DataFrame:
@@ -42,6 +42,7 @@ def test_default_policy_logs_every_change(tmp_path) -> None:
         "near-duplicates",
         "writing",
     ]
+    assert tuple(stages) == STAGES  # the CLI's bar counts these
     out = pd.read_parquet(tmp_path / "clean.parquet")
     log = pd.read_csv(res.log)
     assert res.rows_in == 402 and res.rows_out == len(out)

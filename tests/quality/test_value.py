@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import make_frame
 from winnow.errors import DataError
-from winnow.quality.value import rarity, record_values
+from winnow.quality.value import STAGES, rarity, record_values
 
 
 def _data() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -34,6 +34,7 @@ def test_parts_and_order() -> None:
         "rarity",
         "near-duplicates",
     ]
+    assert tuple(stages) == STAGES  # the CLI's bar counts these
     assert len(t) == 1240
     # value descends within each class; every prefix keeps the data's class balance
     for _, part in t.groupby("label"):

@@ -33,11 +33,11 @@ def optimise(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Prune, quantize and compile a fitted screener; measure what each step costs and gains."""
-    from winnow.display import console, fail, stage_spinner
-    from winnow.optimise.command import DEFAULT_STEPS, optimise_artifact
+    from winnow.display import console, fail, stages_progress
+    from winnow.optimise.command import DEFAULT_STEPS, optimise_artifact, stage_count
 
     try:
-        with stage_spinner(not json_out) as on_stage:
+        with stages_progress(stage_count(step or DEFAULT_STEPS), not json_out) as on_stage:
             report = optimise_artifact(
                 artifact,
                 out,

@@ -214,6 +214,12 @@ def _step_trees(run: _Run) -> list[dict[str, Any]]:
     return out
 
 
+def stage_count(steps: Any) -> int:
+    """How many stages :func:`optimise_artifact` announces for ``steps``: reading the sample,
+    measuring the original, one per step, writing and checking."""
+    return 3 + len(_check_steps(steps))
+
+
 def optimise_screener(
     original: Any,
     data: Any,

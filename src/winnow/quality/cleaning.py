@@ -146,6 +146,10 @@ def _read(data: Any) -> tuple[pa.Table, np.ndarray, list[Reject]]:
     return table, np.concatenate(rows), rejects
 
 
+#: the stages :func:`clean` announces, in order
+STAGES = ("reading", "invalid values", "outliers", "exact duplicates", "near-duplicates", "writing")
+
+
 def clean(
     data: Any,
     out: str | Path,

@@ -150,13 +150,13 @@ def clean(
     json_out: JsonOpt = False,
 ) -> None:
     """Clean DATA by a policy: invalid values, outliers, exact and near-duplicates; log every change."""
-    from winnow.display import console, stage_spinner
-    from winnow.quality.cleaning import Policy
+    from winnow.display import console, stages_progress
+    from winnow.quality.cleaning import STAGES, Policy
     from winnow.quality.cleaning import clean as run_clean
 
     try:
         pol = Policy.load(policy, outliers=outliers, invalid=invalid, near_duplicates=near_duplicates)
-        with stage_spinner(not json_out) as on_stage:
+        with stages_progress(len(STAGES), not json_out) as on_stage:
             res = run_clean(data, out, policy=pol, log=log, id_column=id, target=target, on_stage=on_stage)
     except WinnowError as e:
         fail(e)
@@ -235,10 +235,10 @@ def value(
     json_out: JsonOpt = False,
 ) -> None:
     """Score every labelled record's value for training: hard and rare up, noisy and redundant down."""
-    from winnow.display import console, stage_spinner
+    from winnow.display import console, stages_progress
     from winnow.errors import ConfigError
     from winnow.io.writers import TableWriter
-    from winnow.quality.value import DEFAULT_WEIGHTS, record_values
+    from winnow.quality.value import DEFAULT_WEIGHTS, STAGES, record_values
 
     try:
         weights: dict[str, float] = {}
@@ -250,7 +250,7 @@ def value(
                 weights[name] = float(w)
             except ValueError:
                 raise ConfigError("--weight", item, "NAME=W with W a number") from None
-        with stage_spinner(not json_out) as on_stage:
+        with stages_progress(len(STAGES), not json_out) as on_stage:
             table = record_values(
                 data,
                 target=target,

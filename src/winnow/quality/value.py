@@ -166,6 +166,15 @@ def _why(u: float, r: float, noise: bool, dup: bool) -> str:
     return "; ".join(parts)
 
 
+#: the stages :func:`record_values` announces, in order
+STAGES = (
+    "reading and preparing the records",
+    "out-of-fold predictions (uncertainty, label noise)",
+    "rarity",
+    "near-duplicates",
+)
+
+
 def record_values(
     data: Any,
     *,
