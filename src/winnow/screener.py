@@ -198,20 +198,28 @@ class Screener:
             self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles, rows=rows
         )
 
-    def score(self, data: Any, *, output: str = "numpy") -> Any:
+    def score(self, data: Any, *, output: str = "numpy", reasons: int = 0) -> Any:
         """Probability of being high-value for every row (NaN for rejected rows), in memory.
 
         ``output``: ``"numpy"`` (the probabilities, aligned with the input's rows); ``"pandas"``,
-        ``"polars"`` or ``"arrow"``: a frame of ``row``, the id column, ``score`` and ``selected``
-        (the artifact's threshold and rules) for every scored row; ``"auto"``: the input's own
-        frame type (pandas in, pandas out; Polars in, Polars out; anything else Arrow).
+        ``"polars"`` or ``"arrow"``: a frame of ``row``, the id column, ``score``, ``rank`` (1 =
+        the highest score) and ``selected`` (the artifact's threshold and rules) for every scored
+        row, and with ``reasons`` its top ``reason_1..N`` (selected or not); ``"auto"``: the
+        input's own frame type (pandas in, pandas out; Polars in, Polars out; anything else Arrow).
         """
         self._check()
         if output != "numpy":
             from winnow.engines.local import score_table
             from winnow.io.frames import as_output, output_for
 
-            return as_output(score_table(self, data), output_for(data) if output == "auto" else output)
+            if not 0 <= reasons <= 20:
+                raise ConfigError("reasons", reasons, "a number of reasons from 0 to 20")
+            table = score_table(self, data, reasons=reasons)
+            return as_output(table, output_for(data) if output == "auto" else output)
+        if reasons:
+            raise ConfigError(
+                "reasons", reasons, "0 with output='numpy' (reasons come in a frame: output='auto')"
+            )
         from winnow.select import ScoreLog
 
         source = open_source(data)

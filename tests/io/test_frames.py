@@ -92,8 +92,17 @@ def test_frames_out(fitted):
     p = fitted.score(data)
     frame = fitted.score(data, output="auto")
     assert isinstance(frame, pd.DataFrame)
-    assert list(frame.columns) == ["row", "customer_id", "score", "selected"]
+    assert list(frame.columns) == ["row", "customer_id", "score", "rank", "selected"]
     np.testing.assert_allclose(frame["score"].to_numpy(), p[frame["row"].to_numpy()], rtol=1e-12)
+    by_rank = frame.sort_values("rank")
+    assert by_rank["rank"].tolist() == list(range(1, len(frame) + 1))
+    assert by_rank["score"].is_monotonic_decreasing
+    explained = fitted.score(data, output="pandas", reasons=2)
+    assert list(explained.columns) == [*frame.columns, "reason_1", "reason_2"]
+    assert explained["reason_1"].notna().any()  # every row gets reasons, selected or not
+    assert explained.drop(columns=["reason_1", "reason_2"]).equals(frame)
+    with pytest.raises(ConfigError, match="reasons"):
+        fitted.score(data, reasons=2)  # numpy output has no place for them
     assert frame["customer_id"].tolist() == data["customer_id"].tolist()  # an integer id stays one
     assert frame["selected"].tolist() == (p >= fitted.threshold_.value).tolist()
     lazy = fitted.score(pl.from_pandas(data).lazy(), output="auto")

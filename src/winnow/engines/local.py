@@ -138,21 +138,31 @@ def score_file(
     return summary
 
 
-def score_table(screener: Screener, data: Any, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> pa.Table:
-    """:func:`score_file`'s rows in memory: ``row``, the id column, ``score``, ``selected``
-    (rejected records left out, as in the file; they are logged with their reasons)."""
+def score_table(
+    screener: Screener, data: Any, *, batch_rows: int = DEFAULT_BATCH_ROWS, reasons: int = 0
+) -> pa.Table:
+    """:func:`score_file`'s rows in memory: ``row``, the id column, ``score``, ``rank`` (1 = the
+    highest score of the input; ties: the earlier row), ``selected``, and with ``reasons`` the
+    top reasons ``reason_1..N`` of every row (rejected records left out, as in the file; they are
+    logged with their reasons)."""
     source = open_source(data)
     screener.check_columns(source.column_names())
     rw = RejectsWriter(None)
-    parts = [t for _, t in _scored_tables(screener, source, batch_rows, 1, rw)]
+    parts = [t for _, t in _scored_tables(screener, source, batch_rows, 1, rw, reasons)]
     if rw.count:
         log.warning("%d records rejected, e.g. %s", rw.count, rw.examples[0].describe())
     if parts:
-        return pa.concat_tables(parts)
-    empty = {"row": pa.array([], pa.int64())}
-    if screener.id_column:
-        empty[screener.id_column] = pa.array([], pa.null())
-    return pa.table({**empty, "score": pa.array([], pa.float64()), "selected": pa.array([], pa.bool_())})
+        table = pa.concat_tables(parts)
+    else:
+        empty = {"row": pa.array([], pa.int64())}
+        if screener.id_column:
+            empty[screener.id_column] = pa.array([], pa.null())
+        table = pa.table({**empty, "score": pa.array([], pa.float64()), "selected": pa.array([], pa.bool_())})
+    scores = table.column("score").to_numpy()
+    order = np.lexsort((table.column("row").to_numpy(), -scores))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return table.add_column(table.schema.get_field_index("score") + 1, "rank", pa.array(rank))
 
 
 def explained_rows(screener: Screener, batch: pa.RecordBatch, row: int, sb: ScoredBatch) -> pa.Table:
