@@ -177,9 +177,9 @@ class StreamWorker:
         self._connected_once = False
         self._last_error: dict[str, str] = {}
         self._next_backlog = 0.0
-        # the batch whose sink commit is running in the writer thread (at most one)
         self.pipelined = pipelined
         self._writer: ThreadPoolExecutor | None = None
+        # the batch whose commit has not finished (its write may be running in the writer thread)
         self._unsettled: _Unsettled | None = None
 
     # ------------------------------------------------------------------ control
