@@ -112,11 +112,12 @@ class TextHasher:
             x = self._vec.transform(docs)
             return x.indptr, x.indices, x.data
         grams = (zip(_grams(d), _ONES, strict=False) for d in docs)  # _ONES never ends
-        indices, indptr, values = self._hashing(grams, self.n_features, np.float32, False, seed=0)
-        # sum duplicate columns within a row, columns sorted (scipy's sum_duplicates)
+        indices, indptr, _ones = self._hashing(grams, self.n_features, np.float32, False, seed=0)
+        # sum duplicate columns within a row, columns sorted (scipy's sum_duplicates); every
+        # n-gram was given the value 1 (no alternating sign), so a column's sum is its count
         rows = np.repeat(np.arange(len(docs), dtype=np.int64), np.diff(indptr))
-        keys, where = np.unique(rows * self.n_features + indices, return_inverse=True)
-        counts = np.bincount(where, weights=values, minlength=len(keys)).astype(np.float32)
+        keys, times = np.unique(rows * self.n_features + indices, return_counts=True)
+        counts = times.astype(np.float32)
         new_ptr = np.zeros(len(docs) + 1, dtype=np.int32)
         np.cumsum(np.bincount(keys // self.n_features, minlength=len(docs)), out=new_ptr[1:])
         return new_ptr, (keys % self.n_features).astype(np.int32), counts
