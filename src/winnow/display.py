@@ -175,33 +175,6 @@ def stage_spinner(enabled: bool = True, limit: float | None = None) -> Iterator[
 
 
 @contextmanager
-def stages_progress(total: int, enabled: bool = True) -> Iterator[Callable[[str], None]]:
-    """A bar over a command's ``total`` stages (the current one named, with the time remaining
-    at the pace of the stages done); yields the ``on_stage`` callback, called as each starts."""
-    if not enabled:
-        yield lambda msg: None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as prog:
-        task = prog.add_task("starting", total=total)
-        started = 0
-
-        def on_stage(msg: str) -> None:
-            nonlocal started
-            prog.update(task, description=msg, completed=min(started, total))
-            started += 1
-
-        yield on_stage
-
-
-@contextmanager
 def rows_progress(enabled: bool = True) -> Iterator[Callable[[int, int | None, str], None]]:
     """A progress bar over rows; yields the ``progress(done, total, phase)`` callback."""
     if not enabled:
@@ -222,6 +195,22 @@ def rows_progress(enabled: bool = True) -> Iterator[Callable[[int, int | None, s
             prog.update(task, completed=done, total=total, description=phase)
 
         yield progress
+
+
+@contextmanager
+def stages_progress(total: int, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """:func:`rows_progress` over a command's ``total`` stages (the current one named, the time
+    remaining at the pace of the stages done); yields the ``on_stage`` callback, called as each
+    stage starts."""
+    with rows_progress(enabled) as progress:
+        started = 0
+
+        def on_stage(msg: str) -> None:
+            nonlocal started
+            progress(min(started, total), total, msg)
+            started += 1
+
+        yield on_stage
 
 
 _STATUS_STYLE = {"stable": "green", "moderate": "yellow", "major": "bold red", "n/a": "dim"}
