@@ -198,7 +198,7 @@ class Screener:
             self.prep_, self.learners_, self.fusion_, x, typed, top=top, roles=roles, rows=rows
         )
 
-    def score(self, data: Any, *, output: str = "numpy", reasons: int = 0) -> Any:
+    def score(self, data: Any, *, output: str = "numpy", reasons: int = 0, progress: Any = None) -> Any:
         """Probability of being high-value for every row (NaN for rejected rows), in memory.
 
         ``output``: ``"numpy"`` (the probabilities, aligned with the input's rows); ``"pandas"``,
@@ -206,6 +206,7 @@ class Screener:
         the highest score) and ``selected`` (the artifact's threshold and rules) for every scored
         row, and with ``reasons`` its top ``reason_1..N`` (selected or not); ``"auto"``: the
         input's own frame type (pandas in, pandas out; Polars in, Polars out; anything else Arrow).
+        ``progress(done, total, phase)`` is called after each batch of the numpy output.
         """
         self._check()
         if output != "numpy":
@@ -225,11 +226,14 @@ class Screener:
         source = open_source(data)
         self.check_columns(source.column_names())
         scores, rejects = ScoreLog(), list[Reject]()
+        total = source.num_rows() if progress is not None else None
         for row, batch in source.numbered_batches(DEFAULT_BATCH_ROWS, rejects=rejects):
             sb = self.score_batch(batch, first_row=row)
             rejects.extend(sb.rejects)
             scores.pad_to(row)
             scores.add(sb.scores)
+            if progress is not None:
+                progress(row + batch.num_rows, total, "scoring")
         if rejects:
             scores.pad_to(max(r.row for r in rejects) + 1)
             log.warning("%d records rejected, e.g. %s", len(rejects), rejects[0].describe())
@@ -428,13 +432,7 @@ class Screener:
             top_fraction=cfg.top_fraction,
             cutoff=cast("float | None", self.target_["cutoff"]),
         )
-        n = table.num_rows
-        p = np.empty(n, dtype=np.float64)
-        for start in range(0, n, DEFAULT_BATCH_ROWS):  # scores are per row: batches change nothing
-            end = min(start + DEFAULT_BATCH_ROWS, n)
-            p[start:end] = self.score(table.slice(start, end - start))
-            if progress is not None:
-                progress(end, n, "scoring")
+        p = self.score(table, progress=progress)
         keep = labels.known & ~np.isnan(p)
         y, p = labels.y[keep], p[keep]
         if cfg.budget.fraction is not None:
