@@ -243,7 +243,7 @@ class TestRejects:
         assert not {3, 500} & set(r.selected.column("row").to_pylist())
         lines = [json.loads(x) for x in rejects.read_text().splitlines()]
         assert [x["row"] for x in lines] == [3, 500]
-        assert lines[0]["column"] == "spend" and "expected numbers" in lines[0]["reason"]
+        assert lines[0]["column"] == "spend" and "expected a finite number" in lines[0]["reason"]
         assert s.rejects == str(rejects)
         assert s.reject_examples[0].startswith("record 3, column 'spend'")
 

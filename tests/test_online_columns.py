@@ -116,7 +116,7 @@ def test_irregular_values_get_the_per_value_verdict(
     _same(got, want)
     assert (got[7].error is None) is accepted
     if not accepted:
-        assert got[7].error.field == column
+        assert got[7].error.column == column
         assert all(r.error is None for i, r in enumerate(got) if i != 7)
 
 
@@ -125,7 +125,7 @@ def test_a_missing_field_is_named(scorer: OnlineScorer, train_frame: pd.DataFram
     table = decode_columns(_pairs(_fields(rows)))
     assert table is not None
     got = scorer.score_text_table(table).results()
-    assert all(r.error is not None and r.error.field == "region" for r in got)
+    assert all(r.error is not None and r.error.column == "region" for r in got)
 
 
 def test_json_values_with_text_numbers_take_the_fast_path(scorer: OnlineScorer, train_frame) -> None:
@@ -219,7 +219,7 @@ def test_unusual_single_records_take_the_checked_path(fitted, train_frame) -> No
     missing = {k: v for k, v in good.items() if k != "visits"}
     assert scorer._typed_small([missing]) is None
     (result,) = scorer.score_records([missing])
-    assert result.error is not None and result.error.field == "visits"
+    assert result.error is not None and result.error.column == "visits"
     (result,) = scorer.score_records([{**good, "region": 7}])
     assert result.error is None  # a number is a valid category: typed by the checked path
 

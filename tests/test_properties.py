@@ -78,8 +78,8 @@ def test_any_records_are_scored_or_rejected_with_a_reason(scorer: Any, batch: li
         if r.error is None:
             assert r.score is not None and 0.0 <= r.score <= 1.0
         else:
-            assert r.score is None and r.error.message and r.error.expected
-            json.dumps(r.error.message)  # printable, whatever came in
+            assert r.score is None and r.error.reason and r.error.expected
+            json.dumps(r.error.record_json())  # printable, whatever came in
     # each record alone gets the same outcome as in the batch (no record spoils another)
     for rec, together in zip(batch, results, strict=True):
         alone = scorer.score_records([rec], reasons=2)[0]

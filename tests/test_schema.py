@@ -187,7 +187,7 @@ class TestCoerce:
         assert out.ok.tolist() == [True, False, False, True]
         assert [r.row for r in out.rejects] == [101, 102]
         assert all(r.column == "n" for r in out.rejects)
-        assert "expected numbers" in out.rejects[0].reason and "inf" in out.rejects[0].reason
+        assert "expected a finite number" in out.rejects[0].reason and "inf" in out.rejects[0].reason
 
     def test_inf_as_text_rejects_the_record(self):
         t = pa.table({"n": ["1", "inf", "2"], "c": ["x"] * 3, "b": ["1"] * 3, "d": ["2020-01-01"] * 3})

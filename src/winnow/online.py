@@ -3,7 +3,7 @@
 Records are JSON-like dicts (HTTP bodies, Redis stream entries). Each is checked against the
 screener's schema: every used field must be present (``null`` means a missing value, which the
 model handles), values must convert to the field's type, and numbers must be finite. A record
-that fails gets a :class:`RecordError` (index, field, expected, received); the good records of
+that fails gets a :class:`~winnow.io.rejects.Reject` (record, field, expected, received); the good records of
 the same batch are still scored, through the same :meth:`winnow.Screener.score_batch` used by
 batch screening. Selection: the artifact threshold, a threshold or budget given per request,
 and the named rules (``rule:<name>`` in the reasons).
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from winnow.config import Budget, Role
+from winnow.config import Budget
+from winnow.io.rejects import Reject
 from winnow.reasons import reason_text
 from winnow.record_values import (
     ARROW_TYPES,
@@ -30,23 +31,12 @@ from winnow.record_values import (
     typed_records,
 )
 from winnow.rules import RuleSet
-from winnow.schema import EXPECTED_VALUE, SMALL_BATCH, Coerced
+from winnow.schema import SMALL_BATCH, Coerced
 from winnow.select import rank_order, select_batch, with_rule
 
 if TYPE_CHECKING:
     from winnow.monitor import DriftMonitor
     from winnow.screener import Screener
-
-
-@dataclass
-class RecordError:
-    """Why one record of a batch could not be scored."""
-
-    index: int
-    field: str | None
-    expected: str
-    received: str
-    message: str
 
 
 @dataclass
@@ -59,7 +49,7 @@ class RecordResult:
     selected: bool | None = None
     reasons: list[str] = field(default_factory=list)
     rule: str | None = None
-    error: RecordError | None = None
+    error: Reject | None = None
     #: 1 = the best selected record of the batch (score descending, ties: earlier record)
     rank: int | None = None
     #: the column reasons as ``{column, value, contribution}`` objects, in the order of
@@ -70,6 +60,8 @@ class RecordResult:
         d = asdict(self)
         if self.error is None:
             d.pop("error")
+        else:
+            d["error"] = self.error.record_json()
         return d
 
 
@@ -87,7 +79,7 @@ class ScoredRecords:
     scored: np.ndarray
     rules: dict[int, str] = field(default_factory=dict)
     reasons: dict[int, list[str]] = field(default_factory=dict)
-    errors: dict[int, RecordError] = field(default_factory=dict)
+    errors: dict[int, Reject] = field(default_factory=dict)
     ranks: dict[int, int] = field(default_factory=dict)
     details: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -163,7 +155,7 @@ class OnlineScorer:
             return None
         return arrays
 
-    def validate(self, records: list[Any]) -> tuple[pa.Table, list[int], list[RecordError]]:
+    def validate(self, records: list[Any]) -> tuple[pa.Table, list[int], list[Reject]]:
         """Convert the valid records to a typed table; returns (table, their indices, errors)."""
         bulk = self._bulk(records)
         if bulk is not None:
@@ -177,23 +169,18 @@ class OnlineScorer:
         cols: dict[str, list[Any]] = {n: [] for n, _ in self.fields}
         extra: dict[str, list[Any]] = {n: [] for n in self.extra_fields}
         good: list[int] = []
-        errors: list[RecordError] = []
+        errors: list[Reject] = []
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
+                what = describe(rec)
                 errors.append(
-                    RecordError(
-                        i,
-                        None,
-                        "a JSON object",
-                        describe(rec),
-                        f"record {i}: expected a JSON object, received {describe(rec)}",
-                    )
+                    Reject(i, f"expected a JSON object, received {what}", None, what, "a JSON object")
                 )
                 continue
             try:
                 row = checked_record(rec, self.fields)
             except FieldInvalid as e:
-                errors.append(RecordError(i, e.field, e.expected, e.received, f"record {i}: {e.problem}"))
+                errors.append(e.reject.at(i))
                 continue
             for name, values in cols.items():
                 values.append(row[name])
@@ -280,17 +267,12 @@ class OnlineScorer:
         table, good, errors = self.validate(records)
         out: list[dict[str, Any]] = [{"index": i} for i in range(len(records))]
         for e in errors:
-            out[e.index]["error"] = asdict(e)
+            out[e.row]["error"] = e.record_json()
         if good:
             sb = self.screener.score_batch(table)
             for r in sb.rejects:
                 i = good[r.row]
-                role = self.fields_roles.get(r.column or "", Role.TEXT)
-                message = f"record {i}: field {r.column!r}: {r.reason}"
-                err = RecordError(
-                    i, r.column, EXPECTED_VALUE.get(role, "a valid value"), r.value or "", message
-                )
-                out[i]["error"] = asdict(err)
+                out[i]["error"] = r.at(i).record_json()
             ok = np.flatnonzero(sb.ok)
             s = self.screener
             ex = explain(s.prep_, s.learners_, s.fusion_, sb.inputs.take(ok))
@@ -318,7 +300,7 @@ class OnlineScorer:
                 typed, list(range(n)), n, {}, records, threshold=threshold, budget=budget, reasons=reasons
             )
         table, good, errors = self.validate(records)
-        errs = {e.index: e for e in errors}
+        errs = {e.row: e for e in errors}
         return self._finish(
             table, good, n, errs, records, threshold=threshold, budget=budget, reasons=reasons
         )
@@ -341,7 +323,7 @@ class OnlineScorer:
         table: pa.Table | Coerced,
         good: list[int],
         n: int,
-        errors: dict[int, RecordError],
+        errors: dict[int, Reject],
         records: list[Any] | None,
         *,
         threshold: float | None,
@@ -363,13 +345,7 @@ class OnlineScorer:
         for r in sb.rejects:
             # a value typing refused (an image that cannot be read): the record is not scored
             i = good[r.row]
-            errors[i] = RecordError(
-                i,
-                r.column,
-                EXPECTED_VALUE.get(self.fields_roles.get(r.column or "", Role.TEXT), "a valid value"),
-                r.value or "",
-                f"record {i}: field {r.column!r}: {r.reason}",
-            )
+            errors[i] = r.at(i)
         scores = sb.scores
         hits = self.rules.evaluate(table) if self.rules else None
         thr = self.screener.threshold_.value if threshold is None else threshold

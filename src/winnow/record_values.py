@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.config import Role
+from winnow.io.rejects import Reject
 from winnow.schema import EXPECTED_VALUE, FALSE_WORDS, TRUE_WORDS
 
 #: the text a numeric field takes besides JSON numbers and true/false (blank: unknown). The
@@ -145,11 +146,17 @@ def convert_checked(value: Any, role: Role) -> Any:
 
 
 class FieldInvalid(Exception):
-    """A record's field that cannot be scored: which, what was expected, what came."""
+    """A record's field that cannot be scored, as the :class:`~winnow.io.rejects.Reject` of
+    record 0 (the caller numbers it with ``reject.at(i)``)."""
 
-    def __init__(self, field: str, expected: str, received: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field, self.expected, self.received, self.problem = field, expected, received, problem
+    def __init__(self, reject: Reject) -> None:
+        super().__init__(reject.describe("field"))
+        self.reject = reject
+
+    @property
+    def problem(self) -> str:
+        """``field 'x': <reason>``"""
+        return f"field {self.reject.column!r}: {self.reject.reason}"
 
 
 def checked_record(record: Any, fields: list[tuple[str, Role]]) -> dict[str, Any]:
@@ -159,18 +166,22 @@ def checked_record(record: Any, fields: list[tuple[str, Role]]) -> dict[str, Any
     row: dict[str, Any] = {}
     for name, role in fields:
         if name not in record:
+            expected = EXPECTED_VALUE[role]
             raise FieldInvalid(
-                name,
-                EXPECTED_VALUE[role],
-                "nothing (field missing)",
-                f"field {name!r} is required ({EXPECTED_VALUE[role]}; send null for an unknown value)",
+                Reject(
+                    0,
+                    f"is required ({expected}; send null for an unknown value)",
+                    column=name,
+                    value="nothing (field missing)",
+                    expected=expected,
+                )
             )
         try:
             row[name] = convert_checked(record[name], role)
         except Invalid as e:
             received = describe(e.received)
             raise FieldInvalid(
-                name, e.expected, received, f"field {name!r}: expected {e.expected}, received {received}"
+                Reject(0, f"expected {e.expected}, received {received}", name, received, e.expected)
             ) from None
     return row
 

@@ -358,9 +358,15 @@ def coerce(table: pa.Table | pa.RecordBatch, specs: list[ColumnSpec], first_row:
                     else:
                         assert raw is not None
                         shown = raw[int(i)].as_py()
-                        reason = f"expected {EXPECTED[s.role]}, received {shown!r}"
+                        reason = f"expected {EXPECTED_VALUE[s.role]}, received {shown!r}"
                     rejects.append(
-                        Reject(row=first_row + int(i), column=s.name, reason=reason, value=str(shown)[:200])
+                        Reject(
+                            row=first_row + int(i),
+                            column=s.name,
+                            reason=reason,
+                            value=str(shown)[:200],
+                            expected=EXPECTED_VALUE[s.role],
+                        )
                     )
             ok &= ~bad
         out[s.name] = vals

@@ -95,7 +95,7 @@ def test_service_records_with_unreadable_images_get_an_error(digits, with_images
     assert results[0].error is None and results[0].score == pytest.approx(with_images.score(held_out)[0])
     err = results[1].error
     assert err is not None and results[1].score is None
-    assert err.field == "image" and "image file not found: '/no/such/file.png'" in err.message
+    assert err.column == "image" and "image file not found: '/no/such/file.png'" in err.reason
 
 
 def test_same_seed_same_screener(digits) -> None:

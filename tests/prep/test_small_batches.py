@@ -97,10 +97,10 @@ def test_small_batches_prepare_like_the_batch_path():
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
-        ("n_float", float("inf"), "expected numbers"),
-        ("n_text", "twelve", "expected numbers"),
+        ("n_float", float("inf"), "expected a finite number"),
+        ("n_text", "twelve", "expected a finite number"),
         ("b_text", "maybe", "expected true/false"),
-        ("d_text", "not a date", "expected dates"),
+        ("d_text", "not a date", "expected an ISO 8601 date"),
     ],
 )
 def test_a_refused_value_in_a_small_batch_is_rejected_as_in_a_large_one(column, value, reason):

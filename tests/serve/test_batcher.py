@@ -68,8 +68,8 @@ def test_options_are_kept_per_request(model: LoadedModel, records: list[dict]) -
     assert [r.selected for r in default] == [r.score >= thr for r in default]
     assert all(r.selected for r in zero)
     assert [r.index for r in mixed] == [0, 1, 2]
-    assert mixed[1].error is not None and mixed[1].error.index == 1
-    assert mixed[1].error.message.startswith("record 1:") and mixed[1].error.field == "honors"
+    assert mixed[1].error is not None and mixed[1].error.row == 1
+    assert mixed[1].error.describe("field").startswith("record 1, field 'honors'")
     assert mixed[0].selected and mixed[2].selected
     assert sum(r.selected for r in top2) == 2 and sum(r.selected for r in top3) == 3
 
@@ -77,7 +77,7 @@ def test_options_are_kept_per_request(model: LoadedModel, records: list[dict]) -
 def test_a_record_that_breaks_scoring_is_isolated(model: LoadedModel, records: list[dict]) -> None:
     batch = [records[0], {**records[1], "years_experience": 10**400}, records[2]]
     alone = model.scorer.score_records(batch)  # an out-of-range number is a per-record error
-    assert alone[1].error is not None and alone[1].error.field == "years_experience"
+    assert alone[1].error is not None and alone[1].error.column == "years_experience"
 
     class Exploding:
         """A scorer that breaks on one record, to exercise the batcher's isolation."""
@@ -89,17 +89,17 @@ def test_a_record_that_breaks_scoring_is_isolated(model: LoadedModel, records: l
 
     out = score_safely(Exploding(), batch, threshold=None, budget=None, reasons=3)
     assert [r.index for r in out] == [0, 1, 2]
-    assert out[1].error is not None and out[1].error.message.startswith("record 1:")
+    assert out[1].error is not None and out[1].error.describe("field").startswith("record 1:")
     direct = model.scorer.score_records([records[0], records[2]])
     assert out[0].score == direct[0].score and out[2].score == direct[1].score
 
 
-def test_reindex_rewrites_the_message_prefix(model: LoadedModel) -> None:
+def test_reindex_renumbers_the_error(model: LoadedModel) -> None:
     [res] = model.scorer.score_records([{"x": 1}])
     moved = reindex(res, 7)
-    assert moved.index == 7 and moved.error is not None and moved.error.index == 7
-    assert moved.error.message.startswith("record 7:") and res.error is not None
-    assert res.error.message.startswith("record 0:")
+    assert moved.index == 7 and moved.error is not None and moved.error.row == 7
+    assert moved.error.describe("field").startswith("record 7") and res.error is not None
+    assert res.error.describe("field").startswith("record 0")
 
 
 def test_closed_batcher_refuses_and_cancelled_requests_cost_nothing(

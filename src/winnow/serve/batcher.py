@@ -35,7 +35,8 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from winnow.config import Budget
-from winnow.online import OnlineScorer, RecordError, RecordResult, rerank
+from winnow.io.rejects import Reject
+from winnow.online import OnlineScorer, RecordResult, rerank
 from winnow.serve.arrow_body import ArrowAnswer, score_tables
 from winnow.serve.parsing import ClientError
 from winnow.serve.registry import LoadedModel
@@ -61,11 +62,7 @@ def reindex(result: RecordResult, index: int) -> RecordResult:
     """The same result numbered as record ``index`` of its own request."""
     if result.index == index:
         return result
-    err = result.error
-    if err is not None:
-        old = f"record {err.index}:"
-        msg = f"record {index}:" + err.message[len(old) :] if err.message.startswith(old) else err.message
-        err = replace(err, index=index, message=msg)
+    err = result.error.at(index) if result.error is not None else None
     return replace(result, index=index, error=err)
 
 
@@ -73,13 +70,11 @@ def _failed(index: int, exc: BaseException) -> RecordResult:
     what = f"{type(exc).__name__}: {str(exc)[:200]}"
     return RecordResult(
         index=index,
-        error=RecordError(
-            index=index,
-            field=None,
+        error=Reject(
+            index,
+            f"could not be scored ({what}); check its values, e.g. numbers too large for a 64-bit float",
+            value=what,
             expected="a record the model can score",
-            received=what,
-            message=f"record {index}: could not be scored ({what}); check its values, e.g. "
-            "numbers too large for a 64-bit float",
         ),
     )
 

@@ -144,7 +144,7 @@ def load_model(
         raise ReloadRefused(path, f"it could not be loaded ({type(e).__name__}: {e})") from e
     result = probe[0]
     if result.error is not None or result.score is None or not math.isfinite(result.score):
-        problem = result.error.message if result.error is not None else f"score {result.score!r}"
+        problem = result.error.describe("field") if result.error is not None else f"score {result.score!r}"
         raise ReloadRefused(path, f"it does not score a probe record ({problem})")
     return LoadedModel(
         screener=screener,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
 from typing import Any
 
 import orjson
 from fastapi.responses import Response
 
+from winnow.io.rejects import Reject
 from winnow.online import RecordResult
 from winnow.serve.parsing import ClientError, ParsedRequest
 from winnow.serve.schemas import ErrorResponse
@@ -88,15 +88,10 @@ def results_json(
     scored = selected = rejected = 0
     for record, r in zip(parsed.records, results, strict=True):
         d: dict[str, Any] = {"index": r.index, "id": echo_id(r, record)}
-        error = asdict(r.error) if r.error is not None else None
-        if error is None and (r.score is None or not math.isfinite(r.score)):
-            error = {
-                "index": r.index,
-                "field": None,
-                "expected": "a record the model can score",
-                "received": "no score",
-                "message": f"record {r.index}: the model gave no score; check the record's values",
-            }
+        err = r.error
+        if err is None and (r.score is None or not math.isfinite(r.score)):
+            err = Reject(r.index, "the model gave no score; check the record's values", value="no score")
+        error = err.record_json() if err is not None else None
         if error is not None:
             rejected += 1
             d["score"] = None

@@ -216,19 +216,15 @@ def to_outcome(
     """
     if result.error is not None:
         err = result.error
-        # the scorer's own message counts records within the batch; name the field instead
-        why = (
-            f"field {err.field!r}: expected {err.expected}, received {err.received}"
-            if err.field
-            else err.message
-        )
+        # the entry is the record: name its field, not its place in the scored batch
+        why = f"field {err.column!r}: {err.reason}" if err.column else err.reason
         return DeadLetter(
             entry.id,
             "invalid",
             why,
             entry.deliveries,
             record_json(record),
-            field=err.field,
+            field=err.column,
         )
     if result.score is None or not math.isfinite(result.score):
         return DeadLetter(
