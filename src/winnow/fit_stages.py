@@ -14,7 +14,7 @@
 7. :func:`fuse`: greedy ensemble selection, the fast live model, calibration, the threshold;
 8. :func:`check_leakage`, :func:`evaluate` (held-out test metrics), :func:`refit_full`.
 
-:func:`winnow.training.fit_pipeline` runs them and wraps the state in a ``FitResult``.
+:func:`winnow.training.fit_pipeline` runs them and wraps the state in a :class:`winnow.fitted.Fitted`.
 """
 
 from __future__ import annotations

@@ -7,25 +7,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 
-from winnow import __version__
-from winnow.artifact import dumps, read_artifact, write_artifact
+from winnow.artifact import read_artifact, write_artifact
 from winnow.config import Budget, ScreenConfig
-from winnow.errors import ArtifactError, ConfigError, DataError, NotFittedError
+from winnow.errors import ConfigError, DataError, NotFittedError
+from winnow.fitted import Fitted, FittedPart
 from winnow.io.readers import DEFAULT_BATCH_ROWS, open_source
 from winnow.io.rejects import Reject
 from winnow.metrics import screening_report
-from winnow.models.base import Inputs, Learner, learner_class
+from winnow.models.base import Inputs, Learner
 from winnow.models.fusion import Fusion
 from winnow.monitor import Reference
 from winnow.prep.preprocessor import Preprocessor
@@ -59,9 +57,27 @@ class Screener:
     config : the task; or give its fields as keyword arguments to :meth:`fit`.
     """
 
+    specs_ = FittedPart[list[ColumnSpec]]()
+    prep_ = FittedPart[Preprocessor]()
+    learners_ = FittedPart[dict[str, Learner]]()
+    fusion_ = FittedPart[Fusion]()
+    threshold_ = FittedPart[Threshold]()
+    target_ = FittedPart[dict[str, Any]]()
+    metrics_ = FittedPart[dict[str, Any]]()
+    importance_ = FittedPart[dict[str, float]]()
+    summary_ = FittedPart[dict[str, Any]]()
+    warnings_ = FittedPart[list[str]]()
+    evaluation_ = FittedPart[dict[str, np.ndarray]]()
+    reference_ = FittedPart[Reference | None]()
+    lineage_ = FittedPart[dict[str, Any] | None]()
+    estimator_ = FittedPart[dict[str, Any] | None]()
+    created_ = FittedPart[str]()
+    version_ = FittedPart[str]()
+
     def __init__(self, config: ScreenConfig | None = None) -> None:
         self.config = config
-        self._fitted = False
+        #: the fitted state (what the artifact holds); the attributes ending in ``_`` are its fields
+        self.fitted_: Fitted | None = None
         #: the artifact folder this screener was loaded from or last saved to (None: fitted here)
         self.path_: Path | None = None
 
@@ -85,33 +101,23 @@ class Screener:
         if cfg is None or options:
             base = cfg.model_dump() if cfg is not None else {}
             cfg = ScreenConfig.build(**{**base, **options})
-        result = fit_pipeline(open_source(data), cfg, on_stage=on_stage)
+        self.fitted_ = fit_pipeline(open_source(data), cfg, on_stage=on_stage)
         self.config = cfg
-        self.specs_: list[ColumnSpec] = result.specs
-        self.prep_: Preprocessor = result.prep
-        self.learners_: dict[str, Learner] = result.learners
-        self.fusion_: Fusion = result.fusion
-        self.threshold_: Threshold = result.threshold
-        self.target_ = {"description": result.target_description, "cutoff": result.target_cutoff}
-        self.metrics_: dict[str, Any] = result.metrics
-        self.importance_: dict[str, float] = result.importance
-        self.summary_: dict[str, Any] = result.summary
-        self.warnings_: list[str] = result.warnings
-        self.evaluation_: dict[str, np.ndarray] = result.evaluation
-        #: set by :func:`winnow.retrain.retrain`: parent version, data added, metrics of both
-        self.lineage_: dict[str, Any] | None = None
-        #: set by :class:`winnow.estimator.WinnowClassifier`: its parameters, classes, features
-        self.estimator_: dict[str, Any] | None = None
-        self.reference_: Reference | None = result.reference
-        self.created_ = datetime.now(UTC).isoformat(timespec="seconds")
-        self.version_ = __version__
-        self._fitted = True
         self.path_ = None
         return self
 
     def _check(self) -> None:
-        if not self._fitted:
+        if self.fitted_ is None:
             raise NotFittedError()
+
+    def __copy__(self) -> Screener:
+        """A shallow copy whose fitted state is a copy too (replacing a member of the copy, as
+        ``winnow optimise`` does, leaves the original as it was)."""
+        out = type(self).__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        if self.fitted_ is not None:
+            out.fitted_ = replace(self.fitted_)
+        return out
 
     @property
     def id_column(self) -> str | None:
@@ -454,50 +460,15 @@ class Screener:
     def manifest(self) -> dict[str, Any]:
         """What the artifact records about this screener (without file hashes)."""
         self._check()
-        assert self.config is not None
-        return {
-            "winnow_version": self.version_,
-            "created": self.created_,
-            "config": self.config.model_dump(mode="json"),
-            "target": self.target_,
-            "schema": [s.to_json() for s in self.specs_],
-            "fusion": self.fusion_.to_json(),
-            "threshold": self.threshold_.to_json(),
-            "metrics": self.metrics_,
-            "importance": self.importance_,
-            "summary": self.summary_,
-            "warnings": self.warnings_,
-            **({"lineage": self.lineage_} if getattr(self, "lineage_", None) else {}),
-            **({"estimator": self.estimator_} if getattr(self, "estimator_", None) else {}),
-        }
+        assert self.fitted_ is not None
+        return self.fitted_.manifest()
 
     def save(self, path: str | Path, *, sign_key: str | Path | None = None) -> Path:
         """Write the artifact folder (atomically); returns its path. ``sign_key``: an Ed25519
         PEM private key; the folder then carries its signature (``manifest.sig``)."""
         self._check()
-        manifest = self.manifest()
-        files = {"preprocess.json": dumps(self.prep_.to_json()).encode()}
-        arrays = self.prep_.arrays()
-        if arrays:
-            from safetensors.numpy import save
-
-            files["preprocess.safetensors"] = save(arrays)
-        if getattr(self, "evaluation_", None):
-            from safetensors.numpy import save as save_arrays
-
-            files["evaluation.safetensors"] = save_arrays(self.evaluation_)
-        if getattr(self, "reference_", None) is not None:
-            files["monitor.json"] = dumps(self.reference_.to_json()).encode()  # type: ignore[union-attr]
-        models = {}
-        for name, learner in self.learners_.items():
-            cfg, payloads = learner.state()
-            refs = {}
-            for suffix, data in payloads.items():
-                rel = f"models/{name}.{suffix}"
-                files[rel] = data
-                refs[suffix] = rel
-            models[name] = {"kind": learner.name, "config": cfg, "files": refs}
-        manifest["models"] = models
+        assert self.fitted_ is not None
+        manifest, files = self.fitted_.to_artifact()
         write_artifact(Path(path), manifest, files, Path(sign_key) if sign_key is not None else None)
         self.path_ = Path(path)
         return Path(path)
@@ -507,47 +478,11 @@ class Screener:
         """Load and verify an artifact written by :meth:`save`. ``verify_key``: an Ed25519 PEM
         public key; the artifact must carry its signature (else :class:`ArtifactError`)."""
         contents = read_artifact(Path(path), Path(verify_key) if verify_key is not None else None)
-        man, files = contents.manifest, contents.files
-        try:
-            obj = cls(ScreenConfig.model_validate(man["config"]))
-            obj.specs_ = [ColumnSpec.from_json(s) for s in man["schema"]]
-            arrays = None
-            if "preprocess.safetensors" in files:
-                from safetensors.numpy import load
-
-                arrays = load(files["preprocess.safetensors"])
-            obj.prep_ = Preprocessor.from_json(json.loads(files["preprocess.json"]), arrays)
-            obj.learners_ = {}
-            for name, entry in man["models"].items():
-                payloads = {suffix: files[rel] for suffix, rel in entry["files"].items()}
-                kind = entry.get("kind", name)  # format 1 before kinds: the member name is the kind
-                obj.learners_[name] = learner_class(kind).from_state(entry["config"], payloads)
-            obj.fusion_ = Fusion.from_json(man["fusion"])
-            obj.threshold_ = Threshold(**man["threshold"])
-            obj.target_ = man["target"]
-            obj.metrics_ = man["metrics"]
-            obj.importance_ = man["importance"]
-            obj.summary_ = man["summary"]
-            obj.warnings_ = man["warnings"]
-            obj.lineage_ = man.get("lineage")
-            obj.estimator_ = man.get("estimator")
-            obj.reference_ = None
-            if "monitor.json" in files:
-                obj.reference_ = Reference.from_json(json.loads(files["monitor.json"]))
-            obj.evaluation_ = {}
-            if "evaluation.safetensors" in files:
-                from safetensors.numpy import load as load_arrays
-
-                obj.evaluation_ = dict(load_arrays(files["evaluation.safetensors"]))
-            obj.created_ = man["created"]
-            obj.version_ = man["winnow_version"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise ArtifactError(path, f"manifest content is incomplete or invalid ({e!r})") from e
-        except Exception as e:  # a model library refusing its own file: report it as such
-            raise ArtifactError(path, f"a model file cannot be loaded ({type(e).__name__}: {e})") from e
-        obj._fitted = True
+        fitted = Fitted.from_artifact(Path(path), contents)
+        obj = cls(fitted.config)
+        obj.fitted_ = fitted
         obj.path_ = Path(path)
-        obj.set_threads(obj.config.threads if obj.config is not None else 0)
+        obj.set_threads(fitted.config.threads)
         return obj
 
     def rule_set(self) -> RuleSet:
@@ -566,7 +501,7 @@ class Screener:
         self.prep_.set_threads(n)
 
     def __repr__(self) -> str:
-        if not self._fitted:
+        if self.fitted_ is None:
             return "Screener(unfitted)"
         return (
             f"Screener(target={self.target_['description']!r}, "

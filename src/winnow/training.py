@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -33,13 +31,9 @@ from winnow.fit_stages import (
     refit_full,
     search,
 )
+from winnow.fitted import Fitted
 from winnow.io.readers import TableSource
-from winnow.models.base import Learner
-from winnow.models.fusion import Fusion
-from winnow.monitor import Reference, build_reference
-from winnow.prep.preprocessor import Preprocessor
-from winnow.schema import ColumnSpec
-from winnow.select import Threshold
+from winnow.monitor import build_reference
 
 log = logging.getLogger("winnow")
 
@@ -57,34 +51,11 @@ STAGES = (
 )
 
 
-@dataclass
-class FitResult:
-    """All a fitted screener holds, before it is wrapped in a :class:`winnow.Screener`."""
-
-    config: ScreenConfig
-    specs: list[ColumnSpec]
-    prep: Preprocessor
-    learners: dict[str, Learner]
-    fusion: Fusion
-    threshold: Threshold
-    target_description: str
-    target_cutoff: float | None
-    metrics: dict[str, Any]
-    importance: dict[str, float]
-    summary: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-    #: held-out test rows: ``y`` (0/1), ``score`` (winnow), ``logistic_regression`` and ``rule``
-    #: scores when present, for reports and plots (curves need the rows, not only the metrics)
-    evaluation: dict[str, np.ndarray] = field(default_factory=dict)
-    #: the reference profile drift monitoring compares live data with
-    reference: Reference | None = None
-
-
 def fit_pipeline(
     source: TableSource,
     cfg: ScreenConfig,
     on_stage: Callable[[str], None] | None = None,
-) -> FitResult:
+) -> Fitted:
     """Read, prepare, fit, fuse and evaluate. See the module docstring for the protocol."""
     s = FitState(cfg, on_stage or (lambda msg: log.info(msg)), time.monotonic())
     read_and_label(s, source)
@@ -101,15 +72,14 @@ def fit_pipeline(
         "threads": s.threads,
         "reject_examples": [r.describe() for r in s.rejects[:10]],
     }
-    return FitResult(
+    return Fitted(
         config=cfg,
         specs=s.specs,
         prep=s.prep,
         learners=s.learners,
         fusion=s.fusion,
         threshold=s.threshold,
-        target_description=s.labels.description,
-        target_cutoff=s.labels.cutoff,
+        target={"description": s.labels.description, "cutoff": s.labels.cutoff},
         metrics=s.metrics,
         importance=importance(s.prep, s.learners, s.fusion),
         summary=summary,
