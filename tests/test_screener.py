@@ -155,7 +155,7 @@ class TestInputs:
         record = pa.Table.from_pandas(train_frame.head(1)).to_pylist()[0]
         with pytest.raises(DataError, match=r"field 'visits': expected a finite number, received str 'many'"):
             fitted.score_one({**record, "visits": "many"})
-        with pytest.raises(DataError, match=r"field 'region' is required"):
+        with pytest.raises(DataError, match=r"field 'region': missing; it is required"):
             fitted.score_one({k: v for k, v in record.items() if k != "region"})
 
     def test_input_is_not_mutated(self, fitted, train_frame):

@@ -170,7 +170,7 @@ def checked_record(record: Any, fields: list[tuple[str, Role]]) -> dict[str, Any
             raise FieldInvalid(
                 Reject(
                     0,
-                    f"is required ({expected}; send null for an unknown value)",
+                    f"missing; it is required ({expected}; send null for an unknown value)",
                     column=name,
                     value="nothing (field missing)",
                     expected=expected,
