@@ -59,7 +59,7 @@ class DelayedSink:
 def drain(
     scorer: Any, redis: Redis, work: Path, records: list, n: int, delay: float, pipelined: bool
 ) -> float:
-    from winnow.stream.sinks import DuckDBSink
+    from winnow.io.sinks import DuckDBSink
     from winnow.stream.source import RedisSource
     from winnow.stream.worker import StreamWorker
 

@@ -50,7 +50,7 @@ def stuck_batch(
 
     Yields (worker, entry ids); the lock is released when the block ends.
     """
-    from winnow.stream.sinks import PostgresSink
+    from winnow.io.sinks import PostgresSink
 
     stream, table = names["stream"], names["table"]
     sink = PostgresSink(dsn, table, audit=True)

@@ -18,8 +18,16 @@ from tests.stream.helpers import (
     wait_done,
 )
 from winnow.errors import ConfigError
-from winnow.stream.records import DecodeError, SinkBatch, SinkRow, decode_entry
-from winnow.stream.sinks import DuckDBSink, ParquetSink, PostgresSink, RedisStreamSink, open_sink
+from winnow.io.sinks import (
+    DuckDBSink,
+    ParquetSink,
+    PostgresSink,
+    RedisStreamSink,
+    SinkBatch,
+    SinkRow,
+    open_sink,
+)
+from winnow.stream.records import DecodeError, decode_entry
 
 
 def test_decode_flat_map_and_json_field() -> None:
@@ -188,7 +196,7 @@ class _Flaky(_Wrapped):
         self.fail = fail
 
     def write(self, batch: SinkBatch) -> None:
-        from winnow.stream.sinks import SinkUnavailable
+        from winnow.io.sinks import SinkUnavailable
 
         if self.fail:
             self.fail -= 1
@@ -260,7 +268,7 @@ def test_a_sink_write_failing_in_the_writer_thread_is_retried_entry_by_entry(
 def test_postgres_sink_separates_bad_values_from_outages(postgres: str, names: dict[str, str]) -> None:
     import psycopg
 
-    from winnow.stream.sinks import SinkUnavailable
+    from winnow.io.sinks import SinkUnavailable
 
     sink = PostgresSink(postgres, names["table"])
     sink.open()

@@ -5,7 +5,7 @@
 ...     sink="duckdb:leads.duckdb")  # doctest: +SKIP
 
 Modules: :mod:`~winnow.stream.worker` (the loop and its guarantees),
-:mod:`~winnow.stream.source` (Redis consumer group), :mod:`~winnow.stream.sinks` (DuckDB,
+:mod:`~winnow.stream.source` (Redis consumer group), :mod:`~winnow.io.sinks` (DuckDB,
 PostgreSQL, Redis stream, Parquet), :mod:`~winnow.stream.records` (entries, rows, dead
 letters), :mod:`~winnow.stream.metrics` (Prometheus) and :mod:`~winnow.stream.cli`
 (``winnow stream``). Importing this package loads none of redis, duckdb or psycopg.
@@ -16,14 +16,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from winnow.stream.sinks import open_sink
+    from winnow.io.sinks import open_sink
     from winnow.stream.worker import StreamSummary, StreamWorker, run
 
 _LAZY = {
     "run": "winnow.stream.worker",
     "StreamWorker": "winnow.stream.worker",
     "StreamSummary": "winnow.stream.worker",
-    "open_sink": "winnow.stream.sinks",
+    "open_sink": "winnow.io.sinks",
 }
 
 __all__ = ["StreamSummary", "StreamWorker", "open_sink", "run"]

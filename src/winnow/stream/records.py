@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
 from typing import TYPE_CHECKING, Any
+
+from winnow.io.sinks import SinkRow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,9 +27,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from winnow.online import RecordResult
-
-#: the columns every sink stores, in this order
-COLUMNS = ("id", "score", "selected", "rule", "reasons", "entry_id", "record", "scored_at")
 
 
 @dataclass(frozen=True)
@@ -50,20 +49,6 @@ class Entry:
             return None
         it = iter(self.pairs)
         return dict(zip(it, it, strict=True))
-
-
-@dataclass
-class SinkRow:
-    """One scored record as the sinks store it (keyed by ``id``)."""
-
-    id: str
-    score: float
-    selected: bool
-    rule: str | None
-    reasons: list[str]
-    entry_id: str
-    record: str
-    scored_at: datetime
 
 
 @dataclass
@@ -96,19 +81,6 @@ class DeadLetter:
             "failed_at": failed_at.isoformat(),
             "record": self.record,
         }
-
-
-@dataclass
-class SinkBatch:
-    """What one micro-batch writes: the selected rows, and every scored row when auditing.
-
-    ``entry_ids`` lists the stream entries whose outcome is in this batch (selected or not);
-    file sinks use it to replace rows an earlier delivery of the same entries wrote.
-    """
-
-    selected: list[SinkRow]
-    scored: list[SinkRow] | None
-    entry_ids: list[str] = field(default_factory=list)
 
 
 class DecodeError(ValueError):
@@ -268,27 +240,3 @@ def unique_by_id(outcomes: list[tuple[str, SinkRow | None]]) -> list[SinkRow]:
         return rows
     last = {rid: pos for pos, (rid, _) in enumerate(outcomes)}
     return [row for pos, (rid, row) in enumerate(outcomes) if row is not None and last[rid] == pos]
-
-
-def rows_table(rows: list[SinkRow]) -> pa.Table:
-    """The rows as an Arrow table with the sinks' column types."""
-    import pyarrow as pa
-
-    return pa.table(
-        {
-            "id": pa.array([r.id for r in rows], pa.string()),
-            "score": pa.array([r.score for r in rows], pa.float64()),
-            "selected": pa.array([r.selected for r in rows], pa.bool_()),
-            "rule": pa.array([r.rule for r in rows], pa.string()),
-            "reasons": pa.array([r.reasons for r in rows], pa.list_(pa.string())),
-            "entry_id": pa.array([r.entry_id for r in rows], pa.string()),
-            "record": pa.array([r.record for r in rows], pa.string()),
-            "scored_at": pa.array([r.scored_at for r in rows], pa.timestamp("us")),
-        }
-    )
-
-
-def entry_key(entry_id: str) -> tuple[int, int]:
-    """A stream entry id ``<ms>-<seq>`` as a sortable pair."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)

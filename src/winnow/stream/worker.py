@@ -45,20 +45,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from winnow.errors import ConfigError
+from winnow.io.sinks import Sink, SinkBatch, SinkRow, SinkUnavailable, open_sink
 from winnow.stream.metrics import Accounting, StreamMetrics
 from winnow.stream.records import (
     DeadLetter,
     DecodeError,
     Entry,
-    SinkBatch,
-    SinkRow,
     decode_columns,
     decode_entry,
     raw_json,
     to_outcome,
     unique_by_id,
 )
-from winnow.stream.sinks import Sink, SinkUnavailable, open_sink
 from winnow.stream.source import RedisSource
 
 if TYPE_CHECKING:
@@ -130,7 +128,7 @@ class StreamWorker:
     ----------
     scorer : the :class:`~winnow.online.OnlineScorer` every batch goes through.
     source : the consumer (stream, group, consumer name, dead-letter stream).
-    sink : where rows go (built by :func:`~winnow.stream.sinks.open_sink`, not yet opened).
+    sink : where rows go (built by :func:`~winnow.io.sinks.open_sink`, not yet opened).
     batch_size : entries per micro-batch.
     max_retries : an entry that failed this many times is dead-lettered on its next delivery.
     claim_idle_ms : entries pending longer than this are claimed from their consumer (and own

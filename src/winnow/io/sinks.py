@@ -1,4 +1,4 @@
-"""Where selected records go: DuckDB, PostgreSQL, a Redis stream or Parquet files.
+"""Where the stream worker's scored records go: DuckDB, PostgreSQL, a Redis stream or Parquet files.
 
 Every sink writes a micro-batch as one commit and is idempotent by record id, because the
 worker acknowledges entries only after :meth:`Sink.write` returns and a crash in between makes
@@ -29,14 +29,72 @@ import json
 import logging
 import os
 import re
-from datetime import UTC
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from winnow.errors import ConfigError
-from winnow.stream.records import COLUMNS, SinkBatch, SinkRow, entry_key, rows_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger("winnow.stream")
+
+#: the columns every sink stores, in this order
+COLUMNS = ("id", "score", "selected", "rule", "reasons", "entry_id", "record", "scored_at")
+
+
+@dataclass
+class SinkRow:
+    """One scored record as the sinks store it (keyed by ``id``)."""
+
+    id: str
+    score: float
+    selected: bool
+    rule: str | None
+    reasons: list[str]
+    entry_id: str
+    record: str
+    scored_at: datetime
+
+
+@dataclass
+class SinkBatch:
+    """What one micro-batch writes: the selected rows, and every scored row when auditing.
+
+    ``entry_ids`` lists the stream entries whose outcome is in this batch (selected or not);
+    file sinks use it to replace rows an earlier delivery of the same entries wrote.
+    """
+
+    selected: list[SinkRow]
+    scored: list[SinkRow] | None
+    entry_ids: list[str] = field(default_factory=list)
+
+
+def rows_table(rows: list[SinkRow]) -> pa.Table:
+    """The rows as an Arrow table with the sinks' column types."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "id": pa.array([r.id for r in rows], pa.string()),
+            "score": pa.array([r.score for r in rows], pa.float64()),
+            "selected": pa.array([r.selected for r in rows], pa.bool_()),
+            "rule": pa.array([r.rule for r in rows], pa.string()),
+            "reasons": pa.array([r.reasons for r in rows], pa.list_(pa.string())),
+            "entry_id": pa.array([r.entry_id for r in rows], pa.string()),
+            "record": pa.array([r.record for r in rows], pa.string()),
+            "scored_at": pa.array([r.scored_at for r in rows], pa.timestamp("us")),
+        }
+    )
+
+
+def entry_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ``<ms>-<seq>`` as a sortable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _UPDATE = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "id")
@@ -267,7 +325,7 @@ class RedisStreamSink:
     """A Redis stream of selected records, deduplicated by id in the hash ``<stream>:ids``."""
 
     def __init__(self, url: str, stream: str = "selected", *, audit: bool = False) -> None:
-        from winnow.stream.source import check_redis_url
+        from winnow.io.redis_conn import check_redis_url
 
         self.url = check_redis_url(url, "--sink")
         self.stream = stream
@@ -279,7 +337,7 @@ class RedisStreamSink:
     def open(self) -> None:
         import redis
 
-        from winnow.stream.source import redis_client
+        from winnow.io.redis_conn import redis_client
 
         self._client = redis_client(self.url, socket_timeout=10.0)
         self._script = self._client.register_script(_REDIS_SINK_LUA)
