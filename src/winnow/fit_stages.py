@@ -68,14 +68,17 @@ class FitState:
     sample: Sample | None = None
     read_rejects: list[Reject] = field(default_factory=list)
     raw: pa.Table = field(init=False)
+    #: each row of ``raw``'s position in the input (None when fitted on a sample)
+    positions: np.ndarray | None = None
     n_read: int = field(init=False)
     labels: Labels = field(init=False)
     specs: list[ColumnSpec] = field(init=False)
-    # clean
+    # type_rows
     typed: Coerced = field(init=False)
     rejects: list[Reject] = field(init=False)
     usable: np.ndarray = field(init=False)
     n_missing_target: int = field(init=False)
+    # clean
     n_dup: int = field(init=False)
     keep: np.ndarray = field(init=False)
     y: np.ndarray = field(init=False)
@@ -144,7 +147,7 @@ def read_and_label(s: FitState, source: TableSource) -> None:
         )
         s.n_read = s.sample.rows_read + len(s.read_rejects)
     else:
-        s.raw = source.read_all(rejects=s.read_rejects)
+        s.raw, s.positions = source.read_numbered(rejects=s.read_rejects)
         s.n_read = s.raw.num_rows + len(s.read_rejects)
     raw, sample = s.raw, s.sample
     if raw.num_rows == 0:
@@ -197,17 +200,23 @@ def _check_named_columns(s: FitState) -> None:
         raise DataError("no usable feature columns remain", hint="Check --drop and the roles.")
 
 
-def clean(s: FitState) -> None:
-    cfg, raw, labels = s.cfg, s.raw, s.labels
+def type_rows(s: FitState) -> None:
+    """Type every row to the schema; ``usable``: the rows with valid values and a label."""
+    labels = s.labels
     s.stage("typing and cleaning")
-    typed = s.typed = coerce(raw, s.specs)
+    typed = s.typed = coerce(s.raw, s.specs)
     s.rejects = s.read_rejects + typed.rejects
-    usable = s.usable = typed.ok & labels.known
+    s.usable = typed.ok & labels.known
     s.n_missing_target = int((~labels.known).sum())
     if s.n_missing_target:
         s.warn(f"{s.n_missing_target} rows without a target value are left out of training")
     if typed.rejects:
         s.warn(f"{len(typed.rejects)} rows rejected for invalid values, e.g. {typed.rejects[0].describe()}")
+
+
+def clean(s: FitState) -> None:
+    """Drop exact duplicates, check the classes, split honestly."""
+    cfg, raw, labels, usable = s.cfg, s.raw, s.labels, s.usable
     # exact duplicate records (every column equal, the id and the label included) would leak
     # between folds and overweight one record; distinct records with equal features are kept
     frame = raw.to_pandas()
@@ -236,7 +245,7 @@ def clean(s: FitState) -> None:
             f"{MIN_POSITIVES * 2} are needed for an honest split",
             column=cfg.target,
         )
-    s.table = typed.table.take(pa.array(keep))
+    s.table = s.typed.table.take(pa.array(keep))
     s.raw_kept = raw.take(pa.array(keep))
     split_values = (
         np.asarray(s.raw_kept.column(cfg.split_column).to_pylist(), dtype=object)

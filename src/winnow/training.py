@@ -30,6 +30,7 @@ from winnow.fit_stages import (
     read_and_label,
     refit_full,
     search,
+    type_rows,
 )
 from winnow.fitted import Fitted
 from winnow.io.readers import TableSource
@@ -39,6 +40,7 @@ log = logging.getLogger("winnow")
 
 #: the fit's stages in order (:mod:`winnow.fit_stages`); each reads and fills the FitState
 STAGES = (
+    type_rows,
     clean,
     prepare_features,
     plan_folds,

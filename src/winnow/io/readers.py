@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
@@ -58,10 +59,19 @@ class TableSource(ABC):
             yield batch
 
     def read_all(self, rejects: list[Reject] | None = None) -> pa.Table:
-        parts = list(self.batches(rejects=rejects))
+        return self.read_numbered(rejects)[0]
+
+    def read_numbered(self, rejects: list[Reject] | None = None) -> tuple[pa.Table, np.ndarray]:
+        """The whole input as one table, and each row's position in the input (records
+        rejected while parsing keep theirs, so the positions can have gaps)."""
+        parts, positions = [], []
+        for first, batch in self.numbered_batches(rejects=rejects):
+            parts.append(batch)
+            positions.append(np.arange(first, first + batch.num_rows, dtype=np.int64))
         if not parts:
-            return pa.table({c: pa.array([], pa.string()) for c in self.column_names()})
-        return pa.Table.from_batches(parts)
+            empty = pa.table({c: pa.array([], pa.string()) for c in self.column_names()})
+            return empty, np.zeros(0, dtype=np.int64)
+        return pa.Table.from_batches(parts), np.concatenate(positions)
 
 
 class ArrowSource(TableSource):

@@ -23,6 +23,7 @@ the top-valued x% against a random x% of the same size to show what the score is
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +31,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from winnow.config import ScreenConfig
 from winnow.errors import DataError
+from winnow.fit_stages import FitState, read_and_label, type_rows
 from winnow.io.readers import open_source
 from winnow.models.base import Inputs
 from winnow.prep.preprocessor import Preprocessor
 from winnow.quality.label_issues import find_label_issues, out_of_fold
 from winnow.quality.neardup import near_duplicates
-from winnow.schema import ColumnSpec, coerce, infer_schema
-from winnow.target import make_labels
+from winnow.schema import ColumnSpec
 
 REFERENCE_ROWS = 5_000
 NEIGHBOURS = 10
@@ -67,44 +69,43 @@ def labelled_inputs(
     id_column: str | None = None,
     drop: list[str] | None = None,
 ) -> Labelled:
-    """Read ``data``, keep the rows with a label and valid values, type and transform them."""
-    source = open_source(data)
-    rejects: list[Any] = []
-    parts, rows = [], []
-    for first, batch in source.numbered_batches(rejects=rejects):
-        parts.append(batch)
-        rows.append(np.arange(first, first + batch.num_rows, dtype=np.int64))
-    if not parts:
-        raise DataError(f"{source.name!r} has no data rows", hint="Give a table with rows.")
-    raw = pa.Table.from_batches(parts)
-    positions = np.concatenate(rows)
-    labels = make_labels(raw, target, positive=positive, top_fraction=top_fraction)
-    specs = infer_schema(raw, target=target, id_column=id_column, drop=drop or [])
-    typed = coerce(raw, specs)
-    usable = typed.ok & labels.known.astype(bool)
-    keep = np.flatnonzero(usable)
-    y = labels.y[keep].astype(np.int64)
+    """Read ``data``, keep the rows with a label and valid values, type and transform them.
+
+    The fit's own first stages (:func:`~winnow.fit_stages.read_and_label`,
+    :func:`~winnow.fit_stages.type_rows`) read, label and type the rows; unlike the fit, every
+    usable row is kept (duplicates are what the redundancy part measures) and nothing is held
+    out: each row is judged out of fold."""
+    cfg = ScreenConfig.build(
+        target=target, positive=positive, top_fraction=top_fraction, id=id_column, drop=drop or []
+    )
+    s = FitState(cfg, lambda _msg: None, time.monotonic())
+    read_and_label(s, open_source(data))
+    type_rows(s)
+    keep = np.flatnonzero(s.usable)
+    y = s.labels.y[keep].astype(np.int64)
     if y.sum() < 10 or len(y) - y.sum() < 10:
         raise DataError(
             "at least 10 rows of each class are needed to judge records with cross-validation",
             column=target,
             hint="Check --positive / --top-fraction.",
         )
-    table = typed.table.take(pa.array(keep))
-    prep = Preprocessor().fit(table, specs)
-    m = prep.transform(table, specs)
+    table = s.typed.table.take(pa.array(keep))
+    prep = Preprocessor().fit(table, s.specs)
+    m = prep.transform(table, s.specs)
+    assert s.positions is not None  # read whole, not sampled
+    known = s.labels.known.astype(bool)
     return Labelled(
-        rows=positions[keep],
-        raw=raw.take(pa.array(keep)),
-        specs=specs,
+        rows=s.positions[keep],
+        raw=s.raw.take(pa.array(keep)),
+        specs=s.specs,
         typed=table,
         prep=prep,
         x=Inputs(m, prep.dense(m), y),
         y=y,
         skipped={
-            "unreadable": len(rejects),
-            "invalid": int((~typed.ok).sum()),
-            "no_label": int((typed.ok & ~labels.known.astype(bool)).sum()),
+            "unreadable": len(s.read_rejects),
+            "invalid": int((~s.typed.ok).sum()),
+            "no_label": int((s.typed.ok & ~known).sum()),
         },
     )
 
