@@ -9,6 +9,7 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from winnow.metrics import (
     BUDGET_FRACTIONS,
     at_budget,
+    expected_at_fraction,
     expected_calibration_error,
     screening_report,
     top_k_mask,
@@ -84,3 +85,40 @@ def test_rank_only_scores_skip_probability_metrics(scored):
 def test_one_class_reports_a_note(y):
     r = screening_report(y, np.linspace(0, 1, len(y)))
     assert r["note"] == "metrics need both classes" and "auc_pr" not in r
+
+
+class TestExpectedAtFraction:
+    def _data(self, n=2_000, seed=0):
+        rng = np.random.default_rng(seed)
+        y = (rng.random(n) < 0.1).astype(np.int64)
+        return y, y * 0.3 + rng.random(n)
+
+    def test_point_values_are_the_held_out_rows_own(self):
+        y, s = self._data()
+        e = expected_at_fraction(y, s, 0.05)
+        ref = at_budget(y, s, 100)
+        assert e["fraction"] == 0.05 and e["rows"] == 2_000 and e["level"] == 0.9
+        assert e["precision"]["value"] == pytest.approx(ref["precision"], abs=1e-4)
+        assert e["lift_over_random"]["value"] == pytest.approx(ref["lift"], abs=1e-4)
+        for key in ("precision", "lift_over_random"):
+            assert e[key]["low"] <= e[key]["value"] <= e[key]["high"]
+            assert e[key]["low"] < e[key]["high"]  # a real interval from the resamples
+        assert "lift_over_rule" not in e
+
+    def test_the_interval_narrows_with_more_rows_and_the_seed_fixes_it(self):
+        y, s = self._data(500)
+        y2, s2 = self._data(20_000)
+        small, big = expected_at_fraction(y, s, 0.1), expected_at_fraction(y2, s2, 0.1)
+        width = lambda e: e["precision"]["high"] - e["precision"]["low"]  # noqa: E731
+        assert width(big) < width(small) / 3
+        assert expected_at_fraction(y, s, 0.1, seed=4) == expected_at_fraction(y, s, 0.1, seed=4)
+
+    def test_lift_over_a_rule_counts_its_ties_at_their_average(self):
+        y, s = self._data(4_000)
+        coarse = np.zeros(len(y))  # a rule that cannot tell records apart: as good as random
+        e = expected_at_fraction(y, s, 0.1, rule=coarse)
+        assert e["rule_precision"]["value"] == pytest.approx(y.mean(), abs=0.04)
+        assert e["lift_over_rule"]["value"] == pytest.approx(e["lift_over_random"]["value"], rel=0.35)
+        perfect = expected_at_fraction(y, s, 0.05, rule=y.astype(float))
+        assert perfect["rule_precision"]["value"] == 1.0
+        assert perfect["lift_over_rule"]["value"] == pytest.approx(perfect["precision"]["value"])

@@ -187,6 +187,13 @@ class TestTasks:
         assert rule["expression"] == "visits * 2 + member"
         assert 0 < rule["auc_pr"] <= 1 and "log_loss" not in rule
         assert rule["rows"] == s.metrics_["winnow"]["rows"]
+        # a screen states what its selection should deliver, against random and against the rule
+        summary = s.screen(small, budget=0.1).summary
+        e = summary.expected
+        assert e is not None
+        assert e["fraction"] == pytest.approx(summary.rows_selected / summary.rows_scored, abs=0.01)
+        assert e["rows"] == rule["rows"] and {"precision", "lift_over_random", "lift_over_rule"} <= set(e)
+        assert e["precision"]["value"] == s.expected_at(e["fraction"])["precision"]["value"]
 
     def test_baseline_rule_over_a_column_with_missing_values(self, small):
         # `spend` is missing on ~5% of rows: those rows rank last under the rule, the fit succeeds

@@ -72,8 +72,26 @@ def print_summary(summary: dict[str, Any], json_out: bool = False) -> None:
         console.print(f"rejected records with reasons: {summary['rejects']}")
         for ex in summary["reject_examples"][:3]:
             console.print(f"  [yellow]{ex}[/]")
+    expected = summary.get("expected")
+    if expected:
+        console.print(f"expected from the fit's held-out rows: {describe_expected(expected)}")
     if summary.get("out"):
         console.print(f"results written to [bold]{summary['out']}[/]")
+
+
+def describe_expected(e: dict[str, Any]) -> str:
+    """``precision 62% (55-69%), 6.2x random (5.5-6.9), 1.8x the rule (1.4-2.2)``"""
+
+    def span(d: dict[str, float], fmt: str) -> str:
+        return f"{fmt.format(d['value'])} ({fmt.format(d['low'])}-{fmt.format(d['high'])})"
+
+    parts = [
+        f"precision {span(e['precision'], '{:.0%}')}",
+        f"{span(e['lift_over_random'], '{:.1f}x')} random",
+    ]
+    if "lift_over_rule" in e:
+        parts.append(f"{span(e['lift_over_rule'], '{:.1f}x')} the baseline rule")
+    return ", ".join(parts) + f" ({e['level']:.0%} intervals, {e['rows']:,} rows)"
 
 
 def report_path(artifact: Path) -> Path:

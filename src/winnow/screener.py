@@ -400,7 +400,34 @@ class Screener:
 
             result = screen(self, data, workers=max(workers, 1), diverse=diverse, **common)
         result.selected, result.head = as_output(result.selected, kind), as_output(result.head, kind)
+        summary = result.summary
+        if summary.rows_selected and summary.rows_scored:
+            summary.expected = self.expected_at(summary.rows_selected / summary.rows_scored)
         return result
+
+    def expected_at(self, fraction: float) -> dict[str, Any] | None:
+        """What selecting the top ``fraction`` of records should deliver, measured on the fit's
+        held-out test rows: precision, lift over a random pick of that size and, when the fit
+        had a ``baseline`` rule, lift over the rule's own top ``fraction``; each as
+        ``{value, low, high}`` with a 90% bootstrap interval (seeded by the config's seed).
+
+        None when the artifact keeps no held-out rows, or when it was fitted on a stratified
+        sample (its held-out rows over-represent high-value records, so the rates would not
+        be the data's)."""
+        from winnow.metrics import expected_at_fraction
+
+        self._check()
+        ev = self.evaluation_
+        cfg = self.config
+        if "y" not in ev or "score" not in ev or (cfg is not None and cfg.sample_rows is not None):
+            return None
+        key = round(float(fraction), 6)
+        cache: dict[float, dict[str, Any]] = self.__dict__.setdefault("_expected", {})
+        if key not in cache:
+            cache[key] = expected_at_fraction(
+                ev["y"], ev["score"], key, rule=ev.get("rule"), seed=cfg.seed if cfg is not None else 0
+            )
+        return cache[key]
 
     def _screen_on_ray(self, data: Any, **options: Any) -> Any:
         """Ray's actors load the artifact from a path: the folder this screener was loaded from,

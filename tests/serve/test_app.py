@@ -181,6 +181,8 @@ def test_model_manifest(client: Any, artifact: Any) -> None:
     assert [f["name"] for f in m["fields"]] == s.input_columns
     assert m["metrics"]["winnow"]["roc_auc"] > 0.5
     assert len(m["version"]) == 12 and m["schema"]
+    assert m["expected"] == s.expected_at(s.threshold_.fraction)
+    assert m["expected"]["precision"]["low"] <= m["expected"]["precision"]["value"]
     json.dumps(m, allow_nan=False)
 
 

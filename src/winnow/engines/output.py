@@ -51,6 +51,9 @@ class ScreenSummary:
     reject_examples: list[str] = field(default_factory=list)
     #: --diverse: candidates left out as near-duplicates of a better-ranked selected row
     near_duplicates_skipped: int | None = None
+    #: what a selection of this size should deliver, from the fit's held-out rows
+    #: (:meth:`winnow.Screener.expected_at`): precision and lift with their intervals
+    expected: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

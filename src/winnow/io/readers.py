@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -236,7 +237,7 @@ class CsvSource(TableSource):
             raise _csv_error(path, e) from e
         except OSError as e:
             raise _csv_error(path, e) from e
-        twice = sorted({n for n in self._names if self._names.count(n) > 1})
+        twice = sorted(n for n, times in Counter(self._names).items() if times > 1)
         if twice:
             raise DataError(
                 f"CSV {str(path)!r} has the column name(s) {twice} more than once in its header",

@@ -68,6 +68,8 @@ class LoadedModel:
     path: Path
     loaded_at: float
     manifest: dict[str, Any] = field(repr=False)
+    #: what selecting at the threshold should deliver (:meth:`Screener.expected_at`)
+    expected: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def fields(self) -> list[tuple[str, str]]:
@@ -93,6 +95,7 @@ class LoadedModel:
             "schema": man["schema"],
             "models": man["fusion"],
             "metrics": man["metrics"],
+            "expected": self.expected,
         }
 
 
@@ -153,6 +156,7 @@ def load_model(
         path=path,
         loaded_at=time.time(),
         manifest=manifest,
+        expected=screener.expected_at(screener.threshold_.fraction),
     )
 
 

@@ -207,6 +207,13 @@ class ModelDescription(BaseModel):
     fields: list[dict[str, str]]
     schema_: list[dict[str, Any]] = Field(alias="schema")
     metrics: dict[str, Any]
+    expected: dict[str, Any] | None = Field(
+        None,
+        description="What selecting at the model's threshold should deliver, from the fit's "
+        "held-out rows: `precision`, `lift_over_random` and, with a baseline rule, "
+        "`lift_over_rule`, each `{value, low, high}` (a `level` bootstrap interval); null when "
+        "the artifact keeps no held-out rows or was fitted on a stratified sample.",
+    )
 
 
 def record_model(model: LoadedModel) -> type[BaseModel]:
