@@ -19,6 +19,9 @@ stratified 80% train / 20% test part (``sklearn.model_selection.train_test_split
   inner validation part and scored by its AUC-PR there; then a refit on the whole train part with
   the best parameters and that trial's early-stopped number of rounds. Written here, independent
   of winnow's own tuning code.
+* **catboost**: ``catboost.CatBoostClassifier`` with default parameters (``thread_count`` as
+  LightGBM's ``n_jobs``); the LightGBM baselines' features, categorical columns as CatBoost's own
+  categorical features (a missing value as its own level).
 * **logreg**: median impute (+ missing indicators) and standard scale numerics, one-hot
   categoricals (``min_frequency=10``, infrequent/unseen levels pooled),
   ``LogisticRegression(max_iter=2000)``.
@@ -80,7 +83,7 @@ import tasks as task_defs
 
 OUT = Path(__file__).resolve().parent / "out"
 PRESETS = ("fast", "balanced", "best")
-METHODS = (*PRESETS, "lightgbm", "lightgbm_tuned", "logreg", "automl")
+METHODS = (*PRESETS, "lightgbm", "lightgbm_tuned", "catboost", "logreg", "automl")
 DEFAULT_METHODS = ("balanced", "lightgbm", "logreg")
 LABELS = {
     "fast": "winnow fast",
@@ -88,6 +91,7 @@ LABELS = {
     "best": "winnow best",
     "lightgbm": "LightGBM",
     "lightgbm_tuned": "LightGBM tuned",
+    "catboost": "CatBoost",
     "logreg": "LogReg",
     "automl": "AutoML",
 }
@@ -342,6 +346,36 @@ def fit_lightgbm(
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
         return model.predict_proba(frames.transform(frame))[:, 1]
+
+    return predict, seconds, {"features": int(xtr.shape[1])}
+
+
+def fit_catboost(
+    train: pd.DataFrame, y: np.ndarray, roles: dict[str, str], seed: int
+) -> tuple[Predict, float, dict[str, Any]]:
+    """CatBoost with its default parameters: the LightGBM baselines' features, categorical
+    columns given to CatBoost as its own categorical features (a missing value as its own
+    level), text as its length in characters and words."""
+    from catboost import CatBoostClassifier
+
+    t0 = time.perf_counter()
+    frames = LightGBMFrames(train, roles)
+
+    def features(frame: pd.DataFrame) -> pd.DataFrame:
+        x = frames.transform(frame)
+        for c in frames.categories:
+            x[c] = x[c].astype("object").where(x[c].notna(), "__missing__").astype(str)
+        return x
+
+    xtr = features(train)
+    model = CatBoostClassifier(
+        thread_count=THREADS, random_seed=seed, verbose=False, allow_writing_files=False
+    )
+    model.fit(xtr, y, cat_features=list(frames.categories))
+    seconds = time.perf_counter() - t0
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(features(frame))[:, 1]
 
     return predict, seconds, {"features": int(xtr.shape[1])}
 
@@ -775,6 +809,8 @@ def run_method(
                 predict, sec, info = fit_winnow(train, options, seed, method, limit)
             elif method == "lightgbm":
                 predict, sec, info = fit_lightgbm(train, y_tr, roles, seed)
+            elif method == "catboost":
+                predict, sec, info = fit_catboost(train, y_tr, roles, seed)
             elif method == "lightgbm_tuned":
                 predict, sec, info = fit_lightgbm_tuned(train, y_tr, roles, seed, time_limit)
             elif method == "logreg":
@@ -1343,6 +1379,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"splits written under {args.export_splits}")
         return 0
 
+    import catboost
     import lightgbm
     import optuna
     import sklearn
@@ -1401,6 +1438,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {
             "winnow": winnow.__version__,
             "lightgbm": lightgbm.__version__,
+            "catboost": catboost.__version__,
             "optuna": optuna.__version__,
             "sklearn": sklearn.__version__,
             "pandas": pd.__version__,

