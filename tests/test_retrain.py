@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tests.helpers import fit_options, make_frame
@@ -86,3 +87,62 @@ def test_too_few_of_a_class_to_hold_out(champion, old):
     few.loc[0, "churn"] = "yes"
     with pytest.raises(DataError, match="at least 2"):
         retrain(champion, old, few)
+
+
+def test_reviewed_verdicts_are_the_labels_a_challenger_learns_from(champion, old, tmp_path):
+    """Reviewers judge what the champion screened in a changed world; their verdicts alone
+    become the new labels (`--labels duckdb:...`), and the challenger that learns them wins."""
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from winnow.cli import app
+    from winnow.retrain import reviewed_table
+    from winnow.review.store import ReviewStore, Screened
+
+    world = _flipped_world(1500, seed=24)
+    truth = world.pop("churn").eq("yes").to_numpy()
+    scores = champion.score(world)
+    chosen = scores >= champion.threshold_.value
+    rows = [
+        Screened(f"c{i}", float(scores[i]), bool(chosen[i]), None, [], rec, "v1")
+        for i, rec in enumerate(_json.loads(world.to_json(orient="records", date_format="iso")))
+    ]
+    url = f"duckdb:{tmp_path / 'reviews.duckdb'}"
+    with ReviewStore(url) as store:
+        store.add_screened(rows, screened=len(rows), selected=int(chosen.sum()), version="v1")
+        for i in range(len(rows)):
+            right = bool(truth[i]) == bool(chosen[i])
+            store.record_verdict(f"c{i}", "right" if right else "wrong", "ana")
+
+    table = reviewed_table(url, pa.Table.from_pandas(old, preserve_index=False), champion)
+    assert table.num_rows == 1500 and table.column_names == list(old.columns)
+    got = dict(zip(table.column("customer_id").to_pylist(), table.column("churn").to_pylist(), strict=True))
+    assert [got[c] == "yes" for c in world["customer_id"]] == truth.tolist()
+    assert table.column("spend").type == pa.float64()
+
+    res = retrain(champion, old, url, holdout=0.3)
+    assert res.promoted and res.lineage["data_added"]["rows"] == 1050
+
+    out = tmp_path / "challenger"
+    old_path = tmp_path / "old.parquet"
+    old.to_parquet(old_path)
+    champion_dir = champion.save(tmp_path / "champion")
+    r = CliRunner().invoke(
+        app,
+        ["retrain", str(champion_dir), "--data", str(old_path), "--labels", url, "--out", str(out), "--json"],
+    )
+    assert r.exit_code == 0, r.output
+    assert (
+        _json.loads(r.output.strip().splitlines()[-1])["promoted"] is True
+        and (out / "manifest.json").exists()
+    )
+
+
+def test_an_empty_review_store_is_refused(champion, old, tmp_path):
+    from winnow.review.store import ReviewStore
+
+    url = f"duckdb:{tmp_path / 'empty.duckdb'}"
+    ReviewStore(url).open().close()
+    with pytest.raises(DataError, match="holds no verdicts yet"):
+        retrain(champion, old, url)

@@ -306,7 +306,13 @@ def monitor(
 def retrain(
     artifact: ArtifactArg,
     data: Annotated[Path, typer.Option(help="The labelled data the artifact was trained on.")],
-    labels: Annotated[Path, typer.Option(help="Newly labelled records (same columns and target).")],
+    labels: Annotated[
+        str,
+        typer.Option(
+            help="Newly labelled records (same columns and target): a file or table, or a review "
+            "store (duckdb:reviews.duckdb, postgresql://...) whose verdicts become the labels."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Folder for the challenger, written if it is promoted.")],
     holdout: Annotated[
         float, typer.Option(help="Share of the new labels held out to compare champion and challenger.")

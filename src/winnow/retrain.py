@@ -24,6 +24,7 @@ import pyarrow as pa
 from winnow.errors import DataError
 from winnow.io.readers import open_source
 from winnow.metrics import screening_report
+from winnow.review.store import is_store_url
 from winnow.target import make_labels
 
 if TYPE_CHECKING:
@@ -53,6 +54,65 @@ def _model_version(s: Screener) -> str:
     return sha256_bytes(dumps(s.manifest()).encode())[:12]
 
 
+def reviewed_table(store_url: str, like: pa.Table, champion: Screener) -> pa.Table:
+    """The records people reviewed (:mod:`winnow.review.store`) as labelled rows with the
+    columns and types of ``like`` (the training data): each record's fields, and a target value
+    that means its reviewed label (one ``like`` itself labels high-value or not)."""
+    from winnow.review.store import ReviewStore
+
+    cfg = champion.config
+    assert cfg is not None
+    with ReviewStore(store_url) as store:
+        rows = store.reviewed()
+    if not rows:
+        raise DataError(
+            f"the review store {store_url!r} holds no verdicts yet", hint="Review some records first."
+        )
+    lab = make_labels(
+        like,
+        cfg.target,
+        positive=cfg.positive,
+        top_fraction=cfg.top_fraction,
+        cutoff=cast("float | None", champion.target_["cutoff"]),
+    )
+    target = like.column(cfg.target)
+    values = {}
+    for label in (0, 1):
+        hits = np.flatnonzero(lab.known & (lab.y == label))
+        if hits.size == 0:
+            raise DataError("--data has no row of each class to take target values from", column=cfg.target)
+        values[label] = target[int(hits[0])].as_py()
+    columns: dict[str, pa.Array] = {}
+    for f in like.schema:
+        if f.name == cfg.target:
+            got = [values[int(r["label"])] for r in rows]
+        else:
+            got = [r["record"].get(f.name) if isinstance(r["record"], dict) else None for r in rows]
+        columns[f.name] = _as_column(got, f.type)
+    return pa.table(columns)
+
+
+def _as_column(values: list[Any], like: pa.DataType) -> pa.Array:
+    """JSON values as a column of type ``like``: directly, else from their text (dates sent
+    as ISO strings), else as text (the fit types it like any text column)."""
+    errors = (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        TypeError,
+        ValueError,
+        OverflowError,
+    )
+    try:
+        return pa.array(values, type=like)
+    except errors:
+        text = pa.array([None if v is None else str(v) for v in values], pa.string())
+    try:
+        return text.cast(like)
+    except errors:
+        return text
+
+
 def retrain(
     champion: Screener,
     data: Any,
@@ -74,7 +134,10 @@ def retrain(
     assert cfg is not None
     seed = cfg.seed if seed is None else seed
     old = open_source(data).read_all()
-    new = open_source(labels).read_all()
+    if isinstance(labels, str) and is_store_url(labels):
+        new = reviewed_table(labels, old, champion)
+    else:
+        new = open_source(labels).read_all()
     for name, t in (("--data", old), ("--labels", new)):
         if cfg.target not in t.column_names:
             raise DataError(f"{name} has no target column", column=cfg.target, hint="Give labelled records.")

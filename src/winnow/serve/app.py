@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from winnow import __version__
 from winnow.errors import ConfigError
+from winnow.serve import review as review_routes
 from winnow.serve.metrics import ServeMetrics
 from winnow.serve.parsing import ClientError
 from winnow.serve.registry import LoadedModel, ModelRegistry
@@ -117,6 +118,8 @@ def _lifespan(state: ServiceState) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         state.batcher.start()
+        if state.review is not None:
+            state.review.start()
         state.frozen.freeze()
         settings = state.settings
         watcher = (
@@ -134,6 +137,8 @@ def _lifespan(state: ServiceState) -> Any:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             await state.batcher.close()
+            if state.review is not None:
+                await state.review.close()
             state.frozen.close()
 
     return lifespan
@@ -180,6 +185,9 @@ def create_app(
     if admin_keys.enabled:  # no admin key, no admin routes: nobody can swap the model
         app.include_router(admin, dependencies=[Security(_require_admin_key)])
     app.include_router(probes)
+    if state.review is not None:
+        app.include_router(review_routes.page)
+        app.include_router(review_routes.api, dependencies=[Security(_require_key)] if keys.enabled else [])
     # the scoring POSTs skip the router and FastAPI's own middleware; _Observe, outermost,
     # sees every request
     # (taken from the router itself: FastAPI >= 0.16x keeps an included router as one entry of

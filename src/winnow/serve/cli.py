@@ -94,6 +94,16 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
     verify_key: VerifyKeyOpt = None,
+    review: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep screened records for people to judge in this store (duckdb:reviews.duckdb "
+            "or postgresql://...) and serve the review page at /review."
+        ),
+    ] = None,
+    review_sample: Annotated[
+        float, typer.Option(help="Share of the not-selected records offered for review.")
+    ] = 0.05,
 ) -> None:
     """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score, /v1/explain; GET /v1/model,
     /v1/monitor, /healthz, /readyz, /metrics."""
@@ -120,11 +130,24 @@ def serve(
             audit_fraction=audit_fraction,
             audit_file=audit_file,
             verify_key=verify_key,
+            review=review,
+            review_sample=review_sample,
         )
         if workers < 1:
             from winnow.errors import ConfigError
 
             raise ConfigError("--workers", workers, "an integer >= 1")
+        if review is not None:
+            from winnow.review.store import ReviewStore
+
+            if workers > 1 and ReviewStore(review).engine == "duckdb":
+                from winnow.errors import ConfigError
+
+                raise ConfigError(
+                    "--review",
+                    review,
+                    "a PostgreSQL store with several --workers (DuckDB allows one process per file)",
+                )
         read_artifact(
             settings.artifact, settings.verify_key
         )  # fail now, with exit code 4, rather than in each worker

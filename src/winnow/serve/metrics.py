@@ -92,6 +92,19 @@ class ServeMetrics:
         )
         self.reloads = Counter("winnow_model_reloads", "Model reloads by result.", ["result"], registry=reg)
         self.drift = DriftGauges(reg)
+        self.reviews = Counter(
+            "winnow_reviews", "Review verdicts stored, by verdict.", ["verdict"], registry=reg
+        )
+        self.review_precision = Gauge(
+            "winnow_review_precision",
+            "Realised precision of the selection: right / reviewed among selected records.",
+            registry=reg,
+        )
+        self.review_recall = Gauge(
+            "winnow_review_recall_estimate",
+            "Recall estimated from the reviewed sample of not-selected records.",
+            registry=reg,
+        )
         if self.multiprocess:
             from prometheus_client import multiprocess
 
@@ -135,6 +148,13 @@ class ServeMetrics:
 
     def observe_drift(self, report: dict[str, Any]) -> None:
         self.drift.set(report)
+
+    def observe_reviews(self, stats: dict[str, Any]) -> None:
+        """The review figures of :meth:`winnow.review.store.ReviewStore.stats` (NaN: not known)."""
+        precision = stats.get("precision")
+        self.review_precision.set(precision["value"] if precision else float("nan"))
+        recall = stats.get("recall_estimate")
+        self.review_recall.set(recall if recall is not None else float("nan"))
 
     def reload_refused(self, _error: Exception) -> None:
         self.reloads.labels("refused").inc()

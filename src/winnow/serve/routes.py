@@ -127,6 +127,8 @@ async def run_scoring(request: Request, route: str, selection: bool) -> Response
     parsed, model, results = await _scored(state, request, selection)
     out, scored, selected, rejected = results_json(parsed, results, selection)
     state.metrics.observe_results(route, scored, selected if selection else None, rejected)
+    if selection and state.review is not None:
+        state.review.offer(model.version, parsed.records, out)
     if scored == 0:
         raise _none_scored(out)
     payload: dict[str, Any] = {"model_version": model.version}

@@ -50,6 +50,9 @@ class ServeSettings:
     audit_fraction : share of the not-selected records kept in ``audit_file`` (0 = none).
     audit_file : JSON-lines file the audit sample is appended to.
     verify_key : Ed25519 public key (PEM); every artifact served must carry its signature.
+    review : a review store (``duckdb:reviews.duckdb``, ``postgresql://...``): the service
+        keeps what it screens there for people to judge, and serves the review page.
+    review_sample : share of the not-selected records offered for review (by record id).
     """
 
     artifact: Path
@@ -70,6 +73,8 @@ class ServeSettings:
     audit_fraction: float = 0.0
     audit_file: Path | None = None
     verify_key: Path | None = None
+    review: str | None = None
+    review_sample: float = 0.05
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artifact", Path(self.artifact))
@@ -132,6 +137,12 @@ class ServeSettings:
             ),
             ("--threads", self.threads, _int(self.threads) and self.threads >= 0, "an integer >= 0"),
             ("--reasons", self.reasons, _int(self.reasons) and 0 <= self.reasons <= 20, "an integer 0..20"),
+            (
+                "--review-sample",
+                self.review_sample,
+                isinstance(self.review_sample, int | float) and 0 <= self.review_sample <= 1,
+                "a share in [0, 1]",
+            ),
         ]
         for option, value, ok, expected in checks:
             if not ok:

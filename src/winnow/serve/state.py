@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 from winnow.monitor import DriftMonitor
+from winnow.review.store import ReviewStore
 from winnow.serve.batcher import MicroBatcher
 from winnow.serve.metrics import ServeMetrics
 from winnow.serve.registry import ModelRegistry
+from winnow.serve.review import ReviewDesk
 from winnow.serve.security import ApiKeys
 from winnow.serve.settings import ServeSettings
 
@@ -96,6 +98,10 @@ class ServiceState:
         self.started = time.time()
         #: the serving model's description for ``GET /v1/model``, built once per version
         self.described: dict[str, Any] = {}
+        #: ``--review``: the queue of screened records for people to judge
+        self.review: ReviewDesk | None = None
+        if settings.review is not None:
+            self.review = ReviewDesk(ReviewStore(settings.review), settings.review_sample)
 
     def _swapped(self, old: Any, new: Any) -> None:
         self.metrics.model_swapped(old, new)
