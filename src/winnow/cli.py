@@ -303,53 +303,6 @@ def monitor(
 
 
 @app.command()
-def retrain(
-    artifact: ArtifactArg,
-    data: Annotated[Path, typer.Option(help="The labelled data the artifact was trained on.")],
-    labels: Annotated[
-        str,
-        typer.Option(
-            help="Newly labelled records (same columns and target): a file or table, or a review "
-            "store (duckdb:reviews.duckdb, postgresql://...) whose verdicts become the labels."
-        ),
-    ],
-    out: Annotated[Path, typer.Option(help="Folder for the challenger, written if it is promoted.")],
-    holdout: Annotated[
-        float, typer.Option(help="Share of the new labels held out to compare champion and challenger.")
-    ] = 0.3,
-    force: Annotated[bool, typer.Option(help="Write the challenger even if it does not win.")] = False,
-    json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Fit a challenger with newly labelled records; promote it only if it beats the artifact."""
-    from winnow.display import console, metrics_table, stage_spinner
-    from winnow.retrain import retrain as run_retrain
-    from winnow.screener import Screener
-
-    rich_logging(quiet or json_out)
-    try:
-        champion = Screener.load(artifact)
-        limit = champion.config.time_limit if champion.config is not None else None
-        with stage_spinner(not (quiet or json_out), limit) as on_stage:
-            result = run_retrain(champion, data, labels, holdout=holdout, on_stage=on_stage)
-        if result.promoted or force:
-            result.challenger.save(out)
-    except WinnowError as e:
-        fail(e)
-    cols = {"champion": result.champion_metrics, "challenger": result.challenger_metrics}
-    if json_out:
-        written = str(out) if result.promoted or force else None
-        print(json.dumps({"promoted": result.promoted, "reason": result.reason, "written": written, **cols}))
-        return
-    console.print(metrics_table(cols, f"On {result.lineage['held_out']['rows']:,} held-out new labels"))
-    console.print(result.reason)
-    if result.promoted or force:
-        console.print(f"challenger written to [bold]{out}[/]" + ("" if result.promoted else " (--force)"))
-    else:
-        console.print(f"nothing written; keep serving {artifact}")
-
-
-@app.command()
 def score(
     artifact: ArtifactArg,
     data: DataArg,
@@ -554,6 +507,7 @@ def _register_services() -> None:
     from winnow.quality.cli import suggest as suggest_command
     from winnow.quality.cli import value as value_command
     from winnow.report.cli import report as report_command
+    from winnow.retrain_cli import retrain as retrain_command
     from winnow.serve.cli import serve as serve_command
     from winnow.similarity.cli import similar as similar_command
     from winnow.stream.cli import stream as stream_command
@@ -567,6 +521,7 @@ def _register_services() -> None:
     app.command("suggest")(suggest_command)
     app.command("value")(value_command)
     app.command("similar")(similar_command)
+    app.command("retrain")(retrain_command)
 
 
 def _version(value: bool) -> None:
