@@ -49,3 +49,10 @@ def test_a_copy_changes_without_touching_the_original(fitted: Screener) -> None:
     twin.lineage_ = {"parent": "abc"}
     assert fitted.learners_ and fitted.lineage_ is None
     assert twin.prep_ is fitted.prep_  # shallow: the parts themselves are shared
+
+
+def test_a_changed_config_is_what_the_artifact_keeps(fitted: Screener, tmp_path: Path) -> None:
+    twin = copy.copy(fitted)
+    twin.config = twin.config.model_copy(update={"baseline": "visits * 2"})
+    assert twin.fitted_.config.baseline == "visits * 2" and fitted.config.baseline is None
+    assert Screener.load(twin.save(tmp_path / "s")).config.baseline == "visits * 2"

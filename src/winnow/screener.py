@@ -75,9 +75,9 @@ class Screener:
     version_ = FittedPart[str]()
 
     def __init__(self, config: ScreenConfig | None = None) -> None:
-        self.config = config
         #: the fitted state (what the artifact holds); the attributes ending in ``_`` are its fields
         self.fitted_: Fitted | None = None
+        self._config = config
         #: the artifact folder this screener was loaded from or last saved to (None: fitted here)
         self.path_: Path | None = None
 
@@ -102,9 +102,23 @@ class Screener:
             base = cfg.model_dump() if cfg is not None else {}
             cfg = ScreenConfig.build(**{**base, **options})
         self.fitted_ = fit_pipeline(open_source(data), cfg, on_stage=on_stage)
-        self.config = cfg
+        self._config = cfg
         self.path_ = None
         return self
+
+    @property
+    def config(self) -> ScreenConfig | None:
+        """The task: the fitted state's once fitted (what :meth:`save` writes), else the one
+        given to the constructor."""
+        return self.fitted_.config if self.fitted_ is not None else self._config
+
+    @config.setter
+    def config(self, value: ScreenConfig | None) -> None:
+        if self.fitted_ is not None:
+            if value is None:
+                raise ConfigError("config", None, "a ScreenConfig (a fitted screener keeps its task)")
+            self.fitted_.config = value
+        self._config = value
 
     def _check(self) -> None:
         if self.fitted_ is None:
