@@ -506,6 +506,7 @@ def _register_services() -> None:
     from winnow.quality.cli import profile as profile_command
     from winnow.quality.cli import suggest as suggest_command
     from winnow.quality.cli import value as value_command
+    from winnow.report.cli import digest as digest_command
     from winnow.report.cli import report as report_command
     from winnow.retrain_cli import retrain as retrain_command
     from winnow.serve.cli import serve as serve_command
@@ -522,6 +523,7 @@ def _register_services() -> None:
     app.command("value")(value_command)
     app.command("similar")(similar_command)
     app.command("retrain")(retrain_command)
+    app.command("digest")(digest_command)
 
 
 def _version(value: bool) -> None:

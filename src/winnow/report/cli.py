@@ -29,3 +29,77 @@ def report(
     except WinnowError as e:
         fail(e)
     console.print(f"report written to [bold]{path}[/] ({path.stat().st_size:,} bytes)")
+
+
+def digest(
+    artifact: ArtifactArg,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Screening output: the stream worker's audit table (duckdb:FILE?table=selected_scored, "
+            "postgresql://...?table=..., its Parquet folder) or any table with score and selected."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the digest as JSON.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write it as Markdown.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Start of the period (ISO date/time, UTC; default: the first record).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="End of the period, excluded (default: after the last record).")
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option(help="Interval of the volume table: 15m, 6h, 1d, 1w (default: by span).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Selected records listed with their reasons.")] = 20,
+    reviews: Annotated[
+        str | None, typer.Option(help="Review store whose verdicts give the realised precision.")
+    ] = None,
+) -> None:
+    """Digest a period of screening: volumes, top records, themes, what is new, precision."""
+    import json
+    from datetime import UTC, datetime
+
+    from winnow.display import console, fail
+    from winnow.errors import ConfigError
+    from winnow.io.readers import open_source
+    from winnow.report.digest import build_digest, parse_every
+    from winnow.report.digest_page import digest_html, digest_markdown
+    from winnow.screener import Screener
+
+    def when(option: str, text: str | None) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                option, text, "an ISO date or date-time, e.g. 2026-12-01 or 2026-12-01T06:00"
+            ) from None
+        return t.replace(tzinfo=None) if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+
+    try:
+        screener = Screener.load(artifact)
+        table = open_source(source).read_all()
+        d = build_digest(
+            table,
+            screener,
+            since=when("--since", since),
+            until=when("--until", until),
+            every=parse_every(every) if every else None,
+            top=top,
+            reviews=reviews,
+        )
+    except WinnowError as e:
+        fail(e)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(digest_html(d), encoding="utf-8")
+    if json_out is not None:
+        json_out.write_text(json.dumps(d, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    if markdown is not None:
+        markdown.write_text(digest_markdown(d), encoding="utf-8")
+    console.print(
+        f"digest of {d['scored']:,} records ({d['selected']:,} selected, {len(d['themes'])} themes) "
+        f"written to [bold]{out}[/]"
+    )
