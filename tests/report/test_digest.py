@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from winnow import Screener
-from winnow.report.digest import build_digest, parse_every
+from winnow.report.digest import build_digest, parse_span
 from winnow.report.digest_page import digest_html, digest_markdown
 
 START = datetime(2026, 11, 23)
@@ -60,7 +60,8 @@ def watch(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Watch:
 def test_the_digest_of_a_week(watch: Watch) -> None:
     s, table = watch
     since, until = START + timedelta(days=7), START + timedelta(days=14)
-    d = build_digest(table, s, since=since, until=until, every=parse_every("1d"))
+    d = build_digest(table, s, since=since, until=until, interval=parse_span("1d"))
+    assert build_digest(table, s, every=parse_span("7d"), until=until)["period"] == d["period"]
     at = pd.to_datetime(table.column("scored_at").to_pandas())
     in_week = (at >= since) & (at < until)
     sel = np.asarray(table.column("selected").to_pylist())
@@ -125,15 +126,18 @@ def test_winnow_digest_writes_html_json_and_markdown(watch: Watch, tmp_path: Pat
             str(tmp_path / "d.json"),
             "--markdown",
             str(tmp_path / "d.md"),
-            "--since",
-            "2026-11-30",
             "--every",
+            "7d",
+            "--until",
+            "2026-12-07",
+            "--interval",
             "1d",
         ],
     )
     assert r.exit_code == 0, r.output
     d = json.loads((tmp_path / "d.json").read_text())
-    assert d["period"]["since"] == "2026-11-30T00:00:00Z" and out.read_text().startswith("<!doctype html>")
+    assert d["period"]["since"] == "2026-11-30T00:00:00Z" and d["period"]["until"] == "2026-12-07T00:00:00Z"
+    assert len(d["volume"]) == 7 and out.read_text().startswith("<!doctype html>")
     bad = CliRunner().invoke(app, ["digest", str(art), str(src), "--out", str(out), "--every", "soon"])
     assert bad.exit_code == 2 and "--every" in bad.output
 
@@ -148,7 +152,7 @@ def test_the_digest_renders_in_chromium(watch: Watch, tmp_path: Path) -> None:
     s, table = watch
     page = tmp_path / "digest.html"
     page.write_text(
-        digest_html(build_digest(table, s, since=START + timedelta(days=7), every=parse_every("1d")))
+        digest_html(build_digest(table, s, since=START + timedelta(days=7), interval=parse_span("1d")))
     )
     shot = tmp_path / "digest.png"
     subprocess.run(

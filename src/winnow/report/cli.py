@@ -50,7 +50,14 @@ def digest(
         str | None, typer.Option(help="End of the period, excluded (default: after the last record).")
     ] = None,
     every: Annotated[
-        str | None, typer.Option(help="Interval of the volume table: 15m, 6h, 1d, 1w (default: by span).")
+        str | None,
+        typer.Option(
+            help="A scheduled digest: the last span (1d, 1w, 6h) before --until (default: the last record)."
+        ),
+    ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(help="Step of the volume table: 15m, 6h, 1d (default: by the period's length)."),
     ] = None,
     top: Annotated[int, typer.Option(help="Selected records listed with their reasons.")] = 20,
     reviews: Annotated[
@@ -64,7 +71,7 @@ def digest(
     from winnow.display import console, fail
     from winnow.errors import ConfigError
     from winnow.io.readers import open_source
-    from winnow.report.digest import build_digest, parse_every
+    from winnow.report.digest import build_digest, parse_span
     from winnow.report.digest_page import digest_html, digest_markdown
     from winnow.screener import Screener
 
@@ -87,7 +94,8 @@ def digest(
             screener,
             since=when("--since", since),
             until=when("--until", until),
-            every=parse_every(every) if every else None,
+            every=parse_span(every) if every else None,
+            interval=parse_span(interval, "--interval") if interval else None,
             top=top,
             reviews=reviews,
         )

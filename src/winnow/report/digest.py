@@ -7,7 +7,7 @@ with ``score`` and ``selected`` columns, the record's fields as columns or as on
 
 The digest (:func:`build_digest`, a JSON-able dict) holds:
 
-- **volume**: records scored and selected per interval (``every``), the selection rate against
+- **volume**: records scored and selected per ``interval``, the selection rate against
   the rate the artifact expects (its threshold's share of held-out rows);
 - **top**: the best-scored selected records with their reasons;
 - **themes**: the selected records grouped in the screener's embedding (k-means, seeded): each
@@ -63,13 +63,13 @@ class Period:
         return f"{self.since:%Y-%m-%d %H:%M} to {self.until:%Y-%m-%d %H:%M} UTC"
 
 
-def parse_every(text: str) -> timedelta:
+def parse_span(text: str, option: str = "--every") -> timedelta:
     """``15m``, ``6h``, ``1d``, ``1w`` as a time span."""
     m = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text)
     if not m or int(m.group(1)) == 0:
         from winnow.errors import ConfigError
 
-        raise ConfigError("--every", text, "a span like 15m, 6h, 1d or 1w")
+        raise ConfigError(option, text, "a span like 15m, 6h, 1d or 1w")
     n, unit = int(m.group(1)), m.group(2)
     return {
         "m": timedelta(minutes=n),
@@ -147,13 +147,13 @@ def _window(
     return now, before, Period(since, until), Period(since - span, since)
 
 
-def _volume(now: pd.DataFrame, period: Period, every: timedelta | None) -> list[dict[str, Any]]:
+def _volume(now: pd.DataFrame, period: Period, interval: timedelta | None) -> list[dict[str, Any]]:
     if period.since is None or now.empty:
         n, sel = len(now), int(now["selected"].sum())
         return [{"start": None, "scored": n, "selected": sel, "rate": sel / n if n else 0.0}]
     assert period.until is not None
     span = period.until - period.since
-    step = every or (timedelta(hours=1) if span <= timedelta(days=2) else timedelta(days=1))
+    step = interval or (timedelta(hours=1) if span <= timedelta(days=2) else timedelta(days=1))
     k = ((now["scored_at"] - period.since) / step).astype(int)
     out = []
     for i in range(math.ceil(span / step)):
@@ -317,12 +317,24 @@ def build_digest(
     since: datetime | None = None,
     until: datetime | None = None,
     every: timedelta | None = None,
+    interval: timedelta | None = None,
     top: int = 20,
     reviews: str | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """The digest of ``table`` (screening output) for the period ``[since, until)``."""
+    """The digest of ``table`` (screening output) for the period ``[since, until)``: by default
+    from the first record to just after the last; with ``every`` (and no ``since``) the last
+    ``every`` before ``until``, as a scheduled digest wants (``--every 1d`` from cron: the last
+    day). ``interval``: the volume table's step (default: hours up to two days, else days)."""
     frame = screened_frame(table, screener)
+    if every is not None and since is None:
+        t = frame["scored_at"]
+        if t.isna().all():
+            raise DataError(
+                "--every needs a scored_at column", hint="Give the audit table, or leave --every out."
+            )
+        end = until or (t.max() + pd.Timedelta(microseconds=1)).to_pydatetime()
+        since, until = end - every, end
     now, before, period, previous = _window(frame, since, until)
     if now.empty:
         raise DataError(
@@ -346,7 +358,7 @@ def build_digest(
         "selected": sel,
         "selection_rate": sel / n,
         "expected_rate": float(screener.threshold_.fraction),
-        "volume": _volume(now, period, every),
+        "volume": _volume(now, period, interval),
         "top": _top(now, screener, top),
         "themes": themes,
         "themes_method": how,
