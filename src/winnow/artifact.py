@@ -59,6 +59,13 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def manifest_version(manifest: dict[str, Any]) -> str:
+    """A short id for an artifact version: the hash of its manifest (fit time included); what
+    the service reports as ``model_version``, retraining as the parent version, and reviews
+    carry."""
+    return sha256_bytes(dumps(manifest, sort_keys=True).encode())[:12]
+
+
 def _canonical(manifest: dict[str, Any]) -> bytes:
     body = {k: v for k, v in manifest.items() if k != "checksum"}
     return dumps(body, sort_keys=True, separators=(",", ":")).encode()

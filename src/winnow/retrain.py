@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pyarrow as pa
 
+from winnow.artifact import manifest_version
 from winnow.errors import DataError
 from winnow.io.readers import open_source
 from winnow.metrics import screening_report
@@ -46,12 +47,6 @@ class RetrainResult:
         c, n = self.champion_metrics["budget"]["precision"], self.challenger_metrics["budget"]["precision"]
         verdict = "promoted" if self.promoted else "not promoted: the champion stays"
         return f"precision in the budget {n:.1%} (challenger) vs {c:.1%} (champion): {verdict}"
-
-
-def _model_version(s: Screener) -> str:
-    from winnow.artifact import dumps, sha256_bytes
-
-    return sha256_bytes(dumps(s.manifest()).encode())[:12]
 
 
 def reviewed_table(store_url: str, like: pa.Table, champion: Screener) -> pa.Table:
@@ -193,7 +188,7 @@ def retrain(
     key = ("budget", "precision")
     better = (chal_m[key[0]][key[1]], chal_m["auc_pr"]) > (champ_m[key[0]][key[1]], champ_m["auc_pr"])
     lineage = {
-        "parent": {"version": _model_version(champion), "created": champion.created_},
+        "parent": {"version": manifest_version(champion.manifest()), "created": champion.created_},
         "parent_lineage": getattr(champion, "lineage_", None),
         "data_added": {
             "rows": added.num_rows,

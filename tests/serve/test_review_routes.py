@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.serve.conftest import TestClient
+from winnow.review.queue import record_id, sampled
 from winnow.review.store import ReviewStore
-from winnow.serve.review import record_id, sampled
 
 KEY = "review-key-3c5e7a9b1d2f4a6c"
 

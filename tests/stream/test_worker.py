@@ -293,3 +293,56 @@ def test_public_names_and_cheap_cli_import() -> None:
     code = f"import sys, winnow.stream.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("json_entries", [False, True])
+def test_the_worker_offers_what_it_selects_for_review(
+    redis_server: Any,
+    scorer: Any,
+    records: list[Any],
+    names: dict[str, str],
+    tmp_path: Path,
+    json_entries: bool,
+) -> None:
+    """`--review`: every selected record and a sample of the others go to the review queue,
+    after their batch is in the sink; every scored record is counted."""
+    import json as _json
+
+    from winnow.review.queue import sampled
+    from winnow.review.store import ReviewStore
+    from winnow.stream.source import RedisSource
+    from winnow.stream.worker import StreamWorker
+
+    r = redis_server.client()
+    stream = names["stream"]
+    batch = records[:400]
+    if json_entries:
+        ids = [r.xadd(stream, {"json": _json.dumps(rec)}).decode() for rec in batch]
+    else:
+        ids = feed(r, stream, batch)
+    source = RedisSource(redis_server.url, stream, "winnow", "t1", dead_letter=f"{stream}:dead", block_ms=50)
+    store = ReviewStore(f"duckdb:{tmp_path / 'reviews.duckdb'}").open()
+    w = StreamWorker(
+        scorer,
+        source,
+        DuckDBSink(tmp_path / "out.duckdb"),
+        batch_size=64,
+        review=store,
+        review_sample=0.2,
+        json_field="json" if json_entries else None,
+    )
+    _drain(w, r, stream)
+    store.open()  # closed with the worker: open it again to look
+    try:
+        queued = {q["id"]: q for q in store.pending(1000)}
+        stats = store.stats()
+    finally:
+        store.close()
+    want = expected(scorer, ids, batch)
+    chosen = {i for i, v in want.items() if v.selected}
+    sample = {i for i, v in want.items() if not v.selected and sampled(i, 0.2)}
+    assert chosen and sample and set(queued) == chosen | sample
+    assert stats["screened"] == 400 and stats["selected"] == len(chosen)
+    some = next(iter(sample))
+    assert queued[some]["record"]["firstname"] == str(batch[ids.index(some)]["firstname"])
+    assert queued[some]["score"] == pytest.approx(want[some].score)

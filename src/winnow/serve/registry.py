@@ -16,7 +16,6 @@ is not retried until the folder changes again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import os
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.artifact import dumps
+from winnow.artifact import manifest_version
 from winnow.errors import WinnowError
 from winnow.monitor import DriftMonitor
 from winnow.online import OnlineScorer
@@ -99,11 +98,6 @@ class LoadedModel:
         }
 
 
-def model_version(manifest: dict[str, Any]) -> str:
-    """A short id for an artifact version: the hash of its manifest (fit time included)."""
-    return hashlib.sha256(dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def folder_signature(path: Path) -> Signature | None:
     """Names, sizes, mtimes and inodes of the files under ``path`` (None if it is not readable)."""
     out: list[tuple[str, int, int, int]] = []
@@ -152,7 +146,7 @@ def load_model(
     return LoadedModel(
         screener=screener,
         scorer=scorer,
-        version=model_version(manifest),
+        version=manifest_version(manifest),
         path=path,
         loaded_at=time.time(),
         manifest=manifest,

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
-import zlib
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -26,7 +23,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from winnow.review.page import PAGE
-from winnow.review.store import VERDICTS, ReviewStore, Screened
+from winnow.review.queue import ReviewQueue, record_id
+from winnow.review.store import VERDICTS, ReviewStore
 from winnow.serve.parsing import ClientError
 
 #: seconds between two writes of the waiting offers
@@ -36,54 +34,31 @@ page = APIRouter()
 api = APIRouter()
 
 
-def record_id(value: Any, record: Any) -> str:
-    """The record's id as text, or (no id) a hash of its JSON: the same record, the same id."""
-    if value is not None:
-        return str(value)
-    text = json.dumps(record, sort_keys=True, default=str).encode()
-    return "sha256:" + hashlib.sha256(text).hexdigest()[:16]
-
-
-def sampled(rid: str, share: float, seed: int = 0) -> bool:
-    """Whether a not-selected record with id ``rid`` is in the review sample (by its id)."""
-    return zlib.crc32(f"{seed}:{rid}".encode()) < share * 2**32
-
-
 class ReviewDesk:
     """The queue of offers waiting to be written, the store, and the writer task."""
 
     def __init__(self, store: ReviewStore, sample: float, seed: int = 0) -> None:
-        self.store, self.sample, self.seed = store, sample, seed
-        self._offers: list[Screened] = []
-        self._counts: dict[str, list[int]] = {}
+        self.store = store
+        self.queue = ReviewQueue(sample, seed)
         self._task: asyncio.Task[None] | None = None
         self._flushing = asyncio.Lock()
 
     def offer(self, version: str, records: list[Any], results: list[dict[str, Any]]) -> None:
         """Note one screen's results (on the event loop: no I/O here)."""
-        counts = self._counts.setdefault(version, [0, 0])
         for record, r in zip(records, results, strict=True):
             if "error" in r or r.get("score") is None:
                 continue
-            selected = bool(r.get("selected"))
-            counts[0] += 1
-            counts[1] += selected
             rid = record_id(r.get("id"), record)
-            if selected or sampled(rid, self.sample, self.seed):
-                body = record if isinstance(record, dict) else {"value": record}
-                reasons = list(r.get("reasons", []))
-                self._offers.append(
-                    Screened(rid, float(r["score"]), selected, r.get("rule"), reasons, body, version)
-                )
+            self.queue.offer(
+                version, rid, r["score"], bool(r.get("selected")), r.get("rule"), r.get("reasons", []), record
+            )
 
     async def flush(self) -> None:
         """Write what waits (one writer at a time; offers made meanwhile wait for the next)."""
         async with self._flushing:
-            offers, counts = self._offers, self._counts
-            self._offers, self._counts = [], {}
-            for version, (screened, selected) in counts.items():
-                rows = [o for o in offers if o.artifact_version == version]
-                await asyncio.to_thread(self.store.add_screened, rows, screened, selected, version)
+            drained = self.queue.drain()
+            if drained:
+                await asyncio.to_thread(ReviewQueue.write, self.store, drained)
 
     async def _run(self) -> None:
         while True:

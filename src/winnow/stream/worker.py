@@ -44,8 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from winnow.artifact import manifest_version
 from winnow.errors import ConfigError
 from winnow.io.sinks import Sink, SinkBatch, SinkRow, SinkUnavailable, open_sink
+from winnow.review.queue import ReviewQueue
 from winnow.stream.metrics import Accounting, StreamMetrics
 from winnow.stream.records import (
     DeadLetter,
@@ -61,6 +63,7 @@ from winnow.stream.source import RedisSource
 
 if TYPE_CHECKING:
     from winnow.online import OnlineScorer, RecordResult, ScoredRecords
+    from winnow.review.store import ReviewStore
 
 log = logging.getLogger("winnow.stream")
 
@@ -119,6 +122,8 @@ class _Unsettled:
     selected: int
     t0: float
     write: Future[None] | None = None
+    #: offers to the review queue, written once the batch is acknowledged
+    review: list[Any] | None = None
 
 
 class StreamWorker:
@@ -155,6 +160,8 @@ class StreamWorker:
         reasons: int = 3,
         json_field: str | None = None,
         audit: bool = False,
+        review: ReviewStore | None = None,
+        review_sample: float = 0.05,
         max_backoff: float = 10.0,
         metrics: StreamMetrics | None = None,
         pipelined: bool = True,
@@ -167,6 +174,10 @@ class StreamWorker:
         self.reasons = reasons
         self.json_field = json_field
         self.audit = audit
+        #: ``--review``: the store, the queue of offers, and the artifact version they carry
+        self.review = review
+        self._queue = ReviewQueue(review_sample) if review is not None else None
+        self._version = manifest_version(scorer.screener.manifest()) if review is not None else ""
         self.max_backoff = max_backoff
         self.metrics = metrics or StreamMetrics()
         self._stop = False
@@ -249,6 +260,8 @@ class StreamWorker:
                 self.sink.close()
             with contextlib.suppress(Exception):
                 self.source.close()
+            if self.review is not None:
+                self.review.close()
         s = self.source
         c = self.metrics.counts
         log.info(
@@ -443,6 +456,8 @@ class StreamWorker:
                 # scored, not selected, stored nowhere: counted, acknowledged, kept for upserts
                 outcomes.append((quiet_id, None))  # type: ignore[arg-type]
                 acked.append(e.id)
+                if self._queue is not None:
+                    self._queue.count(self._version, 1, 0)
                 continue
             out = to_outcome(
                 e, rec, res, id_column=self.scorer.id_column, scored_at=now, keep_unselected=self.audit
@@ -452,6 +467,10 @@ class StreamWorker:
             else:
                 outcomes.append((out.id, out))
                 acked.append(out.entry_id)
+                if self._queue is not None:
+                    self._queue.offer(
+                        self._version, out.id, out.score, out.selected, out.rule, out.reasons, rec
+                    )
         stored = unique_by_id(outcomes)
         batch = None
         if outcomes:
@@ -462,6 +481,8 @@ class StreamWorker:
             )
         n_sel = sum(row.selected for row in stored)
         this = _Unsettled(entries, batch, dead, acked, n_sel, t0)
+        if self._queue is not None:
+            this.review = self._queue.drain()
         self._settle()
         if batch is not None and defer and self._writer is not None:
             this.write = self._writer.submit(self.sink.write, batch)
@@ -491,6 +512,11 @@ class StreamWorker:
             self._write(this.batch)
         self._dead_letter(this.dead)
         self.source.ack(this.acked)
+        if this.review and self.review is not None:
+            try:  # best effort: the records are in the sink whatever happens here
+                ReviewQueue.write(self.review, this.review)
+            except Exception as e:  # a review store down must not stop the stream
+                log.warning("review queue not written (%s): %s", type(e).__name__, e)
         for entry in this.entries:
             self._last_error.pop(entry.id, None)
         kinds: dict[str, int] = {}
@@ -536,7 +562,7 @@ class StreamWorker:
             )
             return [(e, rec, res, None) for (e, rec), res in zip(todo, results, strict=True)]
         sc = self.scorer.score_text_table(table, threshold=self.threshold, reasons=self.reasons)
-        need = self._stored(sc)
+        need = self._stored(sc, entries)
         recs = dict(zip(need.tolist(), table.take(need).to_pylist(), strict=True)) if need.size else {}
         by_entry = self.scorer.id_column is None
         return [
@@ -546,7 +572,7 @@ class StreamWorker:
             for j, e in enumerate(entries)
         ]
 
-    def _stored(self, sc: ScoredRecords) -> np.ndarray:
+    def _stored(self, sc: ScoredRecords, entries: list[Entry]) -> np.ndarray:
         """Positions whose record text goes somewhere: the sink (selected, or every row when
         auditing) or a dead letter (an error, no usable score, or no id)."""
         if self.audit:
@@ -554,6 +580,9 @@ class StreamWorker:
         keep = sc.selected | ~np.isfinite(sc.scores)  # NaN where a record was not scored
         if self.scorer.id_column is not None:
             keep |= np.array([v is None or v == "" for v in sc.ids], dtype=bool)
+        if self._queue is not None:  # the review sample of the not-selected records
+            ids = [e.id for e in entries] if self.scorer.id_column is None else [str(v) for v in sc.ids]
+            keep |= np.array([self._queue.wants(rid, False) for rid in ids], dtype=bool)
         return np.flatnonzero(keep)
 
     def _write(self, batch: SinkBatch, failed: SinkUnavailable | None = None) -> None:
@@ -620,6 +649,8 @@ def run(
     audit_fraction: float = 0.0,
     audit_file: str | Path | None = None,
     verify_key: str | Path | None = None,
+    review: str | None = None,
+    review_sample: float = 0.05,
     handle_signals: bool = True,
     on_ready: Callable[[StreamWorker], None] | None = None,
 ) -> StreamSummary:
@@ -645,7 +676,13 @@ def run(
         raise ConfigError(
             "--audit-fraction", audit_fraction, "a share in [0, 1], with --audit-file when above 0"
         )
+    _check("--review-sample", review_sample, 0.0, "a share in [0, 1]", 1.0)
     the_sink = open_sink(sink, table, audit=audit)
+    store = None
+    if review is not None:
+        from winnow.review.store import ReviewStore
+
+        store = ReviewStore(review).open()
     src = RedisSource(
         source,
         stream,
@@ -680,6 +717,8 @@ def run(
         audit=audit,
         max_backoff=max_backoff,
         metrics=metrics,
+        review=store,
+        review_sample=review_sample,
     )
     log.info(
         "worker %r on stream %r group %r (%s), dead letters to %r",
