@@ -137,3 +137,19 @@ def postgres() -> Iterator[str]:
             stderr=subprocess.DEVNULL,
         )
         shutil.rmtree(folder, ignore_errors=True)
+
+
+#: where Debian and others put a Chromium binary
+CHROMIUM_BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A Chromium binary for the browser tests (CI installs Debian's); skipped, saying so, without one."""
+    for name in CHROMIUM_BINARIES:
+        exe = shutil.which(name)
+        if exe:
+            return exe
+    pytest.skip(
+        f"no Chromium binary on PATH (looked for {', '.join(CHROMIUM_BINARIES)}): apt-get install chromium"
+    )

@@ -29,6 +29,14 @@ AuditFractionOpt = Annotated[
     float, typer.Option(help="Share of not-selected records kept for audit (needs --audit-file).")
 ]
 AuditFileOpt = Annotated[Path | None, typer.Option(help="JSON-lines file the audit sample is appended to.")]
+ReviewOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Offer the selected records and a sample of the others for review in this store "
+        "(duckdb:reviews.duckdb or postgresql://...)."
+    ),
+]
+ReviewSampleOpt = Annotated[float, typer.Option(help="Share of the not-selected records offered for review.")]
 VerifyKeyOpt = Annotated[
     Path | None,
     typer.Option(

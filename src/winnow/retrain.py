@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +26,6 @@ from winnow.errors import DataError
 from winnow.io.readers import open_source
 from winnow.metrics import screening_report
 from winnow.review.store import is_store_url
-from winnow.target import make_labels
 
 if TYPE_CHECKING:
     from winnow.screener import Screener
@@ -63,13 +62,7 @@ def reviewed_table(store_url: str, like: pa.Table, champion: Screener) -> pa.Tab
         raise DataError(
             f"the review store {store_url!r} holds no verdicts yet", hint="Review some records first."
         )
-    lab = make_labels(
-        like,
-        cfg.target,
-        positive=cfg.positive,
-        top_fraction=cfg.top_fraction,
-        cutoff=cast("float | None", champion.target_["cutoff"]),
-    )
+    lab = champion.labels(like)
     target = like.column(cfg.target)
     values = {}
     for label in (0, 1):
@@ -139,13 +132,7 @@ def retrain(
         champion.check_columns(t.column_names)
 
     def label(t: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        lab = make_labels(
-            t,
-            cfg.target,
-            positive=cfg.positive,
-            top_fraction=cfg.top_fraction,
-            cutoff=cast("float | None", champion.target_["cutoff"]),  # the fitted cutoff, or None
-        )
+        lab = champion.labels(t)
         return lab.y.astype(np.int64), lab.known
 
     if isinstance(holdout, float | int) and not isinstance(holdout, bool):

@@ -32,7 +32,7 @@ from winnow.record_values import ARROW_TYPES, FieldInvalid, checked_record, type
 from winnow.rules import RuleSet
 from winnow.schema import Coerced, ColumnSpec, check_columns, coerce
 from winnow.select import Threshold
-from winnow.target import make_labels
+from winnow.target import Labels, make_labels
 
 log = logging.getLogger("winnow")
 
@@ -419,6 +419,20 @@ class Screener:
             summary.expected = self.expected_at(summary.rows_selected / summary.rows_scored)
         return result
 
+    def labels(self, table: pa.Table) -> Labels:
+        """The fit's own label rule applied to ``table`` (its target column): ``positive``
+        values, or the top-fraction cutoff the fit found (not the table's own top fraction)."""
+        self._check()
+        cfg = self.config
+        assert cfg is not None
+        return make_labels(
+            table,
+            cfg.target,
+            positive=cfg.positive,
+            top_fraction=cfg.top_fraction,
+            cutoff=cast("float | None", self.target_["cutoff"]),
+        )
+
     def expected_at(self, fraction: float) -> dict[str, Any] | None:
         """What selecting the top ``fraction`` of records should deliver, measured on the fit's
         held-out test rows: precision, lift over a random pick of that size and, when the fit
@@ -472,13 +486,7 @@ class Screener:
         if progress is not None:
             progress(0, None, "reading")
         table = source.read_all()
-        labels = make_labels(
-            table,
-            cfg.target,
-            positive=cfg.positive,
-            top_fraction=cfg.top_fraction,
-            cutoff=cast("float | None", self.target_["cutoff"]),
-        )
+        labels = self.labels(table)
         p = self.score(table, progress=progress)
         keep = labels.known & ~np.isnan(p)
         y, p = labels.y[keep], p[keep]

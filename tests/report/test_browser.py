@@ -5,7 +5,6 @@ Needs a Chromium binary (Debian: ``apt-get install chromium``); skipped, saying 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,17 +16,7 @@ from winnow.report.build import SECTIONS
 
 pytestmark = pytest.mark.browser
 
-BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 WIDTH, HEIGHT = 1280, 4000
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in BINARIES:
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    pytest.skip(f"no Chromium binary on PATH (looked for {', '.join(BINARIES)}): apt-get install chromium")
 
 
 def _run(exe: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:

@@ -143,12 +143,8 @@ def test_winnow_digest_writes_html_json_and_markdown(watch: Watch, tmp_path: Pat
 
 
 @pytest.mark.browser
-def test_the_digest_renders_in_chromium(watch: Watch, tmp_path: Path) -> None:
-    exe = next(
-        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
-    )
-    if exe is None:
-        pytest.skip("no Chromium binary on PATH: apt-get install chromium")
+def test_the_digest_renders_in_chromium(chromium: str, watch: Watch, tmp_path: Path) -> None:
+    exe = chromium
     s, table = watch
     page = tmp_path / "digest.html"
     page.write_text(

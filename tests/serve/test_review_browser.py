@@ -7,7 +7,6 @@ it and downloads nothing. Skipped, saying so, without a Chromium binary.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,17 +16,6 @@ import pytest
 from tests.serve.test_e2e import KEY, Server
 
 pytestmark = pytest.mark.browser
-
-BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in BINARIES:
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    pytest.skip(f"no Chromium binary on PATH (looked for {', '.join(BINARIES)}): apt-get install chromium")
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from winnow.cli_options import (
     AuditFractionOpt,
     MonitorWindowOpt,
     ReasonsOpt,
+    ReviewOpt,
+    ReviewSampleOpt,
     ThreadsOpt,
     VerifyKeyOpt,
 )
@@ -94,16 +96,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
     verify_key: VerifyKeyOpt = None,
-    review: Annotated[
-        str | None,
-        typer.Option(
-            help="Keep screened records for people to judge in this store (duckdb:reviews.duckdb "
-            "or postgresql://...) and serve the review page at /review."
-        ),
-    ] = None,
-    review_sample: Annotated[
-        float, typer.Option(help="Share of the not-selected records offered for review.")
-    ] = 0.05,
+    review: ReviewOpt = None,
+    review_sample: ReviewSampleOpt = 0.05,
 ) -> None:
     """Serve ARTIFACT over HTTP: POST /v1/screen, /v1/score, /v1/explain; GET /v1/model,
     /v1/monitor, /healthz, /readyz, /metrics."""

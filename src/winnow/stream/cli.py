@@ -22,6 +22,8 @@ from winnow.cli_options import (
     AuditFractionOpt,
     MonitorWindowOpt,
     ReasonsOpt,
+    ReviewOpt,
+    ReviewSampleOpt,
     ThreadsOpt,
     VerifyKeyOpt,
 )
@@ -92,13 +94,8 @@ def stream(
     audit_fraction: AuditFractionOpt = 0.0,
     audit_file: AuditFileOpt = None,
     verify_key: VerifyKeyOpt = None,
-    review: Annotated[
-        str | None,
-        typer.Option(help="Offer selected records and a sample of the others for review in this store."),
-    ] = None,
-    review_sample: Annotated[
-        float, typer.Option(help="Share of the not-selected records offered for review.")
-    ] = 0.05,
+    review: ReviewOpt = None,
+    review_sample: ReviewSampleOpt = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
 ) -> None:
     """Score a Redis stream as records arrive; write the high-value ones to SINK.
