@@ -43,10 +43,19 @@ def _volume_chart(d: dict[str, Any]) -> str:
         return ""
     xs = [float(i) for i in range(len(vol))]
     hi = max(max(v["rate"] for v in vol), d["expected_rate"]) * 1.25 or 1.0
+    daily = vol[0]["start"][11:16] == vol[1]["start"][11:16]  # steps of whole days
+
+    def when(x: float) -> str:
+        if abs(x - round(x)) > 1e-9 or not 0 <= round(x) < len(vol):
+            return ""
+        start = vol[round(x)]["start"]
+        return start[5:10] if daily else start[5:10] + " " + start[11:16]
+
     svg = line_chart(
         [Series("selection rate", xs, [v["rate"] for v in vol], RATE_COLOR, points=True)],
         label="selection rate per interval against the expected rate",
-        x_label=f"interval ({vol[0]['start'][:16]} on)",
+        x_label="interval start (UTC)",
+        x_fmt=when,
         y_label="selected / scored",
         x_range=(0.0, max(xs)),
         y_range=(0.0, hi),
