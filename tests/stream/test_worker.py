@@ -346,3 +346,58 @@ def test_the_worker_offers_what_it_selects_for_review(
     some = next(iter(sample))
     assert queued[some]["record"]["firstname"] == str(batch[ids.index(some)]["firstname"])
     assert queued[some]["score"] == pytest.approx(want[some].score)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "parquet", "postgresql"])
+def test_the_worker_writes_the_digest_of_each_ended_period(
+    redis_server: Any,
+    scorer: Any,
+    records: list[Any],
+    names: dict[str, str],
+    tmp_path: Path,
+    kind: str,
+    request: Any,
+) -> None:
+    """`--digest-every`: once a period has ended, the worker digests it from its own sink's
+    audit table between two commits (a DuckDB file it holds included)."""
+    import json
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from winnow.stream.digests import PeriodicDigest, period_start
+    from winnow.stream.source import RedisSource
+    from winnow.stream.worker import StreamWorker
+
+    def utcnow() -> datetime:
+        return datetime.now(UTC).replace(tzinfo=None)
+
+    if kind == "duckdb":
+        sink: Any = DuckDBSink(tmp_path / "out.duckdb", audit=True)
+    elif kind == "parquet":
+        sink = ParquetSink(tmp_path / "out", audit=True)
+    else:
+        sink = PostgresSink(request.getfixturevalue("postgres"), names["table"], audit=True)
+    every = timedelta(seconds=4)
+    time.sleep((period_start(utcnow(), every) + every - utcnow()).total_seconds() + 0.05)  # a fresh period
+    period = period_start(utcnow(), every)
+    r = redis_server.client()
+    stream = names["stream"]
+    feed(r, stream, records[:300])
+    source = RedisSource(redis_server.url, stream, "winnow", "t1", dead_letter=f"{stream}:dead", block_ms=50)
+    digests = PeriodicDigest(scorer.screener, every, tmp_path / "digests")
+    w = StreamWorker(scorer, source, sink, batch_size=100, audit=True, digests=digests)
+    t = threading.Thread(target=w.run, kwargs={"handle_signals": False})
+    t.start()
+    try:
+        wait_done(r, stream, timeout=30)
+        assert not digests.written and utcnow() < period + every  # the period has not ended yet
+        time.sleep((period + every - utcnow()).total_seconds() + 0.05)
+        feed(r, stream, records[300:301])  # the first batch after the period's end
+        wait_done(r, stream, timeout=30)
+    finally:
+        w.stop()
+        t.join(10)
+    [path] = digests.written
+    assert path.name == f"digest-{period:%Y%m%dT%H%M}.html" and path.read_text().startswith("<!doctype html>")
+    d = json.loads(path.with_suffix(".json").read_text())
+    assert d["scored"] == 300 and d["period"]["since"] == period.isoformat() + "Z" and digests.failures == 0

@@ -190,6 +190,13 @@ class DuckDBSink:
             self._con.close()
             self._con = None
 
+    def scored_between(self, since: datetime, until: datetime) -> pa.Table:
+        """The audit table's rows scored in ``[since, until)`` (for the worker's digests)."""
+        query = (
+            f'SELECT * FROM "{self.audit_table}" WHERE scored_at >= ? AND scored_at < ? ORDER BY scored_at'
+        )
+        return self._con.sql(query, params=[since, until]).to_arrow_table()  # type: ignore[no-any-return]
+
 
 # ------------------------------------------------------------------------------------ PostgreSQL
 class PostgresSink:
@@ -275,6 +282,35 @@ class PostgresSink:
 
     def close(self) -> None:
         self._drop()
+
+    def scored_between(self, since: datetime, until: datetime) -> pa.Table:
+        """The audit table's rows scored in ``[since, until)`` (for the worker's digests)."""
+        import pyarrow as pa
+
+        with self._connect().cursor() as cur:
+            cur.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM {self.audit_table} "
+                "WHERE scored_at >= %s AND scored_at < %s ORDER BY scored_at",
+                (since.replace(tzinfo=UTC), until.replace(tzinfo=UTC)),  # the table holds UTC instants
+            )
+            rows = cur.fetchall()
+        if not rows:
+            return pa.table({c: [] for c in COLUMNS})
+        return rows_table(
+            [
+                SinkRow(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6] if isinstance(r[6], str) else json.dumps(r[6]),  # JSONB comes back parsed
+                    r[7].astimezone(UTC).replace(tzinfo=None),
+                )
+                for r in rows
+            ]
+        )
 
 
 # -------------------------------------------------------------------------------- Redis stream
@@ -414,6 +450,17 @@ class ParquetSink:
                 _fsync_dir(self.root)
         except OSError as e:
             raise SinkUnavailable(f"parquet sink {self.root}: {e}") from e
+
+    def scored_between(self, since: datetime, until: datetime) -> pa.Table:
+        """The audit files' rows scored in ``[since, until)`` (for the worker's digests)."""
+        import pyarrow.dataset as ds
+
+        folder = self.root / str(self.audit_table)
+        data = ds.dataset(str(folder), format="parquet") if folder.exists() else None
+        if data is None:
+            return rows_table([])
+        t = ds.field("scored_at")
+        return data.to_table(filter=(t >= since) & (t < until)).sort_by("scored_at")
 
     @staticmethod
     def _write_file(path: Path, rows: list[SinkRow]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -96,6 +97,10 @@ def stream(
     verify_key: VerifyKeyOpt = None,
     review: ReviewOpt = None,
     review_sample: ReviewSampleOpt = 0.05,
+    digest_every: Annotated[
+        str | None, typer.Option(help="Write the digest of each period (1d, 1w, 6h) of what was screened.")
+    ] = None,
+    digest_out: Annotated[Path | None, typer.Option(help="Folder the periodic digests go to.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
 ) -> None:
     """Score a Redis stream as records arrive; write the high-value ones to SINK.
@@ -137,6 +142,8 @@ def stream(
             verify_key=verify_key,
             review=review,
             review_sample=review_sample,
+            digest_every=digest_every,
+            digest_out=digest_out,
         )
     except WinnowError as e:
         fail(e)

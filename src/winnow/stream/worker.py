@@ -48,6 +48,7 @@ from winnow.artifact import manifest_version
 from winnow.errors import ConfigError
 from winnow.io.sinks import Sink, SinkBatch, SinkRow, SinkUnavailable, open_sink
 from winnow.review.queue import ReviewQueue
+from winnow.stream.digests import PeriodicDigest
 from winnow.stream.metrics import Accounting, StreamMetrics
 from winnow.stream.records import (
     DeadLetter,
@@ -162,6 +163,7 @@ class StreamWorker:
         audit: bool = False,
         review: ReviewStore | None = None,
         review_sample: float = 0.05,
+        digests: PeriodicDigest | None = None,
         max_backoff: float = 10.0,
         metrics: StreamMetrics | None = None,
         pipelined: bool = True,
@@ -178,6 +180,8 @@ class StreamWorker:
         self.review = review
         self._queue = ReviewQueue(review_sample) if review is not None else None
         self._version = manifest_version(scorer.screener.manifest()) if review is not None else ""
+        #: ``--digest-every``: the digest of each ended period, from this worker's own sink
+        self.digests = digests
         self.max_backoff = max_backoff
         self.metrics = metrics or StreamMetrics()
         self._stop = False
@@ -517,6 +521,8 @@ class StreamWorker:
                 ReviewQueue.write(self.review, this.review)
             except Exception as e:  # a review store down must not stop the stream
                 log.warning("review queue not written (%s): %s", type(e).__name__, e)
+        while self.digests is not None and self.digests.due():  # the sink is idle between commits
+            self.digests.write(self.sink)
         for entry in this.entries:
             self._last_error.pop(entry.id, None)
         kinds: dict[str, int] = {}
@@ -623,6 +629,16 @@ def _check(option: str, value: float | None, low: float, expected: str, high: fl
         raise ConfigError(option, value, expected)
 
 
+def _digests(
+    screener: Any, every: str | None, folder: str | Path | None, reviews: str | None
+) -> PeriodicDigest | None:
+    if every is None or folder is None:
+        return None
+    from winnow.report.digest import parse_span
+
+    return PeriodicDigest(screener, parse_span(every, "--digest-every"), Path(folder), reviews=reviews)
+
+
 def run(
     artifact: str | Path,
     *,
@@ -651,6 +667,8 @@ def run(
     verify_key: str | Path | None = None,
     review: str | None = None,
     review_sample: float = 0.05,
+    digest_every: str | None = None,
+    digest_out: str | Path | None = None,
     handle_signals: bool = True,
     on_ready: Callable[[StreamWorker], None] | None = None,
 ) -> StreamSummary:
@@ -677,6 +695,16 @@ def run(
             "--audit-fraction", audit_fraction, "a share in [0, 1], with --audit-file when above 0"
         )
     _check("--review-sample", review_sample, 0.0, "a share in [0, 1]", 1.0)
+    if (digest_every is None) != (digest_out is None) or (digest_every is not None and not audit):
+        raise ConfigError(
+            "--digest-every",
+            digest_every,
+            "a span with --digest-out DIR and --audit (digests read the audit table)",
+        )
+    if digest_every is not None and sink.startswith("redis"):
+        raise ConfigError(
+            "--digest-every", digest_every, "a DuckDB, PostgreSQL or Parquet sink (not a Redis stream)"
+        )
     the_sink = open_sink(sink, table, audit=audit)
     store = None
     if review is not None:
@@ -719,6 +747,7 @@ def run(
         metrics=metrics,
         review=store,
         review_sample=review_sample,
+        digests=_digests(screener, digest_every, digest_out, review),
     )
     log.info(
         "worker %r on stream %r group %r (%s), dead letters to %r",
