@@ -31,7 +31,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -173,17 +173,32 @@ def _top(now: pd.DataFrame, screener: Screener, top: int) -> list[dict[str, Any]
     if chosen.empty:
         return []
     reasons = list(chosen["reasons"]) if chosen["reasons"].notna().any() else _reasons(chosen, screener)
+    details = _reason_details(chosen, screener)
     out = []
-    for (_, row), why in zip(chosen.iterrows(), reasons, strict=True):
+    for (_, row), why, objects in zip(chosen.iterrows(), reasons, details, strict=True):
         out.append(
             {
                 "id": None if row["id"] is None else str(row["id"]),
                 "score": round(float(row["score"]), 6),
                 "rule": row["rule"] if isinstance(row["rule"], str) else None,
                 "reasons": list(why),
+                "reason_details": objects,
             }
         )
     return out
+
+
+def _reason_details(rows: pd.DataFrame, screener: Screener) -> list[list[dict[str, Any]]]:
+    """The top records' reasons as ``{column, value, contribution}`` objects, computed again
+    from their fields (a sink keeps the reasons as text)."""
+    sb = screener.score_batch(_fields(rows, screener))
+    found: list[list[dict[str, Any]]] = [[] for _ in range(len(rows))]
+    ok = np.flatnonzero(sb.ok)
+    if ok.size:
+        objects = screener.reason_objects(sb.inputs.take(ok), sb.typed, top=3, rows=ok)
+        for j, obj in zip(ok.tolist(), objects, strict=True):
+            found[j] = [{**o, "contribution": round(cast(float, o["contribution"]), 4)} for o in obj]
+    return found
 
 
 def _fields(frame: pd.DataFrame, screener: Screener) -> pa.Table:
