@@ -69,9 +69,10 @@ def test_the_digest_of_a_week(watch: Watch) -> None:
     assert len(d["volume"]) == 7 and sum(v["scored"] for v in d["volume"]) == d["scored"]
     assert d["period"]["since"] == "2026-11-30T00:00:00Z" and d["previous"]["records"] > 0
     scores = [t["score"] for t in d["top"]]
-    assert (
-        len(scores) == 20 and scores == sorted(scores, reverse=True) and all(t["reasons"] for t in d["top"])
-    )
+    assert len(scores) == 20 and scores == sorted(scores, reverse=True)
+    assert all(t["reasons"] for t in d["top"])
+    assert all(set(o) == {"column", "value", "contribution"} for t in d["top"] for o in t["reason_details"])
+    assert d["top"][0]["reason_details"][0]["column"] == "review"
     assert 2 <= len(d["themes"]) <= 6 and sum(t["records"] for t in d["themes"]) == d["selected"]
     assert any(t["words"].get("review") for t in d["themes"])  # the words that set a theme apart
     assert d["new"]["score_psi"] is not None and d["new"]["selection_rate_before"] is not None
