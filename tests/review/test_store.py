@@ -74,6 +74,7 @@ def test_queue_verdicts_and_figures(store: ReviewStore) -> None:
     assert stats["precision"]["low"] < 0.8 < stats["precision"]["high"]
     # caught: 4/5 of 6 selected = 4.8; missed: 1/2 of 94 not selected = 47
     assert stats["recall_estimate"] == pytest.approx(4.8 / (4.8 + 47))
+    assert stats["lift_estimate"] == pytest.approx(0.8 / ((4.8 + 47) / 100))
     assert [p["id"] for p in store.pending()] == ["r5", "r8", "r9"]
 
     store.record_verdict("r4", "right", "cy")  # the latest verdict wins

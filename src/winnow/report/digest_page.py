@@ -34,6 +34,8 @@ def _reviews_line(r: dict[str, Any] | None) -> str:
         text += f"; realised precision {_span(p, '{:.0%}')}"
     if r.get("recall_estimate") is not None:
         text += f"; recall estimate {r['recall_estimate']:.0%}"
+    if r.get("lift_estimate") is not None:
+        text += f"; lift over random {r['lift_estimate']:.1f}x"
     return text
 
 

@@ -15,7 +15,8 @@ PostgreSQL database (``postgresql://user@host/db``); winnow creates its three ta
 The figures (:meth:`ReviewStore.stats`): realised precision = right / reviewed among the
 selected records, with a 90% Wilson interval; the recall estimate = the high-value records the
 selection caught / (those plus the ones estimated missed: the share of sampled not-selected
-records judged high-value times all not-selected records screened).
+records judged high-value times all not-selected records screened); the lift estimate = the
+realised precision over the share of high-value records among all screened (caught + missed).
 
 DuckDB allows one process per file: a service with several workers, or a review page beside a
 running stream worker, needs PostgreSQL.
@@ -307,10 +308,14 @@ class ReviewStore:
         if sel_n:
             low, high = wilson(sel_right, sel_n)
             out["precision"] = {"value": sel_right / sel_n, "low": low, "high": high, "level": 0.9}
+        out["lift_estimate"] = None
         if sel_n and ns_n and selected:
             caught = sel_right / sel_n * selected
             missed = ns_wrong / ns_n * max(screened - selected, 0)
             out["recall_estimate"] = caught / (caught + missed) if caught + missed > 0 else None
+            if caught + missed > 0 and screened:
+                # realised precision over the estimated share of high-value records screened
+                out["lift_estimate"] = (sel_right / sel_n) / ((caught + missed) / screened)
         return out
 
     def reviewed(self) -> list[dict[str, Any]]:
