@@ -176,3 +176,30 @@ def test_the_digest_renders_in_chromium(chromium: str, watch: Watch, tmp_path: P
     assert len(colours) > 20  # charts and tables, not a blank page
     if os.environ.get("WINNOW_DIGEST_SCREENSHOT"):
         shutil.copy(shot, os.environ["WINNOW_DIGEST_SCREENSHOT"])
+
+
+def test_a_screen_output_and_an_audit_file_can_be_digested(watch: Watch, tmp_path: Path) -> None:
+    """A batch result (its selected rows, ranked, reason_1..N) and the service's audit file
+    (JSON lines of not-selected records with audited_at) are screening output too."""
+    s, table = watch
+    records = pd.DataFrame([json.loads(r) for r in table.column("record").to_pylist()])
+    result = s.screen(records, budget=0.1, output="arrow")
+    d = build_digest(result.selected, s)
+    assert d["scored"] == d["selected"] == result.summary.rows_selected and d["top"][0]["reasons"]
+    assert d["volume"][0]["start"] is None and d["themes"]
+
+    audit = tmp_path / "audit.jsonl"
+    with audit.open("w") as fh:
+        for i, rec in enumerate(records.head(40).to_dict("records")):
+            row = {
+                "audited_at": f"2026-12-0{1 + i % 7}T10:00:00Z",
+                "id": f"a{i}",
+                "score": 0.01,
+                "record": rec,
+            }
+            fh.write(json.dumps(row) + "\n")
+    from winnow.io.readers import open_source
+
+    d = build_digest(open_source(audit).read_all(), s)
+    assert d["scored"] == 40 and d["selected"] == 0 and d["top"] == []
+    assert d["period"]["since"] == "2026-12-01T10:00:00Z"

@@ -2,8 +2,10 @@
 
 The input is screening output with one row per scored record: the stream worker's audit table
 (``--audit``: ``<table>_scored`` in DuckDB or PostgreSQL, or its Parquet folder), or any table
-with ``score`` and ``selected`` columns, the record's fields as columns or as one JSON
-``record`` column, and optionally ``scored_at``, ``id``, ``reasons`` and ``rule``.
+with a ``score`` column, the record's fields as columns or as one JSON ``record`` column, and
+optionally ``selected``, ``scored_at``, ``id``, ``reasons`` and ``rule``: a ``winnow screen``
+output (its selected rows, ranked, ``reason_1..N``), a ``winnow score`` output, or the
+service's audit file (JSON lines of not-selected records with ``audited_at``).
 
 The digest (:func:`build_digest`, a JSON-able dict) holds:
 
@@ -83,38 +85,53 @@ def screened_frame(table: pa.Table, screener: Screener) -> pd.DataFrame:
     """The screening output as one frame: ``score``, ``selected``, ``scored_at`` (or missing),
     ``id``, ``reasons`` (lists) and ``rule``, then every field of the records."""
     names = table.column_names
-    missing = [c for c in ("score", "selected") if c not in names]
-    if missing:
+    if "score" not in names:
         raise DataError(
-            f"the screening output has no {' or '.join(missing)} column",
-            hint="Give the stream worker's audit table (--audit) or a table with score and selected.",
+            "the screening output has no score column",
+            hint="Give the stream worker's audit table (--audit), a `screen` or `score` output, or "
+            "the service's audit file.",
         )
+    if "selected" in names:
+        selected = table.column("selected").to_pandas().fillna(False).astype(bool)
+    else:  # a `screen` output holds its selected rows (ranked); an audit file the others
+        selected = pd.Series("rank" in names, index=range(table.num_rows), dtype=bool)
     meta = pd.DataFrame(
-        {
-            "score": pd.to_numeric(table.column("score").to_pandas(), errors="coerce"),
-            "selected": table.column("selected").to_pandas().astype(bool),
-        }
+        {"score": pd.to_numeric(table.column("score").to_pandas(), errors="coerce"), "selected": selected}
     )
+    when = next((c for c in ("scored_at", "audited_at") if c in names), None)
     meta["scored_at"] = (
-        pd.to_datetime(table.column("scored_at").to_pandas(), utc=True).dt.tz_localize(None)
-        if "scored_at" in names
-        else pd.NaT
+        pd.to_datetime(table.column(when).to_pandas(), utc=True).dt.tz_localize(None) if when else pd.NaT
     )
     id_col = "id" if "id" in names else screener.id_column
     meta["id"] = table.column(id_col).to_pandas().astype(str) if id_col and id_col in names else None
     meta["rule"] = table.column("rule").to_pandas() if "rule" in names else None
-    meta["reasons"] = (
-        [_as_list(v) for v in table.column("reasons").to_pylist()] if "reasons" in names else None
-    )
+    reason_cols = sorted((c for c in names if re.fullmatch(r"reason_\d+", c)), key=lambda c: int(c[7:]))
+    if "reasons" in names:
+        meta["reasons"] = [_as_list(v) for v in table.column("reasons").to_pylist()]
+    elif reason_cols:  # a `screen` output: reason_1..N
+        cols = [table.column(c).to_pylist() for c in reason_cols]
+        meta["reasons"] = [[r for r in row if isinstance(r, str) and r] for row in zip(*cols, strict=True)]
+    else:
+        meta["reasons"] = None
     if "record" in names:
-        records = [
-            json.loads(v) if isinstance(v, str) and v else {} for v in table.column("record").to_pylist()
+        records = [  # JSON text (a sink), or already an object (JSON lines such as the audit file)
+            v if isinstance(v, dict) else json.loads(v) if isinstance(v, str) and v else {}
+            for v in table.column("record").to_pylist()
         ]
         fields = pd.DataFrame.from_records(records)
     else:
-        keep = [
-            c for c in names if c not in ("score", "selected", "scored_at", "rule", "reasons", "entry_id")
-        ]
+        meta_cols = (
+            "score",
+            "selected",
+            "scored_at",
+            "audited_at",
+            "rule",
+            "reasons",
+            "entry_id",
+            "rank",
+            "row",
+        )
+        keep = [c for c in names if c not in meta_cols and c not in reason_cols]
         fields = table.select(keep).to_pandas()
     fields = fields.drop(columns=[c for c in fields.columns if c in meta.columns], errors="ignore")
     return pd.concat([meta.reset_index(drop=True), fields.reset_index(drop=True)], axis=1)
