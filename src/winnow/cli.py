@@ -17,10 +17,18 @@ from winnow import __version__
 from winnow.cli_options import (
     OUT_HELP,
     ArtifactArg,
+    AsOfOpt,
     DataArg,
+    EntityOpt,
+    EventTimeOpt,
+    HistoryOpt,
     JsonOpt,
+    LabelWindowOpt,
     QuietOpt,
+    ScreenAsOfOpt,
+    SequenceOpt,
     VerifyKeyOpt,
+    WindowsOpt,
     default_rejects,
     print_summary,
     report_path,
@@ -158,6 +166,13 @@ def fit(
         Path | None,
         typer.Option(help="Image columns: folder relative image paths resolve against (default: cwd)."),
     ] = None,
+    entity: EntityOpt = None,
+    event_time: EventTimeOpt = None,
+    as_of: AsOfOpt = None,
+    label_window: LabelWindowOpt = None,
+    windows: WindowsOpt = None,
+    history: HistoryOpt = None,
+    sequence: SequenceOpt = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
     sign_key: Annotated[
@@ -206,6 +221,13 @@ def fit(
             finetune_text=finetune_text,
             image_weights=str(image_weights) if image_weights else None,
             image_root=str(image_root) if image_root else None,
+            entity=entity,
+            time=event_time,
+            as_of=as_of or None,
+            label_window=label_window,
+            windows=windows or None,
+            history=history,
+            sequence=sequence,
         )
         with stage_spinner(not (quiet or json_out), cfg.time_limit) as on_stage:
             screener = Screener(cfg).fit(data, on_stage=on_stage)
@@ -348,6 +370,7 @@ def screen(
     budget: Annotated[
         str | None, typer.Option(help="Override the budget: 0.05 = top 5%, 1000 = top 1,000.")
     ] = None,
+    as_of: ScreenAsOfOpt = None,
     use_threshold: Annotated[
         bool, typer.Option(help="Select by the artifact's score threshold in one pass.")
     ] = False,
@@ -392,6 +415,7 @@ def screen(
             )
             result = s.screen(
                 data,
+                as_of=as_of,
                 out=out,
                 budget=budget,
                 use_threshold=use_threshold,

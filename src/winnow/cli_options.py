@@ -45,6 +45,66 @@ VerifyKeyOpt = Annotated[
     ),
 ]
 
+#: an event log as the data (winnow.events): one row per entity as of each --as-of date
+EntityOpt = Annotated[
+    str | None,
+    typer.Option(
+        rich_help_panel="Event logs",
+        help="DATA is an event log: the column naming whose event it is (customer, card, aircraft). "
+        "--target is then the label's aggregate over the window after each cut: count(), sum(col), "
+        "max(col) or mean(col).",
+    ),
+]
+EventTimeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--time", rich_help_panel="Event logs", help="Event log: the column with each event's time."
+    ),
+]
+AsOfOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        rich_help_panel="Event logs",
+        help="Event log: cut date (repeatable; several stack into one training table, whole entities "
+        "held out). Features see only events before it.",
+    ),
+]
+LabelWindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        rich_help_panel="Event logs", help="Event log: how long after the cut the label looks (30d, 39w, 1y)."
+    ),
+]
+WindowsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--window",
+        rich_help_panel="Event logs",
+        help="Event log: feature window before the cut (repeatable; default: 7d, 30d, 90d, 365d "
+        "within the history).",
+    ),
+]
+HistoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        rich_help_panel="Event logs",
+        help="Event log: how far back features look (default: from the first event to the first cut).",
+    ),
+]
+SequenceOpt = Annotated[
+    bool | None,
+    typer.Option(
+        rich_help_panel="Event logs",
+        help="Event log: also train a GRU over each entity's last events; its out-of-fold score "
+        "is a feature.",
+    ),
+]
+ScreenAsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="For a screener fitted on an event log (DATA is the log): screen its entities as of this date."
+    ),
+]
 
 OUT_HELP = (
     "Output file (.parquet, .csv, .jsonl) or table (duckdb:FILE?table=NAME, "

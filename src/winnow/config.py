@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from winnow.errors import ConfigError
+from winnow.events.spec import AS_OF, SPLIT, EventsConfig
 from winnow.rules import Rule
 
 MODEL_NAMES = ("lightgbm", "lightgbm_xt", "lightgbm_rf", "linear", "deep", "tabm", "catboost")
@@ -81,6 +82,23 @@ class Budget(BaseModel):
         return f"precision >= {self.min_precision:.0%}"
 
 
+#: the CLI's event-log flags (``--entity``, ``--time``, ...) -> EventsConfig fields
+EVENT_FLAGS = ("entity", "time", "as_of", "label_window", "windows", "history", "sequence", "sequence_length")
+
+
+def _events_from_flags(data: dict[str, Any]) -> dict[str, Any]:
+    """``--entity E --time T --as-of D --target 'sum(x)'`` -> the ``events`` table (the target
+    flag is the label's aggregate)."""
+    events = dict(data.get("events") or {})
+    for key in EVENT_FLAGS:
+        if key in data:
+            events[key] = data.pop(key)
+    if "target" in data and "(" in str(data["target"]):
+        events["label"] = data.pop("target")
+    data.setdefault("target", "")
+    return events
+
+
 class ScreenConfig(BaseModel):
     """Everything that defines a screening task and how winnow fits it."""
 
@@ -146,9 +164,19 @@ class ScreenConfig(BaseModel):
     #: pretrain the deep members' encoder self-supervised (SCARF) on every training row and every
     #: row without a target, then fit them on the labelled rows (winnow.models.pretrain)
     pretrain: bool = False
+    #: the data is an event log: fit on one row per entity built as of each cut date
+    #: (winnow.events); ``target`` is then the label column it builds (``future_amount_sum``)
+    events: EventsConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ScreenConfig:
+        if self.events is not None:
+            self.target = self.events.label_column
+            self.id = self.id or self.events.entity
+            if AS_OF not in self.drop:
+                self.drop = [*self.drop, AS_OF]
+            if len(self.events.as_of) > 1 and self.split_column is None:
+                self.split_column = SPLIT
         if (self.positive is None) == (self.top_fraction is None):
             raise ValueError(
                 "high-value needs exactly one of `positive` (a label value) or `top_fraction` "
@@ -189,6 +217,8 @@ class ScreenConfig(BaseModel):
                 raise ConfigError("--config", str(file), "valid TOML", str(e)) from e
             data.update(raw.get("winnow", raw))
         data.update({k: v for k, v in overrides.items() if v is not None})
+        if data.get("entity") is not None or data.get("events") is not None:
+            data["events"] = _events_from_flags(data)
         if isinstance(data.get("positive"), str | int | float | bool):
             data["positive"] = [data["positive"]]
         if "positive" in data and data["positive"] is not None:

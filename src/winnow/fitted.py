@@ -29,6 +29,7 @@ from winnow.schema import ColumnSpec
 from winnow.select import Threshold
 
 if TYPE_CHECKING:
+    from winnow.events.build import EventModel
     from winnow.screener import Screener
 
 T = TypeVar("T")
@@ -68,6 +69,8 @@ class Fitted:
     lineage: dict[str, Any] | None = None
     #: set by :class:`winnow.estimator.WinnowClassifier`: its parameters, classes, features
     estimator: dict[str, Any] | None = None
+    #: an event-log fit (winnow.events): the entity-table definitions and the sequence encoder
+    events: EventModel | None = None
     created: str = field(default_factory=_now)
     version: str = __version__
 
@@ -112,6 +115,8 @@ class Fitted:
                 refs[suffix] = rel
             models[name] = {"kind": learner.name, "config": cfg, "files": refs}
         manifest["models"] = models
+        if self.events is not None:
+            files.update(self.events.to_files())
         return manifest, files
 
     @classmethod
@@ -144,6 +149,7 @@ class Fitted:
                 reference=Reference.from_json(json.loads(files[MONITOR])) if MONITOR in files else None,
                 lineage=man.get("lineage"),
                 estimator=man.get("estimator"),
+                events=_events(files),
                 created=man["created"],
                 version=man["winnow_version"],
             )
@@ -151,6 +157,12 @@ class Fitted:
             raise ArtifactError(path, f"manifest content is incomplete or invalid ({e!r})") from e
         except Exception as e:  # a model library refusing its own file: report it as such
             raise ArtifactError(path, f"a model file cannot be loaded ({type(e).__name__}: {e})") from e
+
+
+def _events(files: dict[str, bytes]) -> EventModel | None:
+    from winnow.events.build import EVENTS_JSON, EventModel
+
+    return EventModel.from_files(files) if EVENTS_JSON in files else None
 
 
 class FittedPart(Generic[T]):

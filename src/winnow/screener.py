@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
@@ -101,7 +102,22 @@ class Screener:
         if cfg is None or options:
             base = cfg.model_dump() if cfg is not None else {}
             cfg = ScreenConfig.build(**{**base, **options})
-        self.fitted_ = fit_pipeline(open_source(data), cfg, on_stage=on_stage)
+        if cfg.events is not None:
+            from winnow.events.build import training_table
+            from winnow.fit_helpers import fit_threads
+
+            table, events = training_table(data, cfg, on_stage, threads=fit_threads(cfg))
+            self.fitted_ = fit_pipeline(open_source(table), cfg, on_stage=on_stage)
+            self.fitted_.events = events
+            note = events.log_summary.get("not_used")
+            if note and note["missing_entity"] + note["unreadable_time"]:
+                self.fitted_.warnings.append(
+                    f"{note['missing_entity'] + note['unreadable_time']:,} events not used "
+                    f"({note['missing_entity']:,} without an entity, {note['unreadable_time']:,} "
+                    f"without a readable time); e.g. {'; '.join(note['examples'][:3])}"
+                )
+        else:
+            self.fitted_ = fit_pipeline(open_source(data), cfg, on_stage=on_stage)
         self._config = cfg
         self.path_ = None
         return self
@@ -357,10 +373,22 @@ class Screener:
             progress=progress,
         )
 
+    def entity_table(self, events: Any, as_of: date | str) -> pa.Table:
+        """For a screener fitted on an event log: one row per entity with events before
+        ``as_of``, its features built by the fit's definitions (what :meth:`screen` scores)."""
+        self._check()
+        model = self.fitted_.events if self.fitted_ is not None else None
+        if model is None:
+            raise ConfigError(
+                "--as-of", str(as_of), "a screener fitted on an event log (winnow fit --entity ...)"
+            )
+        return model.entity_table(events, as_of, threads=self.config.threads if self.config else 0)
+
     def screen(
         self,
         data: Any,
         *,
+        as_of: date | str | None = None,
         out: str | Path | None = None,
         budget: Budget | float | int | str | None = None,
         use_threshold: bool = False,
@@ -376,6 +404,9 @@ class Screener:
     ) -> Any:
         """Select the high-value rows of ``data``: the ranked rows with score, rule and reasons.
 
+        ``as_of``: for a screener fitted on an event log (``data`` is then the log): screen its
+        entities as of this date (:meth:`entity_table`).
+
         ``output``: the type of ``result.selected`` and ``result.head``: ``"arrow"`` (tables),
         ``"pandas"``, ``"polars"``, or ``"auto"`` (the input's own frame type).
 
@@ -386,6 +417,12 @@ class Screener:
         ``keep_parts``, and ``workers`` its actors (0: one per CPU of the cluster).
         """
         self._check()
+        if as_of is not None or (self.fitted_ is not None and self.fitted_.events is not None):
+            if as_of is None:
+                raise ConfigError(
+                    "--as-of", None, "the date to screen as of: this screener was fitted on an event log"
+                )
+            data = self.entity_table(data, as_of)
         if budget is not None and not isinstance(budget, Budget):
             budget = Budget.parse(budget)
         common: dict[str, Any] = {

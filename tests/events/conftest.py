@@ -1,0 +1,43 @@
+"""A small synthetic event log: purchases of 400 customers over 1997-1998, where customers
+who bought more and more recently spend more later (so there is something to learn)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+CUT = date(1998, 1, 1)
+
+
+def make_log(customers: int = 400, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list] = {"customer": [], "at": [], "amount": [], "channel": [], "store": []}
+    start = date(1997, 1, 1)
+    for c in range(customers):
+        rate = rng.gamma(1.5, 1.0)  # purchases per month: the hidden trait
+        n = rng.poisson(rate * 24) + 1
+        days = np.sort(rng.integers(0, 730, n))
+        for d in days:
+            rows["customer"].append(f"c{c:04d}")
+            rows["at"].append(start + timedelta(days=int(d)))
+            rows["amount"].append(round(float(rng.gamma(2.0, 10.0 + 5 * rate)), 2))
+            rows["channel"].append(str(rng.choice(["web", "store", "phone"], p=[0.6, 0.3, 0.1])))
+            rows["store"].append(f"s{int(rng.integers(0, 80))}")
+    return pa.table(rows)
+
+
+@pytest.fixture(scope="session")
+def event_log() -> pa.Table:
+    return make_log()
+
+
+@pytest.fixture(scope="session")
+def event_log_file(event_log: pa.Table, tmp_path_factory: pytest.TempPathFactory):
+    import pyarrow.parquet as pq
+
+    path = tmp_path_factory.mktemp("events") / "purchases.parquet"
+    pq.write_table(event_log, path)
+    return path
