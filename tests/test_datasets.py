@@ -1,52 +1,19 @@
-"""The CDNOW demo data: per-customer features before a cutoff, future spend after it."""
+"""The CDNOW demo data: the packaged purchase log and the entity tables built from it."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 
-from winnow.datasets.cdnow import TRAIN_CUTOFF, WINDOW, customer_features, load_transactions
+from winnow.datasets.cdnow import BASELINE, LABEL, SCREEN_AS_OF, TRAIN_AS_OF, build_tables, load_transactions
 
 
 @pytest.fixture(scope="module")
-def tx() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "customer_id": [1, 1, 1, 2, 3],
-            "date": pd.to_datetime(["1997-01-10", "1997-01-10", "1997-09-01", "1997-02-01", "1997-10-05"]),
-            "quantity": [1, 2, 3, 1, 9],
-            "amount": [10.0, 5.0, 30.0, 7.0, 99.0],
-        }
-    )
-
-
-def test_features_by_hand(tx):
-    f = customer_features(tx, TRAIN_CUTOFF).set_index("customer_id")
-    assert list(f.index) == [1, 2]  # customer 3 first bought after the cutoff
-    c1 = f.loc[1]
-    assert c1["past_spend"] == 45.0
-    assert c1["purchase_days"] == 2  # two purchases on one day count as one purchase day
-    assert c1["avg_basket"] == pytest.approx(22.5)
-    assert c1["max_basket"] == 30.0
-    assert c1["items"] == 6
-    assert c1["recency_days"] == (TRAIN_CUTOFF - pd.Timestamp("1997-09-01")).days
-    assert c1["spend_last_13w"] == 30.0
-    assert c1["spend_first_13w"] == 15.0
-    assert c1["mean_gap_days"] == (pd.Timestamp("1997-09-01") - pd.Timestamp("1997-01-10")).days
-    assert c1["tenure_days"] == (TRAIN_CUTOFF - pd.Timestamp("1997-01-10")).days
-    assert c1["first_purchase_month"] == "1997-01"
-    assert c1["trend"] == pytest.approx(30.0 / 45.0)
-    c2 = f.loc[2]
-    assert c2["purchase_days"] == 1 and pd.isna(c2["mean_gap_days"])
-
-
-def test_customer_without_purchases_in_the_window(tx):
-    later = TRAIN_CUTOFF + WINDOW + pd.Timedelta(days=30)
-    f = customer_features(tx, later).set_index("customer_id")
-    # customer 2 bought only long before the window: zeros, and recency past the window
-    assert f.loc[2, "past_spend"] == 0.0 and f.loc[2, "purchase_days"] == 0
-    assert f.loc[2, "recency_days"] == WINDOW.days + 1
-    assert f.loc[2, "trend"] == 0.0
+def tables(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    train, screen = build_tables(tmp_path_factory.mktemp("cdnow"))
+    return pd.read_parquet(train), pd.read_parquet(screen)
 
 
 def test_packaged_transactions():
@@ -55,3 +22,33 @@ def test_packaged_transactions():
     assert {"customer_id", "date", "quantity", "amount"} <= set(tx.columns)
     assert pd.api.types.is_datetime64_any_dtype(tx["date"])
     assert tx["customer_id"].nunique() == 23_570
+
+
+def test_the_demo_tables_match_the_log_computed_by_hand(tables):
+    train, screen = tables
+    tx = load_transactions()
+    cut, later = pd.Timestamp(TRAIN_AS_OF), pd.Timestamp(SCREEN_AS_OF)
+    window = pd.Timedelta(weeks=39)
+    assert len(train) == tx.loc[tx["date"] < cut, "customer_id"].nunique() == 23_570
+    assert len(screen) == 23_570 and LABEL not in screen.columns
+    train, screen = train.set_index("customer_id"), screen.set_index("customer_id")
+    past = tx[(tx["date"] < cut) & (tx["date"] >= cut - window)].groupby("customer_id")["amount"].sum()
+    future = tx[(tx["date"] >= cut) & (tx["date"] < cut + window)].groupby("customer_id")["amount"].sum()
+    pd.testing.assert_series_equal(
+        train[BASELINE], past.reindex(train.index).fillna(0.0), check_names=False, rtol=1e-12
+    )
+    pd.testing.assert_series_equal(
+        train[LABEL], future.reindex(train.index).fillna(0.0), check_names=False, rtol=1e-12
+    )
+    # as of mid-1998, the last 39 weeks only; customers silent for longer have zeros and the
+    # recency cap (the history + 1 day), as when fitting
+    recent = tx[(tx["date"] < later) & (tx["date"] >= later - window)].groupby("customer_id")["amount"].sum()
+    pd.testing.assert_series_equal(
+        screen[BASELINE], recent.reindex(screen.index).fillna(0.0), check_names=False, rtol=1e-12
+    )
+    silent = screen.index.difference(recent.index)
+    assert len(silent) > 1000
+    assert (screen.loc[silent, "recency_days"] == 274).all()
+    assert (screen.loc[silent, "events_count_39w"] == 0).all()
+    last = tx[tx["date"] < cut].groupby("customer_id")["date"].max()
+    assert (train["recency_days"] == (cut - last.reindex(train.index)) / timedelta(days=1)).all()

@@ -20,6 +20,7 @@ from winnow.cli_options import (
     AsOfOpt,
     DataArg,
     EntityOpt,
+    EventColumnOpt,
     EventTimeOpt,
     HistoryOpt,
     JsonOpt,
@@ -172,6 +173,7 @@ def fit(
     label_window: LabelWindowOpt = None,
     windows: WindowsOpt = None,
     history: HistoryOpt = None,
+    event_columns: EventColumnOpt = None,
     sequence: SequenceOpt = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with these options.")] = None,
     out: Annotated[Path, typer.Option(help="Artifact folder to write.")] = Path("screener"),
@@ -227,6 +229,7 @@ def fit(
             label_window=label_window,
             windows=windows or None,
             history=history,
+            event_columns=event_columns or None,
             sequence=sequence,
         )
         with stage_spinner(not (quiet or json_out), cfg.time_limit) as on_stage:
@@ -471,6 +474,11 @@ def inspect(
         f"{man['format_version']}, created {man['created']}"
     )
     console.print(f"high-value: {man['target']['description']}; id column: {cfg['id']}")
+    if ev := cfg.get("events"):
+        console.print(
+            f"event log: entity {ev['entity']}, time {ev['time']}, fitted as of {', '.join(ev['as_of'])}; "
+            f"label {ev['label']} over {ev['label_window']} after the cut; sequence encoder: {ev['sequence']}"
+        )
     t = Table(title="Columns", title_justify="left")
     for c in ("column", "role", "why"):
         t.add_column(c)

@@ -91,6 +91,14 @@ HistoryOpt = Annotated[
         help="Event log: how far back features look (default: from the first event to the first cut).",
     ),
 ]
+EventColumnOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event-column",
+        rich_help_panel="Event logs",
+        help="Event log: a column to build features from (repeatable; default: all but entity and time).",
+    ),
+]
 SequenceOpt = Annotated[
     bool | None,
     typer.Option(

@@ -84,15 +84,17 @@ class Budget(BaseModel):
 
 #: the CLI's event-log flags (``--entity``, ``--time``, ...) -> EventsConfig fields
 EVENT_FLAGS = ("entity", "time", "as_of", "label_window", "windows", "history", "sequence", "sequence_length")
+#: flags named differently from their EventsConfig field
+EVENT_FLAG_FIELDS = {"event_columns": "columns"}
 
 
 def _events_from_flags(data: dict[str, Any]) -> dict[str, Any]:
     """``--entity E --time T --as-of D --target 'sum(x)'`` -> the ``events`` table (the target
     flag is the label's aggregate)."""
     events = dict(data.get("events") or {})
-    for key in EVENT_FLAGS:
+    for key in (*EVENT_FLAGS, *EVENT_FLAG_FIELDS):
         if key in data:
-            events[key] = data.pop(key)
+            events[EVENT_FLAG_FIELDS.get(key, key)] = data.pop(key)
     if "target" in data and "(" in str(data["target"]):
         events["label"] = data.pop("target")
     data.setdefault("target", "")

@@ -103,19 +103,9 @@ class Screener:
             base = cfg.model_dump() if cfg is not None else {}
             cfg = ScreenConfig.build(**{**base, **options})
         if cfg.events is not None:
-            from winnow.events.build import training_table
-            from winnow.fit_helpers import fit_threads
+            from winnow.events.build import fit_from_log
 
-            table, events = training_table(data, cfg, on_stage, threads=fit_threads(cfg))
-            self.fitted_ = fit_pipeline(open_source(table), cfg, on_stage=on_stage)
-            self.fitted_.events = events
-            note = events.log_summary.get("not_used")
-            if note and note["missing_entity"] + note["unreadable_time"]:
-                self.fitted_.warnings.append(
-                    f"{note['missing_entity'] + note['unreadable_time']:,} events not used "
-                    f"({note['missing_entity']:,} without an entity, {note['unreadable_time']:,} "
-                    f"without a readable time); e.g. {'; '.join(note['examples'][:3])}"
-                )
+            self.fitted_ = fit_from_log(data, cfg, on_stage)
         else:
             self.fitted_ = fit_pipeline(open_source(data), cfg, on_stage=on_stage)
         self._config = cfg
@@ -422,7 +412,36 @@ class Screener:
                 raise ConfigError(
                     "--as-of", None, "the date to screen as of: this screener was fitted on an event log"
                 )
+        options: dict[str, Any] = dict(
+            out=out, budget=budget, use_threshold=use_threshold, rejects=rejects, batch_rows=batch_rows,
+            progress=progress, reasons=reasons, workers=workers, diverse=diverse, engine=engine,
+            output=output, **ray_options,
+        )  # fmt: skip
+        if as_of is not None and engine == "ray":
+            from winnow.events.ray_build import screen_log_on_ray
+
+            return screen_log_on_ray(self, data, as_of, **options)
+        if as_of is not None:
             data = self.entity_table(data, as_of)
+        return self._screen_rows(data, **options)
+
+    def _screen_rows(  # the rows of a table (screen's work once an event log is turned into one)
+        self,
+        data: Any,
+        *,
+        out: str | Path | None,
+        budget: Budget | float | int | str | None,
+        use_threshold: bool,
+        rejects: str | Path | None,
+        batch_rows: int,
+        progress: Any,
+        reasons: int,
+        workers: int,
+        diverse: bool,
+        engine: str,
+        output: str,
+        **ray_options: Any,
+    ) -> Any:
         if budget is not None and not isinstance(budget, Budget):
             budget = Budget.parse(budget)
         common: dict[str, Any] = {
@@ -439,9 +458,11 @@ class Screener:
         kind = output_for(data) if output == "auto" else output
         as_output(None, kind)  # an unknown output is refused before any work
         if engine == "ray":
+            from winnow.engines.ray_engine import screen_saved_on_ray
+
             if diverse:
                 raise ConfigError("--diverse", "with the Ray engine", "the local engine (--engine local)")
-            result = self._screen_on_ray(data, workers=workers or None, **common, **ray_options)
+            result = screen_saved_on_ray(self, data, workers=workers or None, **common, **ray_options)
         elif engine != "local":
             raise ConfigError("engine", engine, "'local' or 'ray'")
         elif ray_options:
@@ -493,25 +514,6 @@ class Screener:
                 ev["y"], ev["score"], key, rule=ev.get("rule"), seed=cfg.seed if cfg is not None else 0
             )
         return cache[key]
-
-    def _screen_on_ray(self, data: Any, **options: Any) -> Any:
-        """Ray's actors load the artifact from a path: the folder this screener was loaded from,
-        or (fitted in this process) a copy saved beside the output for the job's length."""
-        from winnow.engines.ray_engine import screen_ray
-
-        if self.path_ is not None:
-            return screen_ray(self.path_, data, **options)
-        where = options.get("work_dir") or options.get("out")
-        if where is None:
-            raise ConfigError("out", None, "an output file (or a work_dir) for the Ray engine")
-        import shutil
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix=".winnow-artifact-", dir=Path(where).resolve().parent))
-        try:
-            return screen_ray(self.save(folder / "screener"), data, **options)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
     def evaluate(self, data: Any, *, progress: Any = None) -> dict[str, Any]:
         """Screening metrics on labelled data (the target column must be present).

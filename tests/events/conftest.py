@@ -41,3 +41,28 @@ def event_log_file(event_log: pa.Table, tmp_path_factory: pytest.TempPathFactory
     path = tmp_path_factory.mktemp("events") / "purchases.parquet"
     pq.write_table(event_log, path)
     return path
+
+
+#: fit options of the event screeners in these tests
+OPTIONS = dict(entity="customer", time="at", target="sum(amount)", label_window="90d", top_fraction=0.1,
+               budget=0.1, preset="fast", seed=0)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def big_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[pa.Table, object]:
+    import pyarrow.parquet as pq
+
+    log = make_log(customers=1500, seed=1)
+    path = tmp_path_factory.mktemp("events") / "purchases.parquet"
+    pq.write_table(log, path)
+    return log, path
+
+
+@pytest.fixture(scope="session")
+def event_screener(big_log, tmp_path_factory: pytest.TempPathFactory):
+    """A fast screener fitted on 1,500 customers' log as of 1998-01-01, with the sequence encoder; saved."""
+    from winnow import Screener
+
+    _, path = big_log
+    s = Screener().fit(path, as_of=[CUT], sequence=True, sequence_length=16, **OPTIONS)
+    return s, s.save(tmp_path_factory.mktemp("art") / "screener")

@@ -11,40 +11,12 @@ import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
-from tests.events.conftest import CUT, make_log
+from tests.events.conftest import CUT, OPTIONS
 from winnow import Screener
 from winnow.cli import app
 from winnow.errors import ConfigError
 from winnow.events.build import training_table
 from winnow.events.sequence import SCORE
-
-OPTIONS = dict(
-    entity="customer",
-    time="at",
-    target="sum(amount)",
-    label_window="90d",
-    top_fraction=0.1,
-    budget=0.1,
-    preset="fast",
-    seed=0,
-)
-
-
-@pytest.fixture(scope="module")
-def big_log(tmp_path_factory) -> tuple[pa.Table, object]:
-    import pyarrow.parquet as pq
-
-    log = make_log(customers=1500, seed=1)
-    path = tmp_path_factory.mktemp("events") / "purchases.parquet"
-    pq.write_table(log, path)
-    return log, path
-
-
-@pytest.fixture(scope="module")
-def event_screener(big_log, tmp_path_factory):
-    _, path = big_log
-    s = Screener().fit(path, as_of=[CUT], sequence=True, sequence_length=16, **OPTIONS)
-    return s, s.save(tmp_path_factory.mktemp("art") / "screener")
 
 
 def test_features_at_screening_equal_features_at_fitting_for_the_same_cut(event_screener, big_log):

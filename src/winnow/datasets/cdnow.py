@@ -1,22 +1,36 @@
 """CDNOW: which customers will be the big spenders of the next 39 weeks?
 
-Per-customer features are built from a window of purchases before a cutoff date (recency,
-frequency, monetary value, trends, inter-purchase times); the label table adds the spend of the
-39 weeks after the cutoff. Two cutoffs give a training table (1997-10-01: first 39 weeks ->
-next 39 weeks) and a table to screen (1998-07-01: the last 39 weeks, future unknown).
+The purchase log itself is the data: :data:`EVENTS` says how winnow turns it into one row per
+customer as of a date (winnow.events: spend, counts, trends and gaps over the last 4, 13, 26
+and 39 weeks; the label is the spend of the 39 weeks after the cut). Fitted as of 1997-10-01
+(the first 39 weeks -> the next 39), screened as of 1998-07-01 (the last 39 weeks, future
+unknown). :func:`build_tables` writes the same two entity tables as Parquet, for the examples
+that start from a table.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-WINDOW = pd.Timedelta(weeks=39)
-TRAIN_CUTOFF = pd.Timestamp("1997-10-01")
-SCREEN_CUTOFF = pd.Timestamp("1998-07-01")
+TRAIN_AS_OF, SCREEN_AS_OF = date(1997, 10, 1), date(1998, 7, 1)
+#: the event-log options of ``winnow fit`` for the demo (``--entity customer_id --time date ...``)
+EVENTS: dict[str, Any] = {
+    "entity": "customer_id",
+    "time": "date",
+    "target": "sum(amount)",
+    "label_window": "39w",
+    "windows": ["4w", "13w", "26w"],
+    "history": "39w",
+}
+#: the rule a marketer uses today: rank by the last 39 weeks' spend
+BASELINE = "amount_sum_39w"
+#: the label column the event-log fit builds
+LABEL = "future_amount_sum"
 
 
 def transactions_path() -> Path:
@@ -29,58 +43,22 @@ def load_transactions() -> pd.DataFrame:
     return tx
 
 
-def customer_features(tx: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """One row per customer seen before ``cutoff``, from the 39 weeks before it."""
-    hist = tx[tx["date"] < cutoff]
-    win = hist[hist["date"] >= cutoff - WINDOW]
-    first_ever = hist.groupby("customer_id")["date"].min()
-    customers = pd.DataFrame(index=first_ever.index)
-    days = win.groupby(["customer_id", "date"], as_index=False).agg(
-        amount=("amount", "sum"), quantity=("quantity", "sum")
-    )
-    g = days.groupby("customer_id")
-    recent = days[days["date"] >= cutoff - pd.Timedelta(weeks=13)].groupby("customer_id")["amount"].sum()
-    early = days[days["date"] < cutoff - pd.Timedelta(weeks=26)].groupby("customer_id")["amount"].sum()
-    gaps = days.sort_values("date").groupby("customer_id")["date"].diff().dt.days
-    days = days.assign(gap=gaps)
-    out = pd.DataFrame(
-        {
-            "past_spend": g["amount"].sum(),
-            "purchase_days": g["amount"].size(),
-            "avg_basket": g["amount"].mean(),
-            "max_basket": g["amount"].max(),
-            "items": g["quantity"].sum(),
-            "recency_days": (cutoff - g["date"].max()).dt.days,
-            "spend_last_13w": recent,
-            "spend_first_13w": early,
-            "mean_gap_days": days.groupby("customer_id")["gap"].mean(),
-        }
-    )
-    out = customers.join(out)
-    fill0 = ["past_spend", "purchase_days", "items", "spend_last_13w", "spend_first_13w"]
-    out[fill0] = out[fill0].fillna(0.0)
-    out["tenure_days"] = (cutoff - first_ever).dt.days
-    out["first_purchase_month"] = first_ever.dt.strftime("%Y-%m")
-    out["recency_days"] = out["recency_days"].fillna(WINDOW.days + 1)
-    out["trend"] = np.where(
-        out["past_spend"] > 0, out["spend_last_13w"] / out["past_spend"].where(out["past_spend"] > 0), 0.0
-    )
-    out = out.reset_index().rename(columns={"index": "customer_id"})
-    out["purchase_days"] = out["purchase_days"].astype("int64")
-    out["items"] = out["items"].astype("int64")
-    return out
-
-
 def build_tables(out_dir: Path) -> tuple[Path, Path]:
-    """Write ``customers_1997.parquet`` (with ``future_spend``) and ``customers_1998.parquet``."""
-    tx = load_transactions()
-    train = customer_features(tx, TRAIN_CUTOFF)
-    future = tx[(tx["date"] >= TRAIN_CUTOFF) & (tx["date"] < TRAIN_CUTOFF + WINDOW)]
-    spend = future.groupby("customer_id")["amount"].sum()
-    train["future_spend"] = train["customer_id"].map(spend).fillna(0.0)
-    screen = customer_features(tx, SCREEN_CUTOFF)
+    """Write ``customers_1997.parquet`` (features as of 1997-10-01 with ``future_amount_sum``)
+    and ``customers_1998.parquet`` (features as of 1998-07-01), built from the log by
+    winnow.events with the demo's definitions."""
+    import pyarrow.parquet as pq
+
+    from winnow.config import ScreenConfig
+    from winnow.events.features import EventFeatures
+    from winnow.events.log import EventLog
+
+    cfg = ScreenConfig.build(**EVENTS, as_of=[TRAIN_AS_OF], top_fraction=0.1).events
+    assert cfg is not None
     out_dir.mkdir(parents=True, exist_ok=True)
     p_train, p_screen = out_dir / "customers_1997.parquet", out_dir / "customers_1998.parquet"
-    train.to_parquet(p_train, index=False)
-    screen.to_parquet(p_screen, index=False)
+    with EventLog(transactions_path(), cfg.entity, cfg.time) as log:
+        features = EventFeatures.learn(log, cfg)
+        pq.write_table(features.entity_table(log, TRAIN_AS_OF, with_label=True), p_train)
+        pq.write_table(features.entity_table(log, SCREEN_AS_OF), p_screen)
     return p_train, p_screen

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +59,9 @@ from winnow.errors import ArtifactError, ConfigError
 from winnow.io.readers import DEFAULT_BATCH_ROWS
 from winnow.io.rejects import Reject, RejectsWriter
 from winnow.select import TopK, budget_candidates, choose_rows, top_capacity
+
+if TYPE_CHECKING:
+    from winnow.screener import Screener
 
 log = logging.getLogger(__name__)
 
@@ -440,3 +443,20 @@ def screen_ray(
         shutil.rmtree(folder, ignore_errors=True)
     log.info("Ray screen: %d units, %d resumed", len(plan.units), job.resumed)
     return ScreenResult(summary=summary, selected=table, head=head)
+
+
+def screen_saved_on_ray(screener: Screener, data: Any, **options: Any) -> Any:
+    """:func:`screen_ray` for a screener: Ray's actors load the artifact from a path, the folder
+    it was loaded from or (fitted in this process) a copy saved beside the output for the job."""
+    import tempfile
+
+    if screener.path_ is not None:
+        return screen_ray(screener.path_, data, **options)
+    where = options.get("work_dir") or options.get("out")
+    if where is None:
+        raise ConfigError("out", None, "an output file (or a work_dir) for the Ray engine")
+    folder = Path(tempfile.mkdtemp(prefix=".winnow-artifact-", dir=Path(where).resolve().parent))
+    try:
+        return screen_ray(screener.save(folder / "screener"), data, **options)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,9 @@ from winnow.events.features import EventFeatures
 from winnow.events.log import EventLog
 from winnow.events.sequence import SCORE, SequenceEncoder, Steps
 from winnow.events.spec import SPLIT
+
+if TYPE_CHECKING:
+    from winnow.fitted import Fitted
 
 #: the artifact's files for an event screener
 EVENTS_JSON, EVENTS_WEIGHTS = "events.json", "events.safetensors"
@@ -69,6 +72,26 @@ class EventModel:
         if "sequence" in doc:
             encoder = SequenceEncoder.from_files(features, doc["sequence"], files[EVENTS_WEIGHTS])
         return cls(features, encoder, doc.get("log", {}))
+
+
+def fit_from_log(data: Any, cfg: ScreenConfig, on_stage: Callable[[str], None] | None = None) -> Fitted:
+    """:meth:`winnow.Screener.fit` for an event log: the entity table of each cut, then the
+    usual fit on it; the result keeps the definitions (and the encoder) for screening."""
+    from winnow.fit_helpers import fit_threads
+    from winnow.io.readers import open_source
+    from winnow.training import fit_pipeline
+
+    table, events = training_table(data, cfg, on_stage, threads=fit_threads(cfg))
+    fitted = fit_pipeline(open_source(table), cfg, on_stage=on_stage)
+    fitted.events = events
+    note = events.log_summary.get("not_used") or {}
+    unused = note.get("missing_entity", 0) + note.get("unreadable_time", 0)
+    if unused:
+        fitted.warnings.append(
+            f"{unused:,} events not used ({note['missing_entity']:,} without an entity, "
+            f"{note['unreadable_time']:,} without a readable time); e.g. {'; '.join(note['examples'][:3])}"
+        )
+    return fitted
 
 
 def _entity_split(entities: pa.Array, seed: int) -> np.ndarray:

@@ -31,7 +31,8 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _parquet_paths(data: Any) -> list[str] | None:
+def parquet_paths(data: Any) -> list[str] | None:
+    """The Parquet files of a path, folder or glob; None for any other input."""
     if not isinstance(data, str | Path):
         return None
     text = str(data)
@@ -50,7 +51,11 @@ def _parquet_paths(data: Any) -> list[str] | None:
 class EventLog:
     """The events as DuckDB relation ``events(e, t, <columns>)`` (entity, time as TIMESTAMP)."""
 
-    def __init__(self, data: Any, entity: str, time: str, threads: int = 0) -> None:
+    def __init__(
+        self, data: Any, entity: str, time: str, threads: int = 0, partition: tuple[int, int] | None = None
+    ) -> None:
+        """``partition=(i, n)``: only the entities whose hash falls in part ``i`` of ``n`` (each
+        part then holds whole entities: the Ray build runs one part per task)."""
         import duckdb
 
         self._tmp = tempfile.TemporaryDirectory(prefix="winnow-events-")
@@ -83,9 +88,10 @@ class EventLog:
             f"CAST(trim({quote(c)}) AS DOUBLE) AS {quote(c)}" if c in numbers_as_text else quote(c)
             for c in self.types
         )
+        part = f" AND hash(e) % {int(partition[1])} = {int(partition[0])}" if partition else ""
         self.con.execute(
             f"CREATE VIEW events AS SELECT e, t{', ' + others if others else ''} FROM typed "
-            "WHERE e IS NOT NULL AND t IS NOT NULL"
+            f"WHERE e IS NOT NULL AND t IS NOT NULL{part}"
         )
         self._count_rejected()
 
@@ -118,7 +124,7 @@ class EventLog:
 
     def _load(self, data: Any) -> None:
         """``raw``: a view over Parquet files, or a table the input's Arrow batches stream into."""
-        paths = _parquet_paths(data)
+        paths = parquet_paths(data)
         if paths is not None:
             listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
             self.con.execute(f"CREATE VIEW raw AS SELECT * FROM read_parquet([{listed}], union_by_name=true)")
