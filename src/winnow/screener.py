@@ -366,13 +366,11 @@ class Screener:
     def entity_table(self, events: Any, as_of: date | str) -> pa.Table:
         """For a screener fitted on an event log: one row per entity with events before
         ``as_of``, its features built by the fit's definitions (what :meth:`screen` scores)."""
-        self._check()
-        model = self.fitted_.events if self.fitted_ is not None else None
-        if model is None:
-            raise ConfigError(
-                "--as-of", str(as_of), "a screener fitted on an event log (winnow fit --entity ...)"
-            )
-        return model.entity_table(events, as_of, threads=self.config.threads if self.config else 0)
+        from winnow.events.screen import event_model
+
+        return event_model(self).entity_table(
+            events, as_of, threads=self.config.threads if self.config else 0
+        )
 
     def screen(
         self,
@@ -394,8 +392,9 @@ class Screener:
     ) -> Any:
         """Select the high-value rows of ``data``: the ranked rows with score, rule and reasons.
 
-        ``as_of``: for a screener fitted on an event log (``data`` is then the log): screen its
-        entities as of this date (:meth:`entity_table`).
+        ``as_of``: for a screener fitted on an event log: ``data`` is the log, screened as its
+        entities as of this date (:meth:`entity_table`); without it, ``data`` is a table of
+        entity rows (what :meth:`entity_table` returns).
 
         ``output``: the type of ``result.selected`` and ``result.head``: ``"arrow"`` (tables),
         ``"pandas"``, ``"polars"``, or ``"auto"`` (the input's own frame type).
@@ -407,22 +406,15 @@ class Screener:
         ``keep_parts``, and ``workers`` its actors (0: one per CPU of the cluster).
         """
         self._check()
-        if as_of is not None or (self.fitted_ is not None and self.fitted_.events is not None):
-            if as_of is None:
-                raise ConfigError(
-                    "--as-of", None, "the date to screen as of: this screener was fitted on an event log"
-                )
         options: dict[str, Any] = dict(
             out=out, budget=budget, use_threshold=use_threshold, rejects=rejects, batch_rows=batch_rows,
             progress=progress, reasons=reasons, workers=workers, diverse=diverse, engine=engine,
             output=output, **ray_options,
         )  # fmt: skip
-        if as_of is not None and engine == "ray":
-            from winnow.events.ray_build import screen_log_on_ray
+        if (self.fitted_ is not None and self.fitted_.events is not None) or as_of is not None:
+            from winnow.events.screen import screen_log
 
-            return screen_log_on_ray(self, data, as_of, **options)
-        if as_of is not None:
-            data = self.entity_table(data, as_of)
+            return screen_log(self, data, as_of, **options)
         return self._screen_rows(data, **options)
 
     def _screen_rows(  # the rows of a table (screen's work once an event log is turned into one)

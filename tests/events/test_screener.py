@@ -54,6 +54,11 @@ def test_screening_as_of_a_later_date_ranks_entities_and_knows_the_fit(event_scr
     assert m["winnow"]["auc_pr"] > 0.3
     with pytest.raises(ConfigError, match="--as-of"):
         loaded.screen(big_log[1], out=tmp_path / "x.parquet")
+    # the entity rows themselves screen as a table, with the same result
+    rows = loaded.entity_table(big_log[1], "1998-10-01")
+    same = loaded.screen(rows, out=tmp_path / "rows.parquet")
+    assert same.selected.column("customer").equals(top.column("customer"))
+    assert same.selected.column("score").equals(top.column("score"))
 
 
 def test_the_screener_of_a_table_refuses_an_as_of(fitted, tmp_path):

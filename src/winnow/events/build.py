@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +58,29 @@ class EventModel:
                 table = table.append_column(SCORE, pa.array(self.encoder.score(steps)))
         return table
 
+    @contextmanager
+    def entity_file(self, data: Any, as_of: date | str, threads: int = 0) -> Iterator[Path]:
+        """:meth:`entity_table` written to a temporary Parquet file (removed after the ``with``
+        block): DuckDB writes it straight from the sorted result, spilling beyond its memory
+        limit, so any number of entities screens with bounded memory. With the sequence encoder
+        the rows are built whole first (its steps come from one query over every entity)."""
+        import pyarrow.parquet as pq
+
+        with tempfile.TemporaryDirectory(prefix="winnow-entities-") as tmp:
+            path = Path(tmp) / "entities.parquet"
+            if self.encoder is not None:
+                pq.write_table(self.entity_table(data, as_of, threads), path, row_group_size=65_536)
+            else:
+                cut = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of).strip()[:10])
+                f = self.features
+                with EventLog(data, f.entity, f.time, threads) as log:
+                    target = str(path).replace("'", "''")
+                    log.con.execute(
+                        f"COPY ({f.entity_query(log, cut, False)}) TO '{target}' "
+                        "(FORMAT parquet, ROW_GROUP_SIZE 65536)"
+                    )
+            yield path
+
     def to_files(self) -> dict[str, bytes]:
         doc: dict[str, Any] = {"features": self.features.to_json(), "log": self.log_summary}
         files = {}
@@ -81,9 +108,14 @@ def fit_from_log(data: Any, cfg: ScreenConfig, on_stage: Callable[[str], None] |
     from winnow.io.readers import open_source
     from winnow.training import fit_pipeline
 
+    t0 = time.monotonic()
     table, events = training_table(data, cfg, on_stage, threads=fit_threads(cfg))
-    fitted = fit_pipeline(open_source(table), cfg, on_stage=on_stage)
-    fitted.events = events
+    run = cfg
+    if cfg.time_limit is not None:  # the time limit covers the whole fit: the tables and encoder too
+        left = max(cfg.time_limit - (time.monotonic() - t0), 0.1 * cfg.time_limit)
+        run = cfg.model_copy(update={"time_limit": left})
+    fitted = fit_pipeline(open_source(table), run, on_stage=on_stage)
+    fitted.config, fitted.events = cfg, events
     note = events.log_summary.get("not_used") or {}
     unused = note.get("missing_entity", 0) + note.get("unreadable_time", 0)
     if unused:

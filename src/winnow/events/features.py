@@ -216,42 +216,48 @@ class EventFeatures:
     def entity_table(self, log: EventLog, cut: date, with_label: bool = False) -> pa.Table:
         """One row per entity with an event before ``cut``: the entity, ``as_of`` and the features
         (and the label over the window after the cut when ``with_label``), sorted by entity."""
+        return log.con.sql(self.entity_query(log, cut, with_label)).to_arrow_table()
+
+    def entity_query(self, log: EventLog, cut: date, with_label: bool) -> str:
+        """The query of :meth:`entity_table`, its parts built first: the aggregates, the gaps and
+        the label go to tables of the log's on-disk database, so each step stays within DuckDB's
+        memory limit (as one query, the join and sort of ~50 columns of millions of entities
+        did not)."""
         c = sql_timestamp(cut)
         hdays = self.history[1]
         exprs = self._feature_sql(cut)
+        tag = cut.strftime("%Y%m%d")
         selects = ",\n  ".join(f"{sql} AS {quote(name)}" for name, sql in exprs)
         gap = "epoch(t - lag(t) OVER (PARTITION BY e ORDER BY t)) / 86400.0"
+        log.con.execute(
+            f"CREATE OR REPLACE TABLE agg_{tag} AS SELECT e,\n  {selects}\n"
+            f"FROM events WHERE t < {c} GROUP BY e"
+        )
+        log.con.execute(f"""CREATE OR REPLACE TABLE gaps_{tag} AS
+  SELECT e, avg(g) AS gap_mean_days, max(g) AS gap_max_days, arg_max(g, t) AS gap_last_days
+  FROM (SELECT e, t, {gap} AS g FROM (
+    SELECT DISTINCT e, t FROM events WHERE t < {c} AND t >= {c} - INTERVAL {hdays} DAY))
+  WHERE g IS NOT NULL GROUP BY e""")
         label_join, label_col = "", ""
         if with_label:
             agg, col = parse_label(self.label)
             x = "1" if col is None else f"CAST({quote(col)} AS DOUBLE)"
             fn = {"count": "count(*)", "sum": f"fsum({x})", "max": f"max({x})", "mean": f"favg({x})"}[agg]
             end = f"{c} + INTERVAL {self.label_days} DAY"
-            label_join = (
-                f"LEFT JOIN (SELECT e, {fn} AS y FROM events WHERE t >= {c} AND t < {end} GROUP BY e) lab "
-                "USING (e)"
+            log.con.execute(
+                f"CREATE OR REPLACE TABLE label_{tag} AS "
+                f"SELECT e, {fn} AS y FROM events WHERE t >= {c} AND t < {end} GROUP BY e"
             )
+            label_join = f"LEFT JOIN label_{tag} lab USING (e)"
             fill = "coalesce(lab.y, 0)" if agg in ("count", "sum", "max") else "lab.y"
             label_col = f", CAST({fill} AS DOUBLE) AS {quote(self.label_name)}"
-        sql = f"""
-WITH agg AS (
-  SELECT e,
-  {selects}
-  FROM events WHERE t < {c} GROUP BY e
-),
-gaps AS (
-  SELECT e, avg(g) AS gap_mean_days, max(g) AS gap_max_days, arg_max(g, t) AS gap_last_days
-  FROM (SELECT e, t, {gap} AS g FROM (
-    SELECT DISTINCT e, t FROM events WHERE t < {c} AND t >= {c} - INTERVAL {hdays} DAY))
-  WHERE g IS NOT NULL GROUP BY e
-)
-SELECT agg.e AS {quote(self.entity)}, DATE '{cut.isoformat()}' AS {AS_OF},
-  {", ".join(f"agg.{quote(n)}" for n, _ in exprs)},
-  gaps.gap_mean_days, gaps.gap_max_days, gaps.gap_last_days{label_col}
-FROM agg LEFT JOIN gaps USING (e) {label_join}
-ORDER BY agg.e
+        return f"""
+SELECT a.e AS {quote(self.entity)}, DATE '{cut.isoformat()}' AS {AS_OF},
+  {", ".join(f"a.{quote(n)}" for n, _ in exprs)},
+  g.gap_mean_days, g.gap_max_days, g.gap_last_days{label_col}
+FROM agg_{tag} a LEFT JOIN gaps_{tag} g USING (e) {label_join}
+ORDER BY a.e
 """
-        return log.con.sql(sql).to_arrow_table()
 
     @property
     def label_name(self) -> str:

@@ -32,7 +32,9 @@ def quote(name: str) -> str:
 
 
 def parquet_paths(data: Any) -> list[str] | None:
-    """The Parquet files of a path, folder or glob; None for any other input."""
+    """The Parquet files of a path, folder, glob or list of files; None for any other input."""
+    if isinstance(data, list | tuple) and data and all(str(p).endswith(".parquet") for p in data):
+        return [str(p) for p in data]
     if not isinstance(data, str | Path):
         return None
     text = str(data)

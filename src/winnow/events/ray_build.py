@@ -5,20 +5,18 @@ filter down to the Parquet scan) and builds the rows of its own entities with th
 definitions and sequence encoder, bounded in memory like the local build; its rows go to
 ``part-<i>.parquet`` in the job folder, written atomically. The driver returns the folder, which
 screens like any folder of Parquet files (on Ray too); the rows are the local build's, split by
-entity. Every node must see the log and the folder at the same paths.
+entity (the sequence encoder's score up to float32 rounding: its matrix products see batches of
+other shapes). Every node must see the log and the folder at the same paths.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from winnow.errors import ConfigError
 from winnow.events.log import parquet_paths
-
-if TYPE_CHECKING:
-    from winnow.screener import Screener
 
 
 def _build_part(
@@ -38,7 +36,7 @@ def _build_part(
         if model.encoder is not None:
             steps = model.encoder.steps(log, cut, table.column(f.entity))
             table = table.append_column(SCORE, pa.array(model.encoder.score(steps)))
-    write_table_atomic(table, Path(folder) / f"part-{part:05d}.parquet")
+    write_table_atomic(Path(folder) / f"part-{part:05d}.parquet", table)
     return int(table.num_rows)
 
 
@@ -70,30 +68,3 @@ def entity_table_ray(
     finally:
         shutdown()
     return folder
-
-
-def screen_log_on_ray(screener: Screener, data: Any, as_of: date | str, **options: Any) -> Any:
-    """An event log on Ray: the entity rows built by Ray tasks into a folder of Parquet parts
-    (``<out>.entities``, or ``entities`` in the work folder), then screened there on Ray."""
-    import shutil
-
-    from winnow.engines.ray_engine import connect
-
-    model = screener.fitted_.events if screener.fitted_ is not None else None
-    if model is None:
-        raise ConfigError(
-            "--as-of", str(as_of), "a screener fitted on an event log (winnow fit --entity ...)"
-        )
-    where = options.get("work_dir") or options.get("out")
-    if where is None:
-        raise ConfigError("out", None, "an output file (or a work_dir) for the Ray engine")
-    folder = Path(f"{where}.entities") if not options.get("work_dir") else Path(where) / "entities"
-    cut = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of).strip()[:10])
-    shutdown = connect(options.get("address"), options.get("workers") or None)
-    try:
-        entity_table_ray(model, data, cut, folder, address=options.get("address"))
-        return screener._screen_rows(folder, **options)
-    finally:
-        shutdown()
-        if not options.get("keep_parts"):
-            shutil.rmtree(folder, ignore_errors=True)
