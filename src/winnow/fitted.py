@@ -79,7 +79,10 @@ class Fitted:
         return {
             "winnow_version": self.version,
             "created": self.created,
-            "config": self.config.model_dump(mode="json"),
+            # without an event log the config is written as before it had one (older versions load it)
+            "config": self.config.model_dump(
+                mode="json", exclude={"events"} if self.config.events is None else None
+            ),
             "target": self.target,
             "schema": [s.to_json() for s in self.specs],
             "fusion": self.fusion.to_json(),
