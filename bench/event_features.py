@@ -4,7 +4,8 @@ hand-written features, on the same cut, label and held-out rows.
 Logs:
 - ``cdnow``: the CDNOW purchase log (shipped with winnow); cut 1997-10-01, label = top 10% of
   the next 39 weeks' spend, history 39 weeks. ``hand`` = the demo's hand-written features
-  (:func:`cdnow_hand_features`, what the demo used before the event-log builder).
+  (``bench/tasks.py``'s ``cdnow_hand_features``, what the demo used before the event-log
+  builder; also the quality benchmark's ``cdnow`` task).
 - ``flights``: NYC 2013 flights per aircraft (tail number; ../shared/data); cut 2013-10-01,
   label = top 10% of the next 30 days' summed arrival delay (minutes). ``hand`` = a few
   obvious per-aircraft aggregates written by hand (flights, mean and summed delays, the last
@@ -35,6 +36,7 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LOGS: dict[str, dict[str, Any]] = {
     "cdnow": dict(
@@ -49,52 +51,6 @@ LOGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-CDNOW_CUT, CDNOW_WINDOW = pd.Timestamp("1997-10-01"), pd.Timedelta(weeks=39)
-
-
-def cdnow_hand_features(tx: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """The demo's hand-written features until the event-log builder replaced them: one row per
-    customer seen before ``cutoff``, from the 39 weeks before it."""
-    hist = tx[tx["date"] < cutoff]
-    win = hist[hist["date"] >= cutoff - CDNOW_WINDOW]
-    first_ever = hist.groupby("customer_id")["date"].min()
-    customers = pd.DataFrame(index=first_ever.index)
-    days = win.groupby(["customer_id", "date"], as_index=False).agg(
-        amount=("amount", "sum"), quantity=("quantity", "sum")
-    )
-    g = days.groupby("customer_id")
-    recent = days[days["date"] >= cutoff - pd.Timedelta(weeks=13)].groupby("customer_id")["amount"].sum()
-    early = days[days["date"] < cutoff - pd.Timedelta(weeks=26)].groupby("customer_id")["amount"].sum()
-    gaps = days.sort_values("date").groupby("customer_id")["date"].diff().dt.days
-    days = days.assign(gap=gaps)
-    out = pd.DataFrame(
-        {
-            "past_spend": g["amount"].sum(),
-            "purchase_days": g["amount"].size(),
-            "avg_basket": g["amount"].mean(),
-            "max_basket": g["amount"].max(),
-            "items": g["quantity"].sum(),
-            "recency_days": (cutoff - g["date"].max()).dt.days,
-            "spend_last_13w": recent,
-            "spend_first_13w": early,
-            "mean_gap_days": days.groupby("customer_id")["gap"].mean(),
-        }
-    )
-    out = customers.join(out)
-    fill0 = ["past_spend", "purchase_days", "items", "spend_last_13w", "spend_first_13w"]
-    out[fill0] = out[fill0].fillna(0.0)
-    out["tenure_days"] = (cutoff - first_ever).dt.days
-    out["first_purchase_month"] = first_ever.dt.strftime("%Y-%m")
-    out["recency_days"] = out["recency_days"].fillna(CDNOW_WINDOW.days + 1)
-    out["trend"] = np.where(
-        out["past_spend"] > 0, out["spend_last_13w"] / out["past_spend"].where(out["past_spend"] > 0), 0.0
-    )
-    out = out.reset_index().rename(columns={"index": "customer_id"})
-    out["purchase_days"] = out["purchase_days"].astype("int64")
-    out["items"] = out["items"].astype("int64")
-    return out
-
-
 def flights_log() -> pa.Table:
     import pyarrow.parquet as pq
 
@@ -105,14 +61,9 @@ def flights_log() -> pa.Table:
 def hand_table(name: str, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The hand-written table and its fit options (same label, same rows as the generated one)."""
     if name == "cdnow":
-        from winnow.datasets.cdnow import transactions_path
+        from tasks import cdnow_hand_table
 
-        tx = pd.read_parquet(transactions_path())
-        tx["date"] = pd.to_datetime(tx["date"])
-        t = cdnow_hand_features(tx, CDNOW_CUT)
-        fut = tx[(tx["date"] >= CDNOW_CUT) & (tx["date"] < CDNOW_CUT + CDNOW_WINDOW)]
-        t["future_spend"] = t["customer_id"].map(fut.groupby("customer_id")["amount"].sum()).fillna(0.0)
-        return t, dict(target="future_spend", id="customer_id", baseline="past_spend")
+        return cdnow_hand_table(), dict(target="future_spend", id="customer_id", baseline="past_spend")
     f = flights_log().to_pandas()
     f["t"] = pd.to_datetime(f["time_hour"]).dt.tz_localize(None)
     cut = pd.Timestamp("2013-10-01")

@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import FAST, fast_toml
 from winnow import Screener
+from winnow.datasets.cdnow import BASELINE, LABEL, build_tables
 
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -79,8 +80,6 @@ def lending_screener(lending_frame):
 
 @pytest.fixture(scope="module")
 def cdnow_tables(tmp_path_factory):
-    from winnow.datasets.cdnow import build_tables
-
     return build_tables(tmp_path_factory.mktemp("cdnow"))
 
 
@@ -89,10 +88,10 @@ def cdnow_screener(cdnow_tables):
     train, _ = cdnow_tables
     return Screener().fit(
         train,
-        target="future_spend",
+        target=LABEL,
         top_fraction=0.1,
         id="customer_id",
-        baseline="past_spend",
+        baseline=BASELINE,
         budget=0.1,
         **FAST,
     )
@@ -181,7 +180,7 @@ class TestCdnow:
 
     def test_fit_beats_random_and_reports_the_rule(self, cdnow_screener):
         m = cdnow_screener.metrics_
-        assert m["rule"]["expression"] == "past_spend"
+        assert m["rule"]["expression"] == BASELINE
         assert m["winnow"]["auc_pr"] > 2 * m["winnow"]["positive_rate"]
         assert m["winnow"]["budget"]["lift"] > 2
         assert cdnow_screener.target_["cutoff"] > 0
