@@ -46,7 +46,8 @@ def stuck_batch(
     r: Any, url: str, dsn: str, names: dict[str, str], worker: Any, records: list[Any]
 ) -> Iterator:
     """Worker 'a' holds a batch of 100 of 300 entries it cannot commit (the table is locked),
-    and the next 100, read ahead while the first is written: 200 pending.
+    the next 100, scored while the first is written, and (once that one is taken up) possibly
+    the last 100, read ahead: 200 or 300 pending, as fast as the machine gets there.
 
     Yields (worker, entry ids); the lock is released when the block ends.
     """
@@ -71,14 +72,15 @@ def test_sigkill_mid_batch_then_restart_reprocesses_own_pending(
     with stuck_batch(r, redis_server.url, postgres, names, worker, records) as (a, ids):
         a.proc.kill()  # SIGKILL while the batch is being written
         a.proc.wait(10)
-    assert group_state(r, stream)["pending"] == 200
+    pending = group_state(r, stream)["pending"]
+    assert pending in (200, 300)  # at most three batches in flight: committing, scored, read ahead
     assert read_postgres(postgres, table) == []
 
     again = worker(redis_server.url, stream, *_pg_args(postgres, table), consumer="a")
     wait_done(r, stream)
     summary = again.terminate()
-    assert summary["recovered"] == 200
-    assert "re-processed 200 pending entries" in again.log()
+    assert summary["recovered"] == pending
+    assert f"re-processed {pending} pending entries" in again.log()
     assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids, records[:300]))
 
 
@@ -90,12 +92,13 @@ def test_second_consumer_claims_entries_of_a_dead_one(
     with stuck_batch(r, redis_server.url, postgres, names, worker, records) as (a, ids):
         a.proc.kill()
         a.proc.wait(10)
+    pending = group_state(r, stream)["pending"]
 
     args = _pg_args(postgres, table)
     b = worker(redis_server.url, stream, *args, "--claim-idle-ms", "500", consumer="b")
     wait_done(r, stream)
     summary = b.terminate()
-    assert summary["claimed"] == 200
+    assert pending in (200, 300) and summary["claimed"] == pending
     consumers = {c["name"].decode(): c["pending"] for c in r.xinfo_consumers(stream, "winnow")}
     assert consumers == {"a": 0, "b": 0}
     assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids, records[:300]))
@@ -113,10 +116,11 @@ def test_sigterm_finishes_the_current_batch_then_exits(
         assert a.proc.poll() is None, "the worker left before its batch was committed"
     assert a.proc.wait(30) == 0
     summary = a.summary()
-    assert summary["processed"] == 200  # the batch being written and the one read ahead
+    done = summary["processed"]
+    assert done in (200, 300)  # the batch being written, the one scored, maybe the one read ahead
     g = group_state(r, stream)
-    assert g["pending"] == 0 and g["lag"] == 100  # the rest waits for the next worker
-    assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids[:200], records[:200]))
+    assert g["pending"] == 0 and g["lag"] == 300 - done  # the rest waits for the next worker
+    assert_sink_matches(read_postgres(postgres, table), expected(scorer, ids[:done], records[:done]))
 
 
 def test_sigterm_while_waiting_exits_at_once(
