@@ -14,7 +14,7 @@ from tests.events.conftest import CUT
 from winnow.errors import ConfigError, DataError
 from winnow.events.features import EventFeatures
 from winnow.events.log import EventLog
-from winnow.events.spec import EventsConfig, parse_duration, parse_label
+from winnow.events.spec import EventsConfig, as_date, parse_duration, parse_label
 
 
 def _cfg(**kw) -> EventsConfig:
@@ -166,6 +166,9 @@ def test_clear_errors_name_the_column_and_the_fix(event_log):
         _table(event_log, _cfg(as_of=[date(1996, 1, 1)]))
     with pytest.raises(DataError, match="numeric"):
         _table(event_log, _cfg(label="sum(channel)"))
+    with pytest.raises(ConfigError, match="--as-of"):
+        as_date("next tuesday")
+    assert as_date(datetime(1998, 7, 1, 12, 30)) == as_date("1998-07-01T12:30") == date(1998, 7, 1)
     with pytest.raises(ValueError, match="duration"):
         parse_duration("3 months")
     with pytest.raises(ValueError, match="label like"):

@@ -27,7 +27,7 @@ from winnow.errors import ConfigError
 from winnow.events.features import EventFeatures
 from winnow.events.log import EventLog
 from winnow.events.sequence import SCORE, SequenceEncoder, Steps
-from winnow.events.spec import SPLIT
+from winnow.events.spec import SPLIT, as_date
 
 if TYPE_CHECKING:
     from winnow.fitted import Fitted
@@ -49,7 +49,7 @@ class EventModel:
 
     def entity_table(self, data: Any, as_of: date | str, threads: int = 0) -> pa.Table:
         """The features of every entity with events before ``as_of`` (no label)."""
-        cut = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of).strip()[:10])
+        cut = as_date(as_of)
         f = self.features
         with EventLog(data, f.entity, f.time, threads) as log:
             table = f.entity_table(log, cut)
@@ -71,7 +71,7 @@ class EventModel:
             if self.encoder is not None:
                 pq.write_table(self.entity_table(data, as_of, threads), path, row_group_size=65_536)
             else:
-                cut = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of).strip()[:10])
+                cut = as_date(as_of)
                 f = self.features
                 with EventLog(data, f.entity, f.time, threads) as log:
                     target = str(path).replace("'", "''")

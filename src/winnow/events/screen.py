@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from winnow.errors import ConfigError
+from winnow.events.spec import as_date
 
 if TYPE_CHECKING:
     from winnow.events.build import EventModel
@@ -74,7 +75,7 @@ def _screen_on_ray(screener: Screener, data: Any, as_of: date | str, **options: 
     if where is None:
         raise ConfigError("out", None, "an output file (or a work_dir) for the Ray engine")
     folder = Path(f"{where}.entities") if not options.get("work_dir") else Path(where) / "entities"
-    cut = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of).strip()[:10])
+    cut = as_date(as_of)
     shutdown = connect(options.get("address"), options.get("workers") or None)
     try:
         entity_table_ray(model, data, cut, folder, address=options.get("address"))

@@ -44,14 +44,10 @@ class Steps:
 
     @staticmethod
     def concat(parts: list[Steps]) -> Steps:
-        width = max(p.num.shape[1] for p in parts)
-
-        def pad(a: np.ndarray) -> np.ndarray:
-            return np.pad(a, [(0, 0), (0, width - a.shape[1]), (0, 0)])
-
+        """The steps of several cuts, one after the other (all of the encoder's length)."""
         return Steps(
-            np.concatenate([pad(p.num) for p in parts]),
-            np.concatenate([pad(p.cat) for p in parts]),
+            np.concatenate([p.num for p in parts]),
+            np.concatenate([p.cat for p in parts]),
             np.concatenate([p.lengths for p in parts]),
         )
 

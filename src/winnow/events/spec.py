@@ -43,6 +43,21 @@ def parse_label(text: str) -> tuple[str, str | None]:
     return agg, col
 
 
+def as_date(value: object) -> date:
+    """A cut date from a date, a datetime (its day) or ISO text (``1998-07-01``, a time after it
+    ignored); a ConfigError names ``--as-of`` for anything else."""
+    from winnow.errors import ConfigError
+
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ConfigError("--as-of", value, "a date like 1998-07-01") from None
+
+
 def window_name(text: str) -> str:
     """The suffix a feature over this window carries: ``'13w'`` stays ``13w``, ``'090d'`` -> ``90d``."""
     m = _DURATION.match(str(text))
@@ -83,16 +98,13 @@ class EventsConfig(BaseModel):
     @field_validator("as_of", mode="before")
     @classmethod
     def _dates(cls, v: object) -> object:
+        from winnow.errors import ConfigError
+
         items = v if isinstance(v, list | tuple) else [v]
-        out: list[object] = []
-        for item in items:
-            if isinstance(item, datetime):
-                out.append(item.date())
-            elif isinstance(item, str):
-                out.append(date.fromisoformat(item.strip()[:10]))
-            else:
-                out.append(item)
-        return out
+        try:
+            return [as_date(item) for item in items]
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
 
     @model_validator(mode="after")
     def _check(self) -> EventsConfig:
